@@ -1,0 +1,160 @@
+"""Character sets per script, CTC encode/decode (blank = 0), and right-to-left ordering.
+
+The recognizer reads pixels left to right, so its targets are in *visual* order; labels and
+returned text are in *logical* (reading) order. :func:`logical_to_visual` converts between the
+two (it is its own inverse) for the text we handle: Arabic runs right to left, with runs of
+digits and Latin kept left to right, and paired brackets mirrored as they are drawn.
+
+>>> cs = Charset.from_scripts(["latin"])
+>>> cs.decode(cs.encode("Hello, World"))
+'Hello, World'
+>>> logical_to_visual("(12) سلام")
+'مالس (12)'
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Iterable, Sequence
+
+log = logging.getLogger(__name__)
+
+SCRIPTS = ("latin", "cyrillic", "arabic")
+BLANK = 0  # CTC blank index; characters start at 1
+
+_MIRROR = {"(": ")", ")": "(", "[": "]", "]": "[", "{": "}", "}": "{", "<": ">", ">": "<", "«": "»", "»": "«"}
+
+
+def load_script_chars(name: str) -> list[str]:
+    """Characters of one charset file (``common``, ``latin``, ``cyrillic``, ``arabic``), in file order.
+
+    >>> "ж" in load_script_chars("cyrillic")
+    True
+    """
+    if name not in SCRIPTS + ("common",):
+        raise ValueError(f"unknown script {name!r}: choose from {', '.join(SCRIPTS)}")
+    text = resources.files("rosetta.charsets").joinpath(f"{name}.txt").read_text(encoding="utf-8")
+    chars = []
+    for line in text.splitlines():
+        if line.strip():
+            code = line.split("\t")[0]
+            chars.append(chr(int(code[2:], 16)))
+    return chars
+
+
+def normalize(text: str) -> str:
+    """Canonical form of labels and outputs: NFC (composes e.g. alef + hamza above into U+0623),
+    no-break spaces as spaces."""
+    return unicodedata.normalize("NFC", text).replace("\u00a0", " ")
+
+
+def is_rtl_char(ch: str) -> bool:
+    """True for characters of right-to-left scripts (Arabic blocks)."""
+    o = ord(ch)
+    return 0x0600 <= o <= 0x06FF or 0x0750 <= o <= 0x077F or 0xFB50 <= o <= 0xFDFF or 0xFE70 <= o <= 0xFEFF
+
+
+def is_rtl_text(text: str) -> bool:
+    """True when the text's first strong character is right-to-left (the bidi paragraph rule).
+
+    >>> is_rtl_text("123 سلام"), is_rtl_text("abc")
+    (True, False)
+    """
+    for ch in text:
+        if is_rtl_char(ch) and unicodedata.bidirectional(ch) in ("AL", "R"):
+            return True
+        if unicodedata.bidirectional(ch) == "L":
+            return False
+    return False
+
+
+def _is_ltr_strong(ch: str) -> bool:
+    return unicodedata.bidirectional(ch) in ("L", "EN", "AN") or ch.isdigit()
+
+
+def logical_to_visual(text: str) -> str:
+    """Visual (left-to-right on the page) order of a right-to-left paragraph; LTR text is unchanged.
+
+    Runs of LTR characters (Latin letters, digits, and separators such as ``.`` ``,`` ``:`` ``/``
+    between them) keep their inner order; everything else is reversed and paired brackets mirrored.
+    The function is an involution: ``logical_to_visual(logical_to_visual(s)) == s``.
+
+    >>> logical_to_visual(logical_to_visual("في 3.14 (ب)")) == "في 3.14 (ب)"
+    True
+    """
+    if not is_rtl_text(text):
+        return text
+    n = len(text)
+    ltr = [_is_ltr_strong(c) for c in text]
+    # a single separator between two LTR characters joins the run (3.14, 12:30, a/b)
+    for i in range(1, n - 1):
+        if not ltr[i] and text[i] in ".,:/-" and ltr[i - 1] and ltr[i + 1]:
+            ltr[i] = True
+    runs: list[tuple[bool, str]] = []
+    for c, flag in zip(text, ltr):
+        if runs and runs[-1][0] == flag:
+            runs[-1] = (flag, runs[-1][1] + c)
+        else:
+            runs.append((flag, c))
+    out = []
+    for flag, s in reversed(runs):
+        out.append(s if flag else "".join(_MIRROR.get(c, c) for c in reversed(s)))
+    return "".join(out)
+
+
+visual_to_logical = logical_to_visual  # an involution
+
+
+@dataclass(frozen=True)
+class Charset:
+    """An ordered character set with CTC indices: 0 is the blank, characters are 1..N.
+
+    >>> cs = Charset(("a", "b"))
+    >>> cs.encode("abz"), cs.num_classes
+    ([1, 2], 3)
+    """
+
+    chars: tuple[str, ...]
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(set(self.chars)) != len(self.chars):
+            raise ValueError("charset has duplicate characters")
+        object.__setattr__(self, "index", {c: i + 1 for i, c in enumerate(self.chars)})
+
+    @classmethod
+    def from_scripts(cls, scripts: Iterable[str] = SCRIPTS) -> "Charset":
+        """The union of ``common`` and the named scripts' characters, in a fixed order."""
+        chars: list[str] = []
+        for name in ("common", *scripts):
+            for c in load_script_chars(name):
+                if c not in chars:
+                    chars.append(c)
+        return cls(tuple(chars))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.chars) + 1
+
+    def covers(self, text: str) -> bool:
+        return all(c in self.index for c in normalize(text))
+
+    def encode(self, text: str) -> list[int]:
+        """Indices of the characters of ``normalize(text)``; characters outside the set are dropped."""
+        return [self.index[c] for c in normalize(text) if c in self.index]
+
+    def decode(self, indices: Sequence[int]) -> str:
+        """Characters for indices (0 and out-of-range indices are skipped); no CTC collapsing."""
+        n = len(self.chars)
+        return "".join(self.chars[i - 1] for i in indices if 0 < i <= n)
+
+    def to_text(self) -> str:
+        """Serialisable form (one code point per line), stored with models."""
+        return "\n".join(f"U+{ord(c):04X}" for c in self.chars)
+
+    @classmethod
+    def from_text(cls, text: str) -> "Charset":
+        return cls(tuple(chr(int(line[2:], 16)) for line in text.split("\n") if line.strip()))

@@ -1,0 +1,75 @@
+"""Training plumbing shared by the trainers: atomic checkpoints, resume, schedule, logging, threads.
+
+>>> round(warmup_cosine(0, 100, 10), 3), round(warmup_cosine(10, 100, 10), 3), round(warmup_cosine(100, 100, 10), 3)
+(0.1, 1.0, 0.05)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def set_threads(n: int) -> None:
+    """Pin intra-op threads (training in the background runs at 1 thread)."""
+    torch.set_num_threads(max(1, n))
+    os.environ.setdefault("OMP_NUM_THREADS", str(n))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def warmup_cosine(step: int, total: int, warmup: int, floor: float = 0.05) -> float:
+    """LR multiplier: linear warm-up to 1, cosine decay to ``floor`` at ``total`` (then flat)."""
+    if step < warmup:
+        return max(floor, (step + 1) / max(1, warmup)) if warmup else 1.0
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically (tmp + rename) so a kill mid-write never corrupts the last checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def setup_logging(log_file: Path | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", handlers=handlers, force=True)
+
+
+class Every:
+    """True once every ``seconds`` of wall time (checkpoint cadence)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.last = time.monotonic()
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.last >= self.seconds:
+            self.last = now
+            return True
+        return False
