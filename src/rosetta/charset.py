@@ -58,41 +58,68 @@ def is_rtl_char(ch: str) -> bool:
 
 
 def is_rtl_text(text: str) -> bool:
-    """True when the text's first strong character is right-to-left (the bidi paragraph rule).
+    """True when the text has any right-to-left letter: Rosetta lays out and reads such text as a
+    right-to-left paragraph (the renderer is told so explicitly), which keeps
+    :func:`logical_to_visual` an exact involution.
 
     >>> is_rtl_text("123 سلام"), is_rtl_text("abc")
     (True, False)
     """
-    for ch in text:
-        if is_rtl_char(ch) and unicodedata.bidirectional(ch) in ("AL", "R"):
-            return True
-        if unicodedata.bidirectional(ch) == "L":
-            return False
-    return False
+    return any(unicodedata.bidirectional(ch) in ("AL", "R") for ch in text)
 
 
-def _is_ltr_strong(ch: str) -> bool:
-    return unicodedata.bidirectional(ch) in ("L", "EN", "AN") or ch.isdigit()
+def _ltr_flags(text: str) -> list[bool]:
+    """Which characters of an RTL paragraph resolve to left-to-right (a compact form of the
+    Unicode bidi rules W4, W5 and N1 for the text we render: Latin, digits, separators)."""
+    cls = []
+    for c in text:
+        b = unicodedata.bidirectional(c)
+        cls.append("L" if b == "L" else "EN" if b == "EN" else "AN" if b == "AN" else
+                   "R" if b in ("R", "AL") else b if b in ("ES", "CS", "ET") else "N")
+    n = len(cls)
+    for i in range(1, n - 1):  # W4: one separator between two numbers joins them
+        if cls[i] == "ES" and cls[i - 1] == cls[i + 1] == "EN":
+            cls[i] = "EN"
+        elif cls[i] == "CS" and cls[i - 1] == cls[i + 1] and cls[i - 1] in ("EN", "AN"):
+            cls[i] = cls[i - 1]
+    for i in range(n):  # W5: terminators ($, %, ...) next to European numbers become numbers
+        if cls[i] == "ET":
+            j = i
+            while j < n and cls[j] == "ET":
+                j += 1
+            if (i > 0 and cls[i - 1] == "EN") or (j < n and cls[j] == "EN"):
+                for k in range(i, j):
+                    cls[k] = "EN"
+    i = 0
+    while i < n:  # N1: neutrals between two strong-L letters are L; all other neutrals are R here
+        if cls[i] in ("N", "ES", "CS", "ET"):
+            j = i
+            while j < n and cls[j] in ("N", "ES", "CS", "ET"):
+                j += 1
+            side = "L" if i > 0 and j < n and cls[i - 1] == "L" and cls[j] == "L" else "R"
+            for k in range(i, j):
+                cls[k] = side
+            i = j
+        else:
+            i += 1
+    return [c in ("L", "EN", "AN") for c in cls]
 
 
 def logical_to_visual(text: str) -> str:
     """Visual (left-to-right on the page) order of a right-to-left paragraph; LTR text is unchanged.
 
-    Runs of LTR characters (Latin letters, digits, and separators such as ``.`` ``,`` ``:`` ``/``
-    between them) keep their inner order; everything else is reversed and paired brackets mirrored.
-    The function is an involution: ``logical_to_visual(logical_to_visual(s)) == s``.
+    Runs that resolve left to right (Latin words, numbers with their separators and ``%``/``$``)
+    keep their inner order; everything else is reversed and paired brackets mirrored, as a bidi
+    renderer draws them. The function is an involution: ``logical_to_visual(logical_to_visual(s)) == s``.
 
     >>> logical_to_visual(logical_to_visual("في 3.14 (ب)")) == "في 3.14 (ب)"
     True
+    >>> logical_to_visual("خصم 50%")
+    '50% مصخ'
     """
     if not is_rtl_text(text):
         return text
-    n = len(text)
-    ltr = [_is_ltr_strong(c) for c in text]
-    # a single separator between two LTR characters joins the run (3.14, 12:30, a/b)
-    for i in range(1, n - 1):
-        if not ltr[i] and text[i] in ".,:/-" and ltr[i - 1] and ltr[i + 1]:
-            ltr[i] = True
+    ltr = _ltr_flags(text)
     runs: list[tuple[bool, str]] = []
     for c, flag in zip(text, ltr):
         if runs and runs[-1][0] == flag:

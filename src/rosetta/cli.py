@@ -33,6 +33,53 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="override a TrainConfig field (model.widths=64,128,192 for model fields)")
 
 
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="generate synthetic training data")
+    ssub = p.add_subparsers(dest="what", required=True)
+    for name, helptext in (("words", "word crops: OUT/crops + OUT/labels.jsonl"),
+                           ("scenes", "full scenes: OUT/images + OUT/gt.jsonl")):
+        q = ssub.add_parser(name, help=helptext)
+        q.add_argument("--out", "-o", required=True)
+        q.add_argument("--count", "-n", type=int, default=1000)
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--scripts", default="latin,cyrillic,arabic", help="comma-separated: latin,cyrillic,arabic")
+        q.add_argument("--difficulty", type=float, default=1.0, help="0 (easy) .. 1 (hard)")
+        q.add_argument("--workers", type=int, default=2)
+        q.add_argument("--no-progress", action="store_true")
+    q = ssub.add_parser("sheet", help="contact sheets of samples per script and of scenes (PNG)")
+    q.add_argument("--out", "-o", default="docs")
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from rosetta.synth.errors import SynthSetupError
+
+    try:
+        if args.what == "sheet":
+            from rosetta.synth.sheet import write_sheets
+
+            for p in write_sheets(args.out):
+                print(p)
+            return 0
+        scripts = tuple(s.strip() for s in args.scripts.split(",") if s.strip())
+        if args.what == "words":
+            from rosetta.synth.words import WordSynthConfig
+            from rosetta.synth.writer import write_words
+
+            idx = write_words(args.out, WordSynthConfig(scripts=scripts, seed=args.seed, difficulty=args.difficulty),
+                              args.count, args.workers, progress=not args.no_progress)
+        else:
+            from rosetta.synth.scenes import SceneSynthConfig
+            from rosetta.synth.writer import write_scenes
+
+            idx = write_scenes(args.out, SceneSynthConfig(scripts=scripts, seed=args.seed, difficulty=args.difficulty),
+                               args.count, args.workers, progress=not args.no_progress)
+        print(idx)
+        return 0
+    except SynthSetupError as exc:
+        print(f"rosetta synth: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def _parse_sets(items: Sequence[str]) -> dict:
     out: dict = {}
     for it in items:
@@ -74,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
     _add_train(sub)
+    _add_synth(sub)
     return p
 
 
@@ -82,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
     if args.command == "train":
         return _run_train(args)
+    if args.command == "synth":
+        return _run_synth(args)
     raise SystemExit(f"unknown command {args.command}")
 
 

@@ -10,6 +10,8 @@ at most 1600 px on the long side and cached as JPEG under ``~/.cache/rosetta/bac
 
 from __future__ import annotations
 
+from rosetta.synth.errors import SynthSetupError
+
 import hashlib
 import logging
 import random
@@ -53,7 +55,7 @@ PHOTOS = (
 MAX_SIDE = 1600
 
 
-class BackgroundError(RuntimeError):
+class BackgroundError(SynthSetupError):
     """No photographs found; the message says how to install them."""
 
 
@@ -142,8 +144,7 @@ def procedural(rng: random.Random, w: int, h: int) -> np.ndarray:
         out = np.broadcast_to(c1, (h, w, 3)).copy()
     elif kind == 1:
         t = rng.uniform(0, np.pi)
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        g = xx * np.cos(t) + yy * np.sin(t)
+        g = np.arange(w, dtype=np.float32)[None, :] * np.cos(t) + np.arange(h, dtype=np.float32)[:, None] * np.sin(t)
         g = (g - g.min()) / max(1e-6, float(g.max() - g.min()))
         out = c1 * (1 - g[..., None]) + c2 * g[..., None]
     elif kind == 2:
@@ -160,5 +161,5 @@ def procedural(rng: random.Random, w: int, h: int) -> np.ndarray:
     else:
         nrng = np.random.default_rng(rng.getrandbits(32))
         base = np.broadcast_to(c1 * 0.3 + 180, (h, w, 3))
-        out = base + nrng.normal(0, rng.uniform(3, 15), (h, w, 1)).astype(np.float32)
+        out = base + nrng.standard_normal((h, w, 1), dtype=np.float32) * rng.uniform(3, 15)
     return np.clip(out, 0, 255).astype(np.uint8)

@@ -8,6 +8,8 @@ hashtags and random strings, so the recognizer learns glyphs, not only a languag
 
 from __future__ import annotations
 
+from rosetta.synth.errors import SynthSetupError
+
 import logging
 import os
 import random
@@ -31,7 +33,7 @@ WORDLISTS: dict[str, tuple[str, ...]] = {
 MAX_WORDS_PER_FILE = 60_000  # a deterministic subsample keeps worker start-up fast
 
 
-class CorpusError(RuntimeError):
+class CorpusError(SynthSetupError):
     """Missing word lists or an unknown script; the message says how to fix it."""
 
 
@@ -56,6 +58,17 @@ class Corpus:
 
     words: dict[str, list[list[str]]]  # per script: one list per source (language)
     chars: dict[str, list[str]]
+
+    @staticmethod
+    def check(scripts: Iterable[str]) -> None:
+        """Raise :class:`CorpusError` for an unknown script or a script without any word list."""
+        for s in scripts:
+            if s not in SCRIPTS:
+                raise CorpusError(f"unknown script {s!r}: choose from {', '.join(SCRIPTS)}")
+            if not any(Path(p).exists() for p in WORDLISTS[s]):
+                raise CorpusError(
+                    f"no word list for {s} (looked for {', '.join(WORDLISTS[s])}); run `make setup` "
+                    "to install the Debian word-list packages (scripts/debian-packages.txt)")
 
     @classmethod
     def load(cls, scripts: Iterable[str] = SCRIPTS) -> "Corpus":

@@ -10,6 +10,8 @@ script, and a string is drawn with a font only if the cmap has every one of its 
 
 from __future__ import annotations
 
+from rosetta.synth.errors import SynthSetupError
+
 import json
 import logging
 import os
@@ -48,7 +50,7 @@ _BASE_LETTERS = {
 }
 
 
-class FontError(RuntimeError):
+class FontError(SynthSetupError):
     """No usable font: the message says how to fix it."""
 
 

@@ -27,6 +27,7 @@ class TextMask:
     fill: np.ndarray  # the glyphs
     outline: np.ndarray | None  # glyphs grown by the stroke, drawn under ``fill``
     ink_box: tuple[int, int, int, int]  # x0, y0, x1, y1 of all ink (exclusive ends)
+    offset: tuple[int, int] = (0, 0)  # mask's top-left relative to the text anchor (left, ascender)
 
 
 def layout_kwargs(text: str) -> dict:
@@ -53,15 +54,16 @@ def text_mask(text: str, font: Font, size: int, stroke: int = 0, pad: int | None
         ImageDraw.Draw(img2).text(origin, text, font=f, fill=255, stroke_width=stroke, stroke_fill=255, **kw)
         outline = np.asarray(img2)
     ink = outline if outline is not None else fill
-    return TextMask(fill, outline, ink_bbox(ink))
+    return TextMask(fill, outline, ink_bbox(ink), (x0 - pad, y0 - pad))
 
 
 def ink_bbox(mask: np.ndarray, thresh: int = 24) -> tuple[int, int, int, int]:
     """Bounding box (x0, y0, x1, y1) of pixels above ``thresh``; (0, 0, 0, 0) when empty."""
-    ys, xs = np.nonzero(mask > thresh)
-    if len(xs) == 0:
+    rows = np.flatnonzero(mask.max(1) > thresh)
+    if len(rows) == 0:
         return (0, 0, 0, 0)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    cols = np.flatnonzero(mask.max(0) > thresh)
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def luminance(rgb: np.ndarray) -> float:
@@ -83,17 +85,19 @@ def contrasting_color(rng: random.Random, bg_lum: float, low_contrast: bool = Fa
 
 def composite(bg: np.ndarray, alpha: np.ndarray, color: np.ndarray) -> np.ndarray:
     """Alpha-blend a colour (RGB, or an (H, W, 3) texture) onto ``bg`` (H, W, 3) in float32."""
-    a = (alpha.astype(np.float32) / 255.0)[..., None]
-    return bg * (1 - a) + np.asarray(color, dtype=np.float32) * a
+    a = alpha.astype(np.float32)[..., None] * (1.0 / 255.0)
+    out = np.asarray(color, dtype=np.float32) - bg  # bg + a * (color - bg): one multiply-add
+    out *= a
+    out += bg
+    return out
 
 
 def degrade(rng: random.Random, img: np.ndarray, strength: float) -> np.ndarray:
     """Photographic defects on a float32 (H, W, 3) image; returns uint8. ``strength`` in [0, 1]."""
     h, w = img.shape[:2]
-    if rng.random() < 0.4:  # uneven lighting
+    if rng.random() < 0.4:  # uneven lighting: a linear ramp in a random direction
         t = rng.uniform(0, 2 * np.pi)
-        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-        g = (xx * np.cos(t) + yy * np.sin(t)) / max(h, w)
+        g = (np.arange(w, dtype=np.float32)[None, :] * np.cos(t) + np.arange(h, dtype=np.float32)[:, None] * np.sin(t))
         g = (g - g.min()) / max(1e-6, float(g.max() - g.min()))
         lo, hi = 1 - 0.45 * strength * rng.random(), 1 + 0.3 * strength * rng.random()
         img = img * (lo + (hi - lo) * g)[..., None]
@@ -113,7 +117,7 @@ def degrade(rng: random.Random, img: np.ndarray, strength: float) -> np.ndarray:
         img = cv2.resize(small, (w, h), interpolation=rng.choice([cv2.INTER_LINEAR, cv2.INTER_NEAREST]))
     if rng.random() < 0.5:
         nrng = np.random.default_rng(rng.getrandbits(32))
-        img = img + nrng.normal(0, rng.uniform(1, 3 + 9 * strength), img.shape).astype(np.float32)
+        img = img + nrng.standard_normal(img.shape[:2], dtype=np.float32)[..., None] * rng.uniform(1, 3 + 9 * strength)
     out = np.clip(img, 0, 255).astype(np.uint8)
     if rng.random() < 0.5:
         q = rng.randint(max(10, int(60 - 45 * strength)), 95)

@@ -38,9 +38,9 @@ class WordSynthConfig:
     script_weights: tuple[float, ...] | None = None  # default: equal
     difficulty: float = 1.0
     seed: int = 0
-    min_size: int = 20  # font size range in px, before any resize
-    max_size: int = 44
-    line_share: float = 0.15  # share of multi-word strings (Arabic lines get 3x this)
+    min_size: int = 18  # font size range in px, before any resize
+    max_size: int = 40
+    line_share: float = 0.05  # share of multi-word strings (Arabic lines get 3x this)
     max_line_words: int = 8
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import random
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,9 +270,15 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
                 "model_config": dataclasses.asdict(model_cfg), "charset": charset.to_text(),
                 "train_config": dataclasses.asdict(cfg)}
 
+    stop = {"now": False}
+
+    def on_term(signum, frame):  # kill / Ctrl-C: finish the step, write the checkpoint, exit
+        stop["now"] = True
+
+    old_handlers = {sig: signal.signal(sig, on_term) for sig in (signal.SIGTERM, signal.SIGINT)}
     model.train()
     for x, labels, lengths, widths, texts in loader:
-        if step >= cfg.steps or time.monotonic() > t_end:
+        if step >= cfg.steps or time.monotonic() > t_end or stop["now"]:
             break
         for g in opt.param_groups:
             g["lr"] = cfg.lr * warmup_cosine(step, cfg.steps, cfg.warmup)
@@ -315,5 +322,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
             save_checkpoint(last, state())
     save_checkpoint(last, state())
     bar.close()
+    for sig, h in old_handlers.items():
+        signal.signal(sig, h)
     log.info("stopped at step %d", step)
     return last
