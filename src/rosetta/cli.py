@@ -31,6 +31,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--init", default=None, help="start from the weights of this checkpoint (fine-tuning)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a TrainConfig field (model.widths=64,128,192 for model fields)")
+    _add_train_detector(tsub)
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +81,23 @@ def _run_synth(args: argparse.Namespace) -> int:
         return 2
 
 
+def _add_train_detector(tsub: argparse._SubParsersAction) -> None:
+    d = tsub.add_parser("detector", help="train the rotated Faster R-CNN detector (synthetic scenes + real images)")
+    d.add_argument("--out", default="runs/det")
+    d.add_argument("--steps", type=int, default=60_000)
+    d.add_argument("--batch-size", type=int, default=2)
+    d.add_argument("--lr", type=float, default=1e-3)
+    d.add_argument("--threads", type=int, default=1)
+    d.add_argument("--workers", type=int, default=1)
+    d.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--eval-every", type=int, default=2000)
+    d.add_argument("--max-minutes", type=float, default=None)
+    d.add_argument("--resume", action="store_true")
+    d.add_argument("--init", default=None)
+    d.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a DetTrainConfig field")
+
+
 def _parse_sets(items: Sequence[str]) -> dict:
     out: dict = {}
     for it in items:
@@ -112,6 +130,15 @@ def _run_train(args: argparse.Namespace) -> int:
                           threads=args.threads, workers=args.workers, device=args.device, seed=args.seed,
                           eval_every=args.eval_every, **_parse_sets(args.set))
         train(cfg, resume=args.resume, max_minutes=args.max_minutes, init=args.init)
+        return 0
+    if args.what == "detector":
+        from rosetta.train.detector import DetTrainConfig
+        from rosetta.train.detector import train as train_det
+
+        dcfg = DetTrainConfig(out=args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                              threads=args.threads, workers=args.workers, device=args.device, seed=args.seed,
+                              eval_every=args.eval_every, **_parse_sets(args.set))
+        train_det(dcfg, resume=args.resume, max_minutes=args.max_minutes, init=args.init)
         return 0
     raise SystemExit(f"unknown training target {args.what}")
 

@@ -45,6 +45,7 @@ class SceneSynthConfig:
     min_font: int = 10
     max_font: int = 140
     keep_masks: bool = False  # also return each word's ink mask in image coordinates (tests)
+    size: tuple[int, int] | None = None  # fixed (width, height), e.g. (1280, 720); None draws one per scene
 
 
 @dataclass
@@ -93,6 +94,8 @@ class SceneSynth:
         aspect = rng.choice([4 / 3, 16 / 9, 3 / 2, 1.0, 3 / 4, 9 / 16])
         w, h = (long, int(long / aspect)) if aspect >= 1 else (int(long * aspect), long)
         h, w = max(c.min_side // 2, h), max(c.min_side // 2, w)
+        if c.size is not None:  # drawn above anyway, so a fixed size leaves the rest of the stream unchanged
+            w, h = c.size
         canvas = self.backgrounds.sample(rng, w, h, photo=rng.random() < 0.85).astype(np.float32)
         occupied = np.zeros((h // 8 + 1, w // 8 + 1), np.uint8)
         words_out: list[dict] = []

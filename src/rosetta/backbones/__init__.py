@@ -1,0 +1,1 @@
+"""Trunks for the detector."""

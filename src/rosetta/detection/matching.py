@@ -1,0 +1,77 @@
+"""Matching anchors/proposals to ground truth by rotated IoU, and balanced sampling.
+
+Labels: ``POSITIVE_FROM`` >= 0 is the index of the matched box; ``NEGATIVE`` (-1) background;
+``IGNORE`` (-2) neither (between thresholds, or on a don't-care region).
+
+>>> import torch
+>>> m = Matcher(0.5, 0.3)
+>>> iou = torch.tensor([[0.9, 0.1], [0.2, 0.1], [0.4, 0.35]])   # (anchors, gt)
+>>> m(iou).tolist()
+[0, -1, 1]
+"""
+
+from __future__ import annotations
+
+import torch
+
+from rosetta.ops.rotated import rotated_iou
+
+NEGATIVE = -1
+IGNORE = -2
+
+
+def sparse_rotated_iou(boxes: torch.Tensor, gt: torch.Tensor, min_iou: float = 0.1) -> torch.Tensor:
+    """(N, G) rotated IoU; pairs that cannot reach ``min_iou`` are left at 0 (no matcher threshold or
+    low-quality match is below 0.1, so the labels are exact)."""
+    return rotated_iou(boxes, gt, min_iou=min_iou)
+
+
+class Matcher:
+    """Assign each row (anchor/proposal) to its best column (ground truth) by IoU thresholds."""
+
+    def __init__(self, pos_thresh: float, neg_thresh: float, allow_low_quality: bool = True,
+                 min_low_quality: float = 0.1):
+        self.pos, self.neg = pos_thresh, neg_thresh
+        self.allow_low_quality, self.min_low_quality = allow_low_quality, min_low_quality
+
+    def __call__(self, iou: torch.Tensor) -> torch.Tensor:
+        """(N, G) IoU -> (N,) labels (matched index, NEGATIVE or IGNORE)."""
+        n = iou.shape[0]
+        if iou.shape[1] == 0:
+            return torch.full((n,), NEGATIVE, dtype=torch.long)
+        best, idx = iou.max(1)
+        labels = idx.clone()
+        labels[best < self.pos] = IGNORE
+        labels[best < self.neg] = NEGATIVE
+        if self.allow_low_quality:
+            gt_best = iou.max(0).values  # (G,)
+            ok = gt_best >= self.min_low_quality
+            rows, cols = ((iou == gt_best[None, :]) & ok[None, :] & (iou > 0)).nonzero(as_tuple=True)
+            labels[rows] = cols
+        return labels
+
+
+def mark_ignored(labels: torch.Tensor, boxes: torch.Tensor, ignore_boxes: torch.Tensor, thresh: float = 0.25
+                 ) -> torch.Tensor:
+    """Rows that are not positive but overlap a don't-care region become IGNORE."""
+    if ignore_boxes.numel() == 0 or boxes.numel() == 0:
+        return labels
+    iou = sparse_rotated_iou(boxes, ignore_boxes).max(1).values
+    labels = labels.clone()
+    labels[(labels < 0) & (iou > thresh)] = IGNORE
+    return labels
+
+
+def balanced_sample(labels: torch.Tensor, size: int, pos_fraction: float, generator: torch.Generator | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of sampled positives and negatives (at most ``size`` in all)."""
+    pos = (labels >= 0).nonzero(as_tuple=True)[0]
+    neg = (labels == NEGATIVE).nonzero(as_tuple=True)[0]
+    npos = min(len(pos), int(size * pos_fraction))
+    nneg = min(len(neg), size - npos)
+    pos = pos[torch.randperm(len(pos), generator=generator)[:npos]]
+    neg = neg[torch.randperm(len(neg), generator=generator)[:nneg]]
+    return pos, neg
+
+
+__all__ = ["Matcher", "NEGATIVE", "IGNORE", "sparse_rotated_iou", "mark_ignored", "balanced_sample", "rotated_iou"]

@@ -1,0 +1,93 @@
+"""Rotated Faster R-CNN: ShuffleNetV2 trunk + top-down neck + rotated RPN + rotated RoI heads.
+
+``forward(images, targets=None)``: named losses in training; in eval, per image
+``{"boxes": (N, 5) rotated boxes in the input image's pixels, "scores": (N,)}``.
+
+>>> import torch
+>>> m = RotatedFasterRCNN.build(DetectorConfig()).eval()
+>>> out = m([torch.rand(3, 120, 200)])
+>>> sorted(out[0]), out[0]["boxes"].shape[1]
+(['boxes', 'scores'], 5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from rosetta.backbones.shufflenet import ShuffleNetV2
+from rosetta.detection.anchors import AnchorGenerator
+from rosetta.detection.roi_heads import RoIBoxHead, RoIConfig, RotatedRoIHeads
+from rosetta.detection.rpn import RotatedRPN, RPNConfig, RPNHead
+from rosetta.detection.transform import DetectionTransform, scale_boxes
+
+STRIDES = (8, 16, 32)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    width: float = 0.5  # ShuffleNetV2 width multiplier
+    neck_channels: int = 64
+    size: int = 800  # long side at inference
+    anchors: AnchorGenerator = field(default_factory=lambda: AnchorGenerator(
+        heights=((12.0, 24.0), (48.0, 96.0), (192.0, 384.0))))
+    rpn: RPNConfig = field(default_factory=RPNConfig)
+    roi: RoIConfig = field(default_factory=RoIConfig)
+
+
+class TopDownNeck(nn.Module):
+    """FPN-style fusion: lateral 1x1 convs, upsample-and-add from coarse to fine, 3x3 smoothing."""
+
+    def __init__(self, in_channels: tuple[int, ...], channels: int):
+        super().__init__()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
+        self.smooth = nn.ModuleList(nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU(inplace=True))
+                                    for _ in in_channels)
+        self.add = nn.ModuleList(torch.ao.nn.quantized.FloatFunctional() for _ in in_channels)
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        lat = [l(f) for l, f in zip(self.lateral, feats)]
+        out = [lat[-1]]
+        for i in range(len(lat) - 2, -1, -1):
+            up = F.interpolate(out[0], size=lat[i].shape[-2:], mode="nearest")
+            out.insert(0, self.add[i].add(lat[i], up))
+        return [s(o) for s, o in zip(self.smooth, out)]
+
+
+class RotatedFasterRCNN(nn.Module):
+    def __init__(self, trunk: nn.Module, neck: nn.Module, rpn: RotatedRPN, roi_heads: RotatedRoIHeads,
+                 transform: DetectionTransform, config: DetectorConfig):
+        super().__init__()
+        self.trunk, self.neck, self.rpn, self.roi_heads = trunk, neck, rpn, roi_heads
+        self.transform, self.config = transform, config
+
+    @classmethod
+    def build(cls, config: DetectorConfig = DetectorConfig()) -> "RotatedFasterRCNN":
+        trunk = ShuffleNetV2(config.width)
+        neck = TopDownNeck(trunk.channels, config.neck_channels)
+        rpn = RotatedRPN(RPNHead(config.neck_channels, config.anchors.per_cell(0)), config.anchors, STRIDES, config.rpn)
+        roi = RotatedRoIHeads(RoIBoxHead(config.neck_channels, config.roi.output_size), STRIDES, config.roi)
+        return cls(trunk, neck, rpn, roi, DetectionTransform(config.size), config)
+
+    def features(self, batch: torch.Tensor) -> list[torch.Tensor]:
+        return self.neck(self.trunk(batch))
+
+    def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None,
+                size: int | None = None):
+        """``images``: (3, H, W) floats in [0, 1]. ``targets`` (training): per image ``boxes`` (G, 5) and
+        optional ``ignore_boxes`` (I, 5), in the image's own pixels."""
+        batch, sizes, scales = self.transform(images, size)
+        feats = self.features(batch)
+        if targets is not None:
+            targets = [{k: scale_boxes(v, s) for k, v in t.items()} for t, s in zip(targets, scales)]
+        proposals, rpn_losses = self.rpn(feats, sizes, targets)
+        boxes = [p[0] for p in proposals]
+        results, roi_losses = self.roi_heads(feats, boxes, sizes, targets)
+        if targets is not None:
+            return {**rpn_losses, **roi_losses}
+        for r, s in zip(results, scales):
+            r["boxes"] = scale_boxes(r["boxes"], 1.0 / s)
+        return results

@@ -1,0 +1,121 @@
+"""Second stage: rotated RoI align on each proposal, then text/background score and box refinement.
+
+Each RoI is sampled along its own reading direction into a (6, 24) grid (text is wide), from the
+feature level that suits its height, so a tilted word is read as an upright strip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from rosetta.detection.box_coder import RotatedBoxCoder
+from rosetta.detection.matching import Matcher, balanced_sample, mark_ignored, sparse_rotated_iou
+from rosetta.ops.rotated import batched_rotated_nms, rotated_roi_align
+
+
+@dataclass(frozen=True)
+class RoIConfig:
+    output_size: tuple[int, int] = (6, 24)
+    batch_per_image: int = 128
+    pos_fraction: float = 0.25
+    pos_thresh: float = 0.5
+    neg_thresh: float = 0.5
+    score_thresh: float = 0.5
+    nms_thresh: float = 0.3
+    max_detections: int = 300
+    level_heights: tuple[float, ...] = (40.0, 160.0)  # RoIs taller than these use the next level
+
+
+class RoIBoxHead(nn.Module):
+    def __init__(self, channels: int, output_size: tuple[int, int], hidden: int = 256, reduced: int = 32):
+        super().__init__()
+        oh, ow = output_size
+        self.reduce = nn.Sequential(nn.Conv2d(channels, reduced, 1), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(reduced * oh * ow, hidden), nn.ReLU(inplace=True),
+                                nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
+        self.cls = nn.Linear(hidden, 1)
+        self.reg = nn.Linear(hidden, 5)
+        nn.init.normal_(self.cls.weight, std=0.01)
+        nn.init.normal_(self.reg.weight, std=0.001)
+        nn.init.zeros_(self.cls.bias)
+        nn.init.zeros_(self.reg.bias)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.fc(self.reduce(x))  # (K, C, oh, ow) -> (K, hidden)
+        return self.cls(h).squeeze(1), self.reg(h)
+
+
+class RotatedRoIHeads(nn.Module):
+    def __init__(self, head: RoIBoxHead, strides: tuple[int, ...], config: RoIConfig = RoIConfig()):
+        super().__init__()
+        self.head, self.strides, self.cfg = head, strides, config
+        self.coder = RotatedBoxCoder(weights=(10.0, 10.0, 5.0, 5.0, 2.0))
+        self.matcher = Matcher(config.pos_thresh, config.neg_thresh, allow_low_quality=False)
+
+    def pool(self, feats: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
+        """Rotated RoI align of every image's boxes, each from its level: (sum K, C, oh, ow)."""
+        rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], 1) for i, b in enumerate(boxes)])
+        c = feats[0].shape[1]
+        out = feats[0].new_zeros((len(rois), c, *self.cfg.output_size))
+        level = torch.zeros(len(rois), dtype=torch.long)
+        for th in self.cfg.level_heights:
+            level += (rois[:, 4] > th).long()
+        level = level.clamp(max=len(feats) - 1)
+        for lvl, f in enumerate(feats):
+            m = (level == lvl).nonzero(as_tuple=True)[0]
+            if len(m):
+                out[m] = rotated_roi_align(f, rois[m], self.cfg.output_size, 1.0 / self.strides[lvl], 2)
+        return out
+
+    def forward(self, feats: list[torch.Tensor], proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
+                targets: list[dict[str, torch.Tensor]] | None = None):
+        c = self.cfg
+        if targets is not None:
+            proposals, labels, reg_targets = self._sample(proposals, targets)
+        x = self.pool(feats, proposals)
+        logits, deltas = self.head(x)
+        if targets is not None:
+            lab = torch.cat(labels)
+            cls_loss = F.binary_cross_entropy_with_logits(logits, (lab >= 0).float(), reduction="mean") if len(lab) else logits.sum() * 0
+            pos = lab >= 0
+            if pos.any():
+                box_loss = F.smooth_l1_loss(deltas[pos], torch.cat(reg_targets)[pos], beta=1 / 9, reduction="sum") / max(1, len(lab))
+            else:
+                box_loss = deltas.sum() * 0.0
+            return [], {"roi_cls": cls_loss, "roi_box": box_loss}
+        results = []
+        start = 0
+        for props, (h, w) in zip(proposals, image_sizes):
+            n = len(props)
+            sc = torch.sigmoid(logits[start:start + n])
+            bx = self.coder.decode(deltas[start:start + n], props) if n else props
+            start += n
+            keep = sc >= c.score_thresh
+            bx, sc = bx[keep], sc[keep]
+            keep = batched_rotated_nms(bx, sc, torch.zeros(len(sc), dtype=torch.long), c.nms_thresh, c.max_detections)
+            results.append({"boxes": bx[keep], "scores": sc[keep]})
+        return results, {}
+
+    @torch.no_grad()
+    def _sample(self, proposals, targets):
+        c = self.cfg
+        out_p, out_l, out_t = [], [], []
+        for props, t in zip(proposals, targets):
+            gt, ign = t["boxes"], t.get("ignore_boxes", torch.zeros(0, 5))
+            props = torch.cat([props, gt]) if len(gt) else props  # the ground truth helps early on
+            labels = self.matcher(sparse_rotated_iou(props, gt))
+            labels = mark_ignored(labels, props, ign)
+            pos, neg = balanced_sample(labels, c.batch_per_image, c.pos_fraction)
+            idx = torch.cat([pos, neg])
+            p, lab = props[idx], labels[idx]
+            reg = torch.zeros(len(idx), 5)
+            if len(pos):
+                reg[: len(pos)] = self.coder.encode(gt[lab[: len(pos)]], p[: len(pos)])
+            out_p.append(p)
+            out_l.append(lab)
+            out_t.append(reg)
+        return out_p, out_l, out_t

@@ -1,0 +1,130 @@
+"""Rotated region proposal network: objectness and rotated box deltas for every anchor.
+
+``forward(features, image_sizes, targets=None)`` returns proposals per image and, in training,
+the named losses ``rpn_objectness`` and ``rpn_box``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from rosetta.detection.anchors import AnchorGenerator
+from rosetta.detection.box_coder import RotatedBoxCoder
+from rosetta.detection.matching import Matcher, balanced_sample, mark_ignored, sparse_rotated_iou
+from rosetta.ops.rotated import batched_rotated_nms
+
+
+@dataclass(frozen=True)
+class RPNConfig:
+    pre_nms_train: int = 1000  # per level
+    pre_nms_test: int = 500
+    post_nms_train: int = 400  # per image
+    post_nms_test: int = 200
+    nms_thresh: float = 0.7
+    pos_thresh: float = 0.5
+    neg_thresh: float = 0.3
+    batch_per_image: int = 256
+    pos_fraction: float = 0.5
+    min_size: float = 2.0
+
+
+class RPNHead(nn.Module):
+    """Shared 3x3 conv, then per-anchor objectness (A) and deltas (5A) at every level."""
+
+    def __init__(self, channels: int, anchors_per_cell: int):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU(inplace=True))
+        self.cls = nn.Conv2d(channels, anchors_per_cell, 1)
+        self.reg = nn.Conv2d(channels, anchors_per_cell * 5, 1)
+        for m in (self.cls, self.reg):
+            nn.init.normal_(m.weight, std=0.01)
+            nn.init.zeros_(m.bias)
+        nn.init.constant_(self.cls.bias, -4.0)  # start from "mostly background"
+
+    def forward(self, feats: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        logits, deltas = [], []
+        for f in feats:
+            t = self.conv(f)
+            logits.append(self.cls(t))
+            deltas.append(self.reg(t))
+        return logits, deltas
+
+
+def _flatten(logits: list[torch.Tensor], deltas: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Per-level (B, A, H, W) and (B, 5A, H, W) -> (B, sum HWA) and (B, sum HWA, 5), cell-major like the anchors."""
+    lo, de, counts = [], [], []
+    for lg, dl in zip(logits, deltas):
+        b, a, h, w = lg.shape
+        lo.append(lg.permute(0, 2, 3, 1).reshape(b, -1))  # (B, A, H, W) -> (B, H, W, A) -> (B, HWA)
+        de.append(dl.view(b, a, 5, h, w).permute(0, 3, 4, 1, 2).reshape(b, -1, 5))  # -> (B, H, W, A, 5) -> (B, HWA, 5)
+        counts.append(h * w * a)
+    return torch.cat(lo, 1), torch.cat(de, 1), counts
+
+
+class RotatedRPN(nn.Module):
+    def __init__(self, head: RPNHead, anchors: AnchorGenerator, strides: tuple[int, ...], config: RPNConfig = RPNConfig()):
+        super().__init__()
+        self.head, self.anchor_gen, self.strides, self.cfg = head, anchors, strides, config
+        self.coder = RotatedBoxCoder()
+        self.matcher = Matcher(config.pos_thresh, config.neg_thresh)
+
+    def forward(self, feats: list[torch.Tensor], image_sizes: list[tuple[int, int]],
+                targets: list[dict[str, torch.Tensor]] | None = None):
+        logits, deltas = self.head(feats)
+        obj, dlt, counts = _flatten(logits, deltas)
+        anchors = self.anchor_gen([tuple(f.shape[-2:]) for f in feats], self.strides).to(obj.device)
+        proposals = self._propose(obj.detach(), dlt.detach(), anchors, counts, image_sizes)
+        losses: dict[str, torch.Tensor] = {}
+        if targets is not None:
+            losses = self._loss(obj, dlt, anchors, targets)
+        return proposals, losses
+
+    @torch.no_grad()
+    def _propose(self, obj, dlt, anchors, counts, image_sizes) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        c = self.cfg
+        pre = c.pre_nms_train if self.training else c.pre_nms_test
+        post = c.post_nms_train if self.training else c.post_nms_test
+        out = []
+        for b, (h, w) in enumerate(image_sizes):
+            sel_boxes, sel_scores, sel_lvl = [], [], []
+            start = 0
+            for lvl, n in enumerate(counts):
+                s = obj[b, start:start + n]
+                k = min(pre, n)
+                top = s.topk(k).indices
+                boxes = self.coder.decode(dlt[b, start + top], anchors[start + top])
+                sel_boxes.append(boxes)
+                sel_scores.append(s[top])
+                sel_lvl.append(torch.full((k,), lvl, dtype=torch.long))
+                start += n
+            boxes, scores, lvls = torch.cat(sel_boxes), torch.cat(sel_scores), torch.cat(sel_lvl)
+            keep = ((boxes[:, 2] >= c.min_size) & (boxes[:, 3] >= c.min_size) & (boxes[:, 0] >= 0) & (boxes[:, 0] < w)
+                    & (boxes[:, 1] >= 0) & (boxes[:, 1] < h) & torch.isfinite(boxes).all(1))
+            boxes, scores, lvls = boxes[keep], scores[keep], lvls[keep]
+            keep = batched_rotated_nms(boxes, scores, lvls * 0, c.nms_thresh, post)
+            out.append((boxes[keep], torch.sigmoid(scores[keep])))
+        return out
+
+    def _loss(self, obj, dlt, anchors, targets) -> dict[str, torch.Tensor]:
+        c = self.cfg
+        cls_terms, box_terms, n_sampled = [], [], 0
+        for b, t in enumerate(targets):
+            gt, ign = t["boxes"], t.get("ignore_boxes", torch.zeros(0, 5))
+            iou = sparse_rotated_iou(anchors, gt)
+            labels = self.matcher(iou)
+            labels = mark_ignored(labels, anchors, ign)
+            pos, neg = balanced_sample(labels, c.batch_per_image, c.pos_fraction)
+            idx = torch.cat([pos, neg])
+            target = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).to(obj.device)
+            cls_terms.append(F.binary_cross_entropy_with_logits(obj[b, idx], target, reduction="sum"))
+            n_sampled += len(idx)
+            if len(pos):
+                reg_t = self.coder.encode(gt[labels[pos]], anchors[pos])
+                box_terms.append(F.smooth_l1_loss(dlt[b, pos], reg_t, beta=1 / 9, reduction="sum"))
+        n = max(1, n_sampled)
+        zero = obj.sum() * 0.0
+        return {"rpn_objectness": sum(cls_terms, zero) / n, "rpn_box": sum(box_terms, zero) / n}

@@ -1,0 +1,54 @@
+"""Images -> normalised, resized, padded batch; boxes into and out of the resized frame.
+
+The long side is resized to ``size`` (aspect kept); the batch is padded to a multiple of 32.
+Rotated boxes scale isotropically, so their angle is unchanged.
+
+>>> import torch
+>>> t = DetectionTransform(size=64)
+>>> batch, sizes, scales = t([torch.zeros(3, 100, 50)])
+>>> tuple(batch.shape), sizes, scales
+((1, 3, 64, 32), [(64, 32)], [0.64])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+class DetectionTransform:
+    def __init__(self, size: int = 800, divisor: int = 32):
+        self.size, self.divisor = size, divisor
+
+    def __call__(self, images: list[torch.Tensor], size: int | None = None
+                 ) -> tuple[torch.Tensor, list[tuple[int, int]], list[float]]:
+        """``images``: (3, H, W) float tensors in [0, 1]. Returns (B, 3, H', W'), sizes (h, w) and scales."""
+        size = size or self.size
+        resized, sizes, scales = [], [], []
+        for im in images:
+            h, w = im.shape[-2:]
+            s = size / max(h, w)
+            nh, nw = max(1, round(h * s)), max(1, round(w * s))
+            x = F.interpolate(im[None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=s < 1)[0]
+            resized.append(x)
+            sizes.append((nh, nw))
+            scales.append(nh / h if h >= w else nw / w)
+        mh = max(s[0] for s in sizes)
+        mw = max(s[1] for s in sizes)
+        mh, mw = [int(-(-v // self.divisor) * self.divisor) for v in (mh, mw)]
+        batch = torch.zeros(len(images), 3, mh, mw)
+        mean = torch.tensor(MEAN).view(3, 1, 1)
+        std = torch.tensor(STD).view(3, 1, 1)
+        for i, x in enumerate(resized):
+            batch[i, :, : x.shape[1], : x.shape[2]] = (x - mean) / std
+        return batch, sizes, scales
+
+
+def scale_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
+    """Scale (N, 5) rotated boxes' centre and size by ``scale`` (angle unchanged)."""
+    out = boxes.clone()
+    out[:, :4] *= scale
+    return out

@@ -1,0 +1,90 @@
+"""ICDAR 2015 style evaluation: detection and end-to-end precision / recall / hmean.
+
+Protocol (as in the Robust Reading Competition's Task 4.1 / 4.4 scripts):
+
+* Detections whose area lies more than half inside a don't-care region ("###", ``ignore``) are
+  dropped before matching; don't-care regions are never counted as misses.
+* One-to-one greedy matching in order of ground truth and detection at polygon IoU > 0.5; a pair
+  is matched only if neither side is already matched.
+* End-to-end additionally needs the transcription equal, case-insensitively.
+
+>>> gt = [{"points": [[0, 0], [10, 0], [10, 5], [0, 5]], "text": "Hi", "ignore": False}]
+>>> det = [{"points": [[0, 0], [10, 0], [10, 5], [0, 5]], "text": "hi"}]
+>>> evaluate_images([gt], [det])["det"]["hmean"], evaluate_images([gt], [det])["e2e"]["hmean"]
+(1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from shapely.geometry import Polygon
+from shapely.validation import make_valid
+
+IOU_THRESH = 0.5
+IGNORE_AREA_THRESH = 0.5
+
+
+def _poly(points) -> Polygon:
+    p = Polygon(np.asarray(points, dtype=np.float64).reshape(-1, 2))
+    if not p.is_valid:
+        p = make_valid(p)
+        if p.geom_type != "Polygon":
+            p = p.convex_hull
+    return p
+
+
+def _iou(a: Polygon, b: Polygon) -> float:
+    if not a.intersects(b):
+        return 0.0
+    inter = a.intersection(b).area
+    union = a.area + b.area - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def match_image(gt: Sequence[dict], det: Sequence[dict]) -> dict[str, int]:
+    """Counts for one image: cared ground truth, kept detections, detection matches, e2e matches."""
+    gt_polys = [_poly(g["points"]) for g in gt]
+    care = [i for i, g in enumerate(gt) if not g.get("ignore", False) and g.get("text") != "###"]
+    dont = [i for i in range(len(gt)) if i not in care]
+    det_polys = [_poly(d["points"]) for d in det]
+    kept = []
+    for j, dp in enumerate(det_polys):
+        area = dp.area
+        if area <= 0:
+            continue
+        drop = any(dp.intersects(gt_polys[i]) and dp.intersection(gt_polys[i]).area / area > IGNORE_AREA_THRESH
+                   for i in dont)
+        if not drop:
+            kept.append(j)
+    gt_used: set[int] = set()
+    det_used: set[int] = set()
+    pairs = []
+    for i in care:
+        for j in kept:
+            if i in gt_used or j in det_used:
+                continue
+            if _iou(gt_polys[i], det_polys[j]) > IOU_THRESH:
+                gt_used.add(i)
+                det_used.add(j)
+                pairs.append((i, j))
+    e2e = sum(1 for i, j in pairs if str(gt[i].get("text", "")).lower() == str(det[j].get("text", "")).lower())
+    return {"gt": len(care), "det": len(kept), "match": len(pairs), "e2e_match": e2e}
+
+
+def prf(match: int, n_gt: int, n_det: int) -> dict[str, float]:
+    p = match / n_det if n_det else 0.0
+    r = match / n_gt if n_gt else 0.0
+    h = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": p, "recall": r, "hmean": h}
+
+
+def evaluate_images(gts: Sequence[Sequence[dict]], dets: Sequence[Sequence[dict]]) -> dict[str, dict[str, float]]:
+    """Aggregate detection and end-to-end scores over images (lists of word dicts with ``points``)."""
+    tot = {"gt": 0, "det": 0, "match": 0, "e2e_match": 0}
+    for g, d in zip(gts, dets):
+        for k, v in match_image(g, d).items():
+            tot[k] += v
+    return {"det": prf(tot["match"], tot["gt"], tot["det"]), "e2e": prf(tot["e2e_match"], tot["gt"], tot["det"]),
+            "counts": tot}

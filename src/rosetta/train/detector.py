@@ -1,0 +1,243 @@
+"""Train the rotated Faster R-CNN text detector: synthetic scenes on the fly plus real images.
+
+Launch (background, 1 thread, resumable)::
+
+    nice rosetta train detector --out runs/det --threads 1 --resume
+    rosetta train detector --out runs/det --device cuda --batch-size 8   # on a GPU
+
+Real data: ``icdar2015_dev`` img_1..img_200 (their "###" regions are don't-care: neither positive
+nor negative). img_201..img_250 are the validation images, never trained on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, data_root, ic15_image_number
+from rosetta.detection.box_coder import wrap180
+from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
+from rosetta.geometry import quad_to_box
+from rosetta.train.common import Every, load_checkpoint, save_checkpoint, set_threads, setup_logging, warmup_cosine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DetTrainConfig:
+    out: str = "runs/det"
+    steps: int = 60_000
+    warmup: int = 500
+    batch_size: int = 2
+    real_share: float = 0.3  # share of real IC15 images among training images
+    min_size: int = 512  # training long side drawn from [min_size, max_size]
+    max_size: int = 800
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 1
+    threads: int = 1
+    workers: int = 1
+    device: str = "cpu"
+    eval_every: int = 2000
+    checkpoint_seconds: float = 300.0
+    width: float = 0.5
+
+
+def quads_to_boxes(quads: list) -> torch.Tensor:
+    """Quads (TL, TR, BR, BL) -> undirected rotated boxes (N, 5), angle in [-90, 90)."""
+    if not quads:
+        return torch.zeros(0, 5)
+    b = torch.tensor(np.stack([quad_to_box(q) for q in quads]), dtype=torch.float32)
+    b[:, 4] = wrap180(b[:, 4])
+    return b
+
+
+def load_gt(root: Path | None = None) -> list[dict]:
+    folder = (root or data_root()) / "icdar2015_dev"
+    with open(folder / "gt.jsonl", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    for r in rows:
+        r["path"] = str(folder / r["image"])
+    return rows
+
+
+def _rotate(img: np.ndarray, words: list[dict], angle: float) -> tuple[np.ndarray, list[dict]]:
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos), int(h * cos + w * sin)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    out = cv2.warpAffine(img, m, (nw, nh), borderMode=cv2.BORDER_REFLECT)
+    words = [{**wd, "points": cv2.transform(np.float32(wd["points"])[None], m)[0].tolist()} for wd in words]
+    return out, words
+
+
+class DetBatchStream(IterableDataset):
+    """Endless batches ``(images [(3, H, W) in [0, 1]], targets, size)``; batch k from Random(seed:k)."""
+
+    def __init__(self, cfg: DetTrainConfig, start: int = 0):
+        self.cfg, self.start = cfg, start
+        self._ready = False
+
+    def _setup(self) -> None:
+        from rosetta.synth.scenes import SceneSynth, SceneSynthConfig
+
+        self.synth = SceneSynth.create(SceneSynthConfig(seed=self.cfg.seed))
+        self.real = [r for r in load_gt() if ic15_image_number(r["image"]) in IC15_TRAIN_IMAGES]
+        self._ready = True
+
+    def sample(self, rng: random.Random, k: int, j: int) -> tuple[np.ndarray, list[dict]]:
+        if rng.random() < self.cfg.real_share and self.real:
+            r = self.real[rng.randrange(len(self.real))]
+            img = cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            words = r["words"]
+            if rng.random() < 0.3:
+                img, words = _rotate(img, words, rng.uniform(-15, 15))
+            if rng.random() < 0.5:  # photometric jitter
+                f = img.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
+                img = np.clip(f, 0, 255).astype(np.uint8)
+            return img, words
+        s = self.synth.with_difficulty(min(1.0, 0.4 + k / 20000)).sample(k * 16 + j)
+        return np.asarray(s.image), s.words
+
+    def make_batch(self, k: int):
+        if not self._ready:
+            self._setup()
+        rng = random.Random(f"{self.cfg.seed}:{k}")
+        images, targets = [], []
+        for j in range(self.cfg.batch_size):
+            img, words = self.sample(rng, k, j)
+            care = [w["points"] for w in words if not w.get("ignore")]
+            ign = [w["points"] for w in words if w.get("ignore")]
+            images.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0)
+            targets.append({"boxes": quads_to_boxes(care), "ignore_boxes": quads_to_boxes(ign)})
+        size = rng.randrange(self.cfg.min_size, self.cfg.max_size + 1, 32)
+        return images, targets, size
+
+    def __iter__(self) -> Iterator:
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        k = self.start + wid
+        while True:
+            yield self.make_batch(k)
+            k += nw
+
+
+@torch.no_grad()
+def evaluate_detector(model: RotatedFasterRCNN, rows: list[dict], size: int | None = None) -> dict:
+    from rosetta.eval import evaluate_images
+    from rosetta.geometry import boxes_to_quads
+
+    model.eval()
+    gts, dets = [], []
+    for r in rows:
+        img = cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        x = torch.from_numpy(img).permute(2, 0, 1).float() / 255.0
+        out = model([x], size=size)[0]
+        quads = boxes_to_quads(out["boxes"].numpy()) if len(out["boxes"]) else np.zeros((0, 4, 2))
+        dets.append([{"points": q.tolist()} for q in quads])
+        gts.append(r["words"])
+    return evaluate_images(gts, dets)
+
+
+def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None = None, init: str | None = None) -> Path:
+    out = Path(cfg.out)
+    setup_logging(out / "train.log")
+    set_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    model_cfg = DetectorConfig(width=cfg.width)
+    model = RotatedFasterRCNN.build(model_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, best = 0, -1.0
+    last = out / "last.pt"
+    if resume and last.exists():
+        ck = load_checkpoint(last)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, best = ck["step"], ck.get("best", -1.0)
+        log.info("resumed from %s at step %d (best %.4f)", last, step, best)
+    elif init:
+        ck = load_checkpoint(Path(init))
+        own = model.state_dict()
+        weights = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(weights, strict=False)
+        log.info("initialised %d/%d tensors from %s", len(weights), len(own), init)
+    log.info("detector %.2fM params, config %s", sum(p.numel() for p in model.parameters()) / 1e6,
+             json.dumps(dataclasses.asdict(cfg)))
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    loader = DataLoader(DetBatchStream(cfg, start=step), batch_size=None, num_workers=cfg.workers,
+                        prefetch_factor=2 if cfg.workers else None)
+    val_rows = [r for r in load_gt() if ic15_image_number(r["image"]) in IC15_VAL_IMAGES]
+    ckpt_timer = Every(cfg.checkpoint_seconds)
+    t_end = time.monotonic() + 60 * max_minutes if max_minutes else math.inf
+    stop = {"now": False}
+
+    def on_term(signum, frame):
+        stop["now"] = True
+
+    old = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def state() -> dict:
+        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+                "model_config": {"width": cfg.width}, "train_config": dataclasses.asdict(cfg)}
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step, dynamic_ncols=True, mininterval=5)
+    ema: dict[str, float] = {}
+    t0, seen = time.monotonic(), 0
+    model.train()
+    for images, targets, size in loader:
+        if step >= cfg.steps or time.monotonic() > t_end or stop["now"]:
+            break
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * warmup_cosine(step, cfg.steps, cfg.warmup)
+        images = [im.to(device) for im in images]
+        losses = model(images, targets, size=size)
+        loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        step += 1
+        seen += len(images)
+        for k, v in losses.items():
+            ema[k] = float(v) if k not in ema else 0.98 * ema[k] + 0.02 * float(v)
+        bar.update(1)
+        if step % 10 == 0:
+            bar.set_postfix({k.replace("_", ""): f"{v:.3f}" for k, v in ema.items()}
+                            | {"img_s": f"{seen / (time.monotonic() - t0):.1f}"})
+        if step % 200 == 0:
+            log.info("step %d %s lr %.2e img/s %.2f", step, json.dumps({k: round(v, 4) for k, v in ema.items()}),
+                     opt.param_groups[0]["lr"], seen / (time.monotonic() - t0))
+        if step % cfg.eval_every == 0:
+            res = evaluate_detector(model, val_rows)
+            model.train()
+            log.info("eval step %d %s", step, json.dumps(res))
+            with open(out / "evals.jsonl", "a") as fh:
+                fh.write(json.dumps({"step": step, "time": time.time(), **res}) + "\n")
+            if res["det"]["hmean"] > best:
+                best = res["det"]["hmean"]
+                save_checkpoint(out / "best.pt", state())
+        if ckpt_timer():
+            save_checkpoint(last, state())
+    save_checkpoint(last, state())
+    bar.close()
+    for s, h in old.items():
+        signal.signal(s, h)
+    log.info("stopped at step %d", step)
+    return last
