@@ -101,43 +101,47 @@ def rotated_iou_pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def iou_upper_bound(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """A cheap upper bound of the rotated IoU, (N, 5) x (M, 5) -> (N, M).
+    """A cheap upper bound of the rotated IoU of paired boxes, (K, 5) x (K, 5) -> (K,).
 
     The intersection lies inside each box and inside the other's projection onto that box's axes,
     so it is at most the product of the overlaps of the projections (taken in both frames), and
     ``x / (A + B - x)`` grows with ``x``.
     """
-    def frame_bound(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # in p's frame: (N, M)
+    def frame_bound(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # in p's frame: (K,)
         t = torch.deg2rad(p[:, 4])
         ux, uy = torch.cos(t), -torch.sin(t)
-        dx, dy = q[None, :, 0] - p[:, None, 0], q[None, :, 1] - p[:, None, 1]  # (N, M)
-        du = dx * ux[:, None] + dy * uy[:, None]  # q's centre along p's reading direction
-        dv = -dx * uy[:, None] + dy * ux[:, None]  # ... and across it
-        dt = torch.deg2rad(q[None, :, 4] - p[:, None, 4])
+        dx, dy = q[:, 0] - p[:, 0], q[:, 1] - p[:, 1]
+        du, dv = dx * ux + dy * uy, -dx * uy + dy * ux  # q's centre along / across p's reading direction
+        dt = torch.deg2rad(q[:, 4] - p[:, 4])
         c, s = torch.cos(dt).abs(), torch.sin(dt).abs()
-        eu = 0.5 * (q[None, :, 2] * c + q[None, :, 3] * s)  # q's half extent along p's axes
-        ev = 0.5 * (q[None, :, 2] * s + q[None, :, 3] * c)
-        ou = (torch.minimum(p[:, None, 2] / 2, du + eu) - torch.maximum(-p[:, None, 2] / 2, du - eu)).clamp(min=0)
-        ov = (torch.minimum(p[:, None, 3] / 2, dv + ev) - torch.maximum(-p[:, None, 3] / 2, dv - ev)).clamp(min=0)
+        eu, ev = 0.5 * (q[:, 2] * c + q[:, 3] * s), 0.5 * (q[:, 2] * s + q[:, 3] * c)  # q's half extents
+        ou = (torch.minimum(p[:, 2] / 2, du + eu) - torch.maximum(-p[:, 2] / 2, du - eu)).clamp(min=0)
+        ov = (torch.minimum(p[:, 3] / 2, dv + ev) - torch.maximum(-p[:, 3] / 2, dv - ev)).clamp(min=0)
         return ou * ov
 
     area_a, area_b = a[:, 2] * a[:, 3], b[:, 2] * b[:, 3]
-    inter = torch.minimum(frame_bound(a, b), frame_bound(b, a).T)  # (N, M)
-    return inter / (area_a[:, None] + area_b[None, :] - inter).clamp(min=_EPS)
+    inter = torch.minimum(frame_bound(a, b), frame_bound(b, a))
+    return inter / (area_a + area_b - inter).clamp(min=_EPS)
 
 
 def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0) -> torch.Tensor:
     """Dense IoU matrix of rotated boxes: (N, 5) x (M, 5) -> (N, M).
 
-    Only pairs that may overlap by more than ``min_iou`` (by :func:`iou_upper_bound`) are computed
-    exactly; the others are 0. ``min_iou`` > 0 suits callers that only compare with a threshold.
+    Only pairs whose circumscribed circles meet and that may overlap by more than ``min_iou`` (by
+    :func:`iou_upper_bound`) are computed exactly; the others are 0. ``min_iou`` > 0 suits callers
+    that only compare with a threshold.
     """
     n, m = a.shape[0], b.shape[0]
     out = torch.zeros(n, m, dtype=torch.float32)
     if n == 0 or m == 0:
         return out
     a, b = a.float(), b.float()
-    i, j = (iou_upper_bound(a, b) > min_iou).nonzero(as_tuple=True)
+    ra, rb = 0.5 * torch.hypot(a[:, 2], a[:, 3]), 0.5 * torch.hypot(b[:, 2], b[:, 3])
+    d2 = (a[:, None, 0] - b[None, :, 0]) ** 2 + (a[:, None, 1] - b[None, :, 1]) ** 2  # (N, M)
+    i, j = (d2 < (ra[:, None] + rb[None, :]) ** 2).nonzero(as_tuple=True)
+    if min_iou > 0 and len(i):
+        near = iou_upper_bound(a[i], b[j]) > min_iou
+        i, j = i[near], j[near]
     if len(i):
         out[i, j] = rotated_iou_pairwise(a[i], b[j])
     return out
