@@ -185,3 +185,38 @@ class Charset:
     @classmethod
     def from_text(cls, text: str) -> "Charset":
         return cls(tuple(chr(int(line[2:], 16)) for line in text.split("\n") if line.strip()))
+
+
+# Latin and Cyrillic letters drawn alike in most fonts: a recognizer that reads both scripts mixes
+# them within a word; a word is one script, so the minority of look-alikes is mapped to the other.
+_LATIN_LOOKALIKE = "AaBCcEeHKkMOoPpTXxyiI"
+_CYRILLIC_LOOKALIKE = "АаВСсЕеНКкМОоРрТХхуіІ"
+_TO_CYRILLIC = str.maketrans(_LATIN_LOOKALIKE, _CYRILLIC_LOOKALIKE)
+_TO_LATIN = str.maketrans(_CYRILLIC_LOOKALIKE, _LATIN_LOOKALIKE)
+
+
+def _is_cyrillic(c: str) -> bool:
+    return "\u0400" <= c <= "\u04ff"
+
+
+def harmonize_script(word: str) -> str:
+    """Give a word mixing Latin and Cyrillic look-alikes the script of its distinctive letters.
+
+    >>> harmonize_script("Mосква"), harmonize_script("cтол"), harmonize_script("Pынок")
+    ('Москва', 'стол', 'Рынок')
+    >>> harmonize_script("Hеllo"), harmonize_script("MOCKBA")
+    ('Hello', 'MOCKBA')
+    """
+    cyr = sum(1 for c in word if _is_cyrillic(c) and c not in _CYRILLIC_LOOKALIKE)
+    lat = sum(1 for c in word if c.isascii() and c.isalpha() and c not in _LATIN_LOOKALIKE)
+    if cyr > lat:
+        return word.translate(_TO_CYRILLIC)
+    if lat > cyr:
+        return word.translate(_TO_LATIN)
+    has_cyr = any(_is_cyrillic(c) for c in word)
+    has_lat = any(c.isascii() and c.isalpha() for c in word)
+    if has_cyr and has_lat:  # only look-alikes: follow the majority
+        n_cyr = sum(1 for c in word if _is_cyrillic(c))
+        n_lat = sum(1 for c in word if c.isascii() and c.isalpha())
+        return word.translate(_TO_CYRILLIC if n_cyr > n_lat else _TO_LATIN)
+    return word

@@ -147,18 +147,67 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rosetta", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
+    from rosetta import cli_eval, cli_read
+
+    cli_read.add_parser(sub)
+    cli_eval.add_parser(sub)
     _add_train(sub)
     _add_synth(sub)
+    _add_models(sub)
     return p
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="shipped models: list them, or package a training checkpoint")
+    msub = p.add_subparsers(dest="what", required=True)
+    msub.add_parser("list", help="print the shipped models' cards")
+    q = msub.add_parser("package", help="checkpoint -> fp16 safetensors + JSON card in the package")
+    q.add_argument("name", choices=["recognizer", "detector"])
+    q.add_argument("checkpoint")
+    q.add_argument("--scores", default=None, help="a JSON file of measured scores to put on the card")
+    q.add_argument("--notes", default="")
+    q.add_argument("--out", default=None, help="model folder (default: src/rosetta/models)")
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rosetta.models import MODEL_NAMES, load_weights, package
+
+    if args.what == "list":
+        for name in MODEL_NAMES:
+            try:
+                _, meta = load_weights(name)
+            except FileNotFoundError as exc:
+                print(f"{name}: {exc}")
+                continue
+            meta.pop("charset", None)
+            print(json.dumps(meta, indent=2))
+        return 0
+    scores = json.loads(Path(args.scores).read_text()) if args.scores else None
+    print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING if args.command == "read"
+                        else logging.INFO, format="%(levelname)s %(message)s")
     if args.command == "train":
         return _run_train(args)
     if args.command == "synth":
         return _run_synth(args)
+    if args.command == "read":
+        from rosetta import cli_read
+
+        return cli_read.run(args)
+    if args.command == "eval":
+        from rosetta import cli_eval
+
+        return cli_eval.run(args)
+    if args.command == "models":
+        return _run_models(args)
     raise SystemExit(f"unknown command {args.command}")
 
 

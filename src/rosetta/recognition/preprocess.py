@@ -24,7 +24,9 @@ MAX_WIDTH = 1600  # ~100 characters; wider crops are squeezed
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
-    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 -> (H, W) uint8."""
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 -> (H, W) uint8 (an empty crop stays empty)."""
+    if img.size == 0:
+        return np.zeros((0, 0), np.uint8)
     if img.ndim == 3:
         if img.shape[2] == 1:
             img = img[..., 0]

@@ -1,0 +1,134 @@
+"""``rosetta eval recognizer|detector|ocr``: score the shipped (or given) models on labelled data.
+
+    rosetta eval recognizer --data ../shared/data/iiit5k_train --split val
+    rosetta eval detector --data ../shared/data/icdar2015_dev --images 201-250
+    rosetta eval ocr --data ../shared/data/icdar2015_dev --images 201-250
+
+Prints one JSON object (metrics, counts, timing). ``--split`` uses the fixed validation split
+of :mod:`rosetta.data.splits` for the shared data sets; ``all`` scores every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate models on labelled data")
+    esub = p.add_subparsers(dest="what", required=True)
+    r = esub.add_parser("recognizer", help="word accuracy, case-sensitive accuracy, 1-NED, CER (labels.jsonl)")
+    r.add_argument("--data", required=True, help="folder with crops/ + labels.jsonl")
+    r.add_argument("--split", choices=["val", "train", "all"], default="all")
+    r.add_argument("--case-sensitive", action="store_true", help="use IIIT5K's text_cs labels where present")
+    r.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
+    for name, helptext in (("detector", "ICDAR 2015 detection precision/recall/hmean (gt.jsonl)"),
+                           ("ocr", "detection and end-to-end precision/recall/hmean (gt.jsonl)")):
+        q = esub.add_parser(name, help=helptext)
+        q.add_argument("--data", required=True, help="folder with images/ + gt.jsonl")
+        q.add_argument("--images", default=None, help="image numbers to use, e.g. 201-250 (img_N names)")
+        q.add_argument("--size", type=int, default=None, help="detector input size (long side)")
+    for q in esub.choices.values():
+        q.add_argument("--models", default=None, help="model folder (default: the shipped models)")
+        q.add_argument("--threads", type=int, default=1)
+        q.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+        q.add_argument("-o", "--output", default=None, help="also write the JSON here")
+
+
+def _parse_range(spec: str | None) -> set[int] | None:
+    if not spec:
+        return None
+    out: set[int] = set()
+    for part in spec.split(","):
+        a, _, b = part.partition("-")
+        out |= set(range(int(a), int(b or a) + 1))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    folder = Path(args.models) if args.models else None
+    if args.what == "recognizer":
+        res = eval_recognizer(Path(args.data), args.split, args.case_sensitive, folder, args.engine, args.beam)
+    else:
+        res = eval_images(Path(args.data), _parse_range(args.images), args.what == "ocr", folder, args.engine,
+                          args.size)
+    text = json.dumps(res, indent=2, ensure_ascii=False)
+    print(text)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path | None, engine: str,
+                    beam: int = 1) -> dict:
+    from rosetta.data.crops import load_crops
+    from rosetta.metrics import text_scores
+    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
+
+    crops = load_crops(data.name, split, root=data.parent, case_sensitive=case_sensitive)
+    rec = Recognizer.load(folder, engine=engine, decode=DecodeConfig(beam_width=beam))
+    t = time.perf_counter()
+    preds = [p for p, _ in rec(crops.images)]
+    dt = time.perf_counter() - t
+    return {"data": str(data), "split": split, **text_scores(preds, crops.texts),
+            "ms_per_crop": round(1000 * dt / max(1, len(preds)), 3), "model": rec.meta.get("version")}
+
+
+def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: Path | None, engine: str,
+                size: int | None = None) -> dict:
+    import resource
+
+    from rosetta.eval import evaluate_images
+    from rosetta.io import load_image
+
+    rows = [json.loads(line) for line in (data / "gt.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    if numbers is not None:
+        rows = [r for r in rows if _number(r["image"]) in numbers]
+    if not rows:
+        raise SystemExit(f"rosetta eval: error: no images selected in {data}")
+    from rosetta.detection.detector import Detector
+
+    det = Detector.load(folder)
+    if size:
+        det = det.with_config(size=size)
+    ocr = None
+    if end_to_end:
+        from rosetta.ocr import OCR
+        from rosetta.recognition.recognizer import Recognizer
+
+        ocr = OCR(det, Recognizer.load(folder, engine=engine))
+    gts, dets = [], []
+    t = time.perf_counter()
+    for r in rows:
+        img = load_image(data / r["image"])
+        if ocr is not None:
+            res = ocr(img, name=r["image"])
+            dets.append([{"points": w.box.polygon(), "text": w.text} for w in res.words])
+        else:
+            from rosetta.geometry import boxes_to_quads
+
+            boxes, _ = det([img])[0]
+            dets.append([{"points": q.tolist()} for q in boxes_to_quads(boxes)])
+        gts.append(r["words"])
+    dt = time.perf_counter() - t
+    res = evaluate_images(gts, dets)
+    out = {"data": str(data), "images": len(rows), "det": res["det"], "counts": res["counts"],
+           "s_per_image": round(dt / len(rows), 4),
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if end_to_end:
+        out["e2e"] = res["e2e"]
+    return out
+
+
+def _number(name: str) -> int:
+    m = re.search(r"(\d+)", Path(name).stem)
+    return int(m.group(1)) if m else -1
+
+
+__all__ = ["add_parser", "run", "eval_recognizer", "eval_images"]

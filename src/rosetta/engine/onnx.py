@@ -1,0 +1,76 @@
+"""ONNX Runtime as an inference engine: export a model once (cached by weight hash), run it with ORT.
+
+Measured on this project's 2-core AVX2 machine (see docs/RESULTS.md), ORT runs the recognizer and
+the detector trunk faster than eager PyTorch, so it is the serving engine where it wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ROSETTA_CACHE", Path.home() / ".cache" / "rosetta")) / "onnx"
+
+
+def _digest(model: torch.nn.Module, tag: str) -> str:
+    h = hashlib.sha1(tag.encode())
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def export(model: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: dict[str, dict[int, str]],
+           output_names: list[str]) -> Path:
+    """Export ``model`` (eval mode) to ONNX at ``path`` (opset 17, dynamic axes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(model.eval(), (example,), buf, input_names=["x"], output_names=output_names,
+                          dynamic_axes=dynamic, opset_version=17, dynamo=False)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(buf.getvalue())
+    tmp.replace(path)  # atomic: concurrent workers never read a half-written file
+    return path
+
+
+def session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    n = threads or torch.get_num_threads()
+    so.intra_op_num_threads = n
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+class _Logits(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[0]
+
+
+def recognizer_session(model: torch.nn.Module, threads: int | None = None):
+    """An ORT session computing the recognizer's logits (B, T, C) from (B, 1, 32, W)."""
+    path = cache_dir() / f"recognizer-{_digest(model, 'rec1')}.onnx"
+    if not path.exists():
+        log.info("exporting the recognizer to %s", path)
+        export(_Logits(model), torch.zeros(2, 1, 32, 128), path, {"x": {0: "batch", 3: "width"},
+                                                                   "logits": {0: "batch", 1: "steps"}}, ["logits"])
+    return session(path, threads)
+
+
+__all__ = ["cache_dir", "export", "session", "recognizer_session"]

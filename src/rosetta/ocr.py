@@ -1,0 +1,119 @@
+"""OCR: a Detector and a Recognizer composed into the end-to-end reader.
+
+>>> import rosetta
+>>> ocr = rosetta.OCR()                                        # doctest: +SKIP
+>>> result = ocr("photo.jpg")                                  # doctest: +SKIP
+>>> [(w.text, round(w.confidence, 2)) for w in result.words]   # doctest: +SKIP
+[('OPEN', 0.98), ('24h', 0.91)]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from rosetta.detection.detector import Detector
+from rosetta.geometry import rotated_crop
+from rosetta.io import ImageError, ImageInput, describe, load_image
+from rosetta.recognition.recognizer import Recognizer
+from rosetta.result import Result, RotatedBox, Word
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OCRConfig:
+    crop_margin: float = 0.08  # context around each box, as a fraction of its height
+    min_confidence: float = 0.0  # words the recognizer is less sure of are dropped
+    keep_empty: bool = False  # keep detections whose text came out empty
+
+
+class OCR:
+    """Read every word in images: detect rotated boxes, crop them upright, recognize, group into lines."""
+
+    def __init__(self, detector: Detector | None = None, recognizer: Recognizer | None = None,
+                 config: OCRConfig = OCRConfig(), threads: int | None = None, engine: str = "torch"):
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.detector = detector or Detector.load()
+        self.recognizer = recognizer or Recognizer.load(engine=engine)
+        self.config = config
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {"detector": str(self.detector.meta.get("version", "?")),
+                "recognizer": str(self.recognizer.meta.get("version", "?"))}
+
+    def __call__(self, image: ImageInput, name: str | None = None) -> Result:
+        """Read one image (path, bytes, numpy array or PIL image). Raises ImageError for bad input."""
+        name = name or describe(image)
+        return self._read([load_image(image, name)], [name])[0]
+
+    def batch(self, images: Iterable[ImageInput], names: Sequence[str] | None = None) -> list[Result]:
+        """Read many images; results in input order. A bad input gives a Result with ``error`` set."""
+        images = list(images)
+        names = list(names) if names is not None else [describe(im) for im in images]
+        arrays: list[np.ndarray | None] = []
+        errors: list[str | None] = []
+        for im, nm in zip(images, names):
+            try:
+                arrays.append(load_image(im, nm))
+                errors.append(None)
+            except ImageError as exc:
+                arrays.append(None)
+                errors.append(str(exc))
+        ok = [i for i, a in enumerate(arrays) if a is not None]
+        read = self._read([arrays[i] for i in ok], [names[i] for i in ok]) if ok else []
+        out: list[Result] = [Result.failed(nm, err or "") for nm, err in zip(names, errors)]
+        for i, r in zip(ok, read):
+            out[i] = r
+        return out
+
+    def _read(self, arrays: list[np.ndarray], names: list[str]) -> list[Result]:
+        t0 = time.perf_counter()
+        dets = self.detector(arrays)
+        t1 = time.perf_counter()
+        crops, owners = [], []
+        for k, (img, (boxes, _)) in enumerate(zip(arrays, dets)):
+            for j, b in enumerate(boxes):
+                crops.append(rotated_crop(img, b, self.config.crop_margin))
+                owners.append((k, j))
+        texts = self.recognizer(crops) if crops else []
+        t2 = time.perf_counter()
+        per_image: list[list[Word]] = [[] for _ in arrays]
+        for (k, j), (text, conf) in zip(owners, texts):
+            boxes, scores = dets[k]
+            if (not text and not self.config.keep_empty) or conf < self.config.min_confidence:
+                continue
+            per_image[k].append(Word(text, conf, float(scores[j]), RotatedBox(*(float(v) for v in boxes[j]))))
+        n = max(1, len(arrays))
+        meta = {"detect_ms": round(1000 * (t1 - t0) / n, 1), "recognize_ms": round(1000 * (t2 - t1) / n, 1),
+                "models": self.versions}
+        return [Result.build(img.shape[1], img.shape[0], words, image=nm, meta=meta)
+                for img, words, nm in zip(arrays, per_image, names)]
+
+    def read_crops(self, crops: Iterable[ImageInput], names: Sequence[str] | None = None
+                   ) -> list[tuple[str, float] | ImageError]:
+        """Recognize each input as one word crop (no detection); a bad input yields its ImageError."""
+        crops = list(crops)
+        names = list(names) if names is not None else [describe(c) for c in crops]
+        arrays, out = [], []
+        for c, nm in zip(crops, names):
+            try:
+                arrays.append(load_image(c, nm))
+                out.append(None)
+            except ImageError as exc:
+                arrays.append(None)
+                out.append(exc)
+        ok = [i for i, a in enumerate(arrays) if a is not None]
+        for i, r in zip(ok, self.recognizer([arrays[i] for i in ok])):
+            out[i] = r
+        return out
+
+
+__all__ = ["OCR", "OCRConfig"]

@@ -1,0 +1,104 @@
+"""Recognizer predictor: word crops (any size, any mode) -> (text in logical order, confidence).
+
+Owns everything around the tensor-only model: grayscale and height-32 resizing, batching by width
+(sorted, so little padding is wasted), the engine (PyTorch or ONNX Runtime), CTC decoding (greedy
+or beam, optionally with a lexicon) and right-to-left reordering.
+
+>>> rec = Recognizer.load()                                   # doctest: +SKIP
+>>> rec([np.full((32, 90, 3), 255, np.uint8)])                # doctest: +SKIP
+[('', 0.99)]
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from rosetta.charset import Charset, harmonize_script, visual_to_logical
+from rosetta.models import load_weights
+from rosetta.recognition.decode import Trie, beam_search, greedy_decode, log_softmax
+from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
+from rosetta.recognition.preprocess import pad_batch, to_input
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    beam_width: int = 1  # 1 = greedy
+    batch_size: int = 32
+    max_pad_ratio: float = 1.6  # start a new batch when the widest crop would be this much wider than the narrowest
+
+
+class Recognizer:
+    def __init__(self, model: CTCRecognizer, charset: Charset, decode: DecodeConfig = DecodeConfig(),
+                 lexicon: Sequence[str] | None = None, engine: str = "torch", meta: dict | None = None):
+        self.model = model.eval()
+        self.charset, self.decode_cfg, self.meta = charset, decode, dict(meta or {})
+        self.trie = Trie(charset.encode(w) for w in lexicon) if lexicon else None
+        self.engine = engine
+        self._session = None
+        if engine == "onnx":
+            from rosetta.engine.onnx import recognizer_session
+
+            self._session = recognizer_session(self.model)
+        elif engine != "torch":
+            raise ValueError(f"unknown engine {engine!r} (torch or onnx)")
+
+    @classmethod
+    def load(cls, folder: Path | None = None, engine: str = "torch", **kwargs) -> "Recognizer":
+        """The shipped recognizer (``src/rosetta/models/recognizer.*``) or one in ``folder``."""
+        state, meta = load_weights("recognizer", folder)
+        charset = Charset.from_text(meta["charset"])
+        cfg = dict(meta["model_config"])
+        cfg["widths"] = tuple(cfg["widths"])
+        model = CTCRecognizer(RecognizerConfig(**cfg))
+        model.load_state_dict(state)
+        return cls(model, charset, engine=engine, meta=meta, **kwargs)
+
+    def logits(self, x: torch.Tensor) -> np.ndarray:
+        """(B, 1, 32, W) -> (B, T, C) log-probabilities as numpy."""
+        if self._session is not None:
+            out = self._session.run(None, {"x": x.numpy()})[0]
+        else:
+            with torch.inference_mode():
+                out = self.model(x)[0].float().numpy()
+        return log_softmax(out, -1)
+
+    def batches(self, widths: Sequence[int]) -> list[list[int]]:
+        """Indices grouped into batches of similar width (ascending)."""
+        order = sorted(range(len(widths)), key=lambda i: widths[i])
+        out: list[list[int]] = []
+        for i in order:
+            if out and len(out[-1]) < self.decode_cfg.batch_size and \
+                    widths[i] <= self.decode_cfg.max_pad_ratio * widths[out[-1][0]]:
+                out[-1].append(i)
+            else:
+                out.append([i])
+        return out
+
+    def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
+        """Crops (H, W[, C]) uint8 -> [(text, confidence)] in input order. Blank or degenerate crops give ''."""
+        inputs = [to_input(c) for c in crops]
+        out: list[tuple[str, float]] = [("", 0.0)] * len(inputs)
+        for idx in self.batches([x.shape[1] for x in inputs]):
+            x, widths = pad_batch([inputs[i] for i in idx])
+            lp = self.logits(x)
+            lens = output_lengths(widths).tolist()
+            for j, i in enumerate(idx):
+                seq_lp = lp[j, :lens[j]]
+                if self.decode_cfg.beam_width > 1 or self.trie is not None:
+                    seq, conf = beam_search(seq_lp, self.decode_cfg.beam_width, self.trie)
+                else:
+                    seq, conf = greedy_decode(seq_lp)
+                text = " ".join(harmonize_script(w) for w in visual_to_logical(self.charset.decode(seq)).split(" "))
+                out[i] = (text, float(conf))
+        return out
+
+
+__all__ = ["Recognizer", "DecodeConfig"]
