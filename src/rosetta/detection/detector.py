@@ -24,7 +24,7 @@ MIN_SIDE = 8  # images smaller than this hold no legible word
 
 @dataclass(frozen=True)
 class DetectConfig:
-    size: int = 800  # long side the image is resized to
+    size: int = 1280  # long side the image is resized to (scene photos: about native resolution)
     score_thresh: float = 0.5  # minimum word score kept
     min_box_height: float = 3.0  # px in the original image
 
@@ -53,7 +53,7 @@ class Detector:
             if min(h, w) < MIN_SIDE:
                 out.append((np.zeros((0, 5), np.float32), np.zeros(0, np.float32)))
                 continue
-            x = torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1).float().div_(255.0)  # (H, W, 3) -> (3, H, W)
+            x = torch.from_numpy(np.array(im, copy=True)).permute(2, 0, 1).float().div_(255.0)  # (H, W, 3) -> (3, H, W)
             r = self.model([x], size=self.config.size)[0]
             boxes, scores = r["boxes"].numpy().astype(np.float32), r["scores"].numpy().astype(np.float32)
             keep = (scores >= self.config.score_thresh) & (boxes[:, 3] >= self.config.min_box_height)
