@@ -21,7 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate models on labelled data")
     esub = p.add_subparsers(dest="what", required=True)
     r = esub.add_parser("recognizer", help="word accuracy, case-sensitive accuracy, 1-NED, CER (labels.jsonl)")
-    r.add_argument("--data", required=True, help="folder with crops/ + labels.jsonl")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="folder with crops/ + labels.jsonl")
+    src.add_argument("--synthetic", choices=["latin", "cyrillic", "arabic"],
+                     help="the seeded synthetic validation set of a script (1000 crops, never trained on)")
     r.add_argument("--split", choices=["val", "train", "all"], default="all")
     r.add_argument("--case-sensitive", action="store_true", help="use IIIT5K's text_cs labels where present")
     r.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
@@ -53,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     folder = Path(args.models) if args.models else None
-    if args.what == "recognizer":
+    if args.what == "recognizer" and args.synthetic:
+        res = eval_synthetic(args.synthetic, folder, args.engine, args.beam)
+    elif args.what == "recognizer":
         res = eval_recognizer(Path(args.data), args.split, args.case_sensitive, folder, args.engine, args.beam)
     else:
         res = eval_images(Path(args.data), _parse_range(args.images), args.what == "ocr", folder, args.engine,
@@ -77,6 +82,32 @@ def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path |
     preds = [p for p, _ in rec(crops.images)]
     dt = time.perf_counter() - t
     return {"data": str(data), "split": split, **text_scores(preds, crops.texts),
+            "ms_per_crop": round(1000 * dt / max(1, len(preds)), 3), "model": rec.meta.get("version")}
+
+
+def synthetic_val(script: str, n: int | None = None) -> tuple[list, list[str]]:
+    """The seeded synthetic validation crops of ``script`` (seed ``SYNTH_CYRILLIC_VAL_SEED`` + script offset)."""
+    import numpy as np
+
+    from rosetta.data.splits import SYNTH_CYRILLIC_VAL_SEED, SYNTH_CYRILLIC_VAL_SIZE
+    from rosetta.synth.words import WordSynth, WordSynthConfig
+
+    seed = SYNTH_CYRILLIC_VAL_SEED + {"cyrillic": 0, "latin": 1, "arabic": 2}[script]
+    gen = WordSynth.create(WordSynthConfig(scripts=(script,), seed=seed))
+    samples = [gen.sample(i) for i in range(n or SYNTH_CYRILLIC_VAL_SIZE)]
+    return [np.asarray(s.image) for s in samples], [s.text for s in samples]
+
+
+def eval_synthetic(script: str, folder: Path | None, engine: str, beam: int = 1) -> dict:
+    from rosetta.metrics import text_scores
+    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
+
+    images, texts = synthetic_val(script)
+    rec = Recognizer.load(folder, engine=engine, decode=DecodeConfig(beam_width=beam))
+    t = time.perf_counter()
+    preds = [p for p, _ in rec(images)]
+    dt = time.perf_counter() - t
+    return {"data": f"synthetic {script} validation", **text_scores(preds, texts),
             "ms_per_crop": round(1000 * dt / max(1, len(preds)), 3), "model": rec.meta.get("version")}
 
 

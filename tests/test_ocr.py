@@ -1,0 +1,83 @@
+"""OCR pipeline: inputs of every kind, batch order and errors, and upright crops of rotated words."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from rosetta import OCR, ImageError, Result
+from rosetta.geometry import rotated_crop
+from tests.test_recognition import _render
+
+
+class OracleDetector:
+    """Stands in for the detector: returns the boxes it was given (tests the rest of the pipeline)."""
+
+    meta = {"version": "oracle"}
+
+    def __init__(self, boxes: list[list[float]]):
+        self.boxes = np.float32(boxes).reshape(-1, 5)
+
+    def __call__(self, images):
+        return [(self.boxes, np.ones(len(self.boxes), np.float32)) for _ in images]
+
+
+def _rotated_scene(text: str, angle: float) -> tuple[np.ndarray, list[float]]:
+    word = _render(text, "DejaVu Sans", 44)
+    h, w = word.shape
+    canvas = np.full((400, 500), 255, np.uint8)
+    canvas[200 - h // 2:200 - h // 2 + h, 250 - w // 2:250 - w // 2 + w] = word
+    m = cv2.getRotationMatrix2D((250, 200), angle, 1.0)  # cv2: positive = counter-clockwise on screen
+    rot = cv2.warpAffine(canvas, m, (500, 400), borderValue=255)
+    return np.repeat(rot[..., None], 3, 2), [250.0, 200.0, float(w - 12), float(h - 8), float(angle)]
+
+
+@pytest.fixture(scope="module")
+def ocr_factory():
+    from rosetta.recognition.recognizer import Recognizer
+
+    rec = Recognizer.load()
+    return lambda boxes: OCR(OracleDetector(boxes), rec)
+
+
+@pytest.mark.parametrize("angle", [0.0, 30.0, -55.0, 90.0])
+def test_rotated_words_are_cropped_upright_and_read(ocr_factory, angle):
+    img, box = _rotated_scene("HARBOUR", angle)
+    crop = rotated_crop(img, box, 0.0)
+    assert crop.shape[1] > crop.shape[0]  # upright: wider than tall
+    res = ocr_factory([box])(img)
+    assert [w.text for w in res.words] == ["HARBOUR"]
+    assert res.words[0].box.angle == pytest.approx(angle, abs=0.01)
+
+
+def test_every_input_kind_gives_the_same_result(ocr_factory):
+    img, box = _rotated_scene("coffee", 10.0)
+    ocr = ocr_factory([box])
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    results = [ocr(img), ocr(buf.getvalue()), ocr(Image.fromarray(img))]
+    assert all(r.words == results[0].words for r in results) and results[0].text.lower() == "coffee"
+
+
+def test_batch_keeps_order_and_reports_bad_inputs(ocr_factory, tmp_path):
+    img, box = _rotated_scene("coffee", 0.0)
+    ocr = ocr_factory([box])
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    out = ocr.batch([img, str(bad), np.zeros((3, 3), np.uint8), img])
+    assert [type(r) for r in out] == [Result] * 4
+    assert out[0].text.lower() == "coffee" and out[3].text == out[0].text
+    assert out[1].error and "bad.jpg" in out[1].error and out[1].words == ()
+    assert out[2].error is None
+    with pytest.raises(ImageError, match="bad.jpg"):
+        ocr(str(bad))
+
+
+def test_tiny_and_blank_images_give_empty_results():
+    ocr = OCR()
+    assert ocr(np.zeros((4, 4, 3), np.uint8)).words == ()
+    assert ocr(np.full((300, 400, 3), 255, np.uint8)).words == ()
