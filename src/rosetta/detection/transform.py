@@ -32,7 +32,10 @@ class DetectionTransform:
             h, w = im.shape[-2:]
             s = size / max(h, w)
             nh, nw = max(1, round(h * s)), max(1, round(w * s))
-            x = F.interpolate(im[None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=s < 1)[0]
+            if (nh, nw) == (h, w):
+                x = im  # already at the working size
+            else:
+                x = F.interpolate(im[None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=s < 1)[0]
             resized.append(x)
             sizes.append((nh, nw))
             scales.append(nh / h if h >= w else nw / w)
