@@ -83,8 +83,8 @@ def test_tiny_overfit_drives_the_loss_down_and_boxes_come_back_in_image_pixels()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        first = float(loss) if first is None else first
-        last = float(loss)
+        first = float(loss.detach()) if first is None else first
+        last = float(loss.detach())
     assert last < 0.5 * first, (first, last)
     model.eval()
     with torch.no_grad():

@@ -1,0 +1,81 @@
+"""``rosetta batch INPUT -o OUTPUT``: OCR at scale, resumable, every input exactly once.
+
+    rosetta batch photos/ -o out/ocr                       # local engine, one worker per core
+    rosetta batch listing.parquet -o s3dump/ --engine ray  # Ray Data; RAY_ADDRESS selects a cluster
+
+Prints a summary (done, failed, skipped, images/s) and exits 1 when any image failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser("batch", help="OCR a directory, glob, list or table of images into Parquet/JSONL parts")
+    b.add_argument("input", help="a directory (recursive), a glob, a .txt list of paths, or a .parquet/.jsonl "
+                                 "table with a 'path' or 'bytes' column")
+    b.add_argument("-o", "--output", required=True, help="output folder (part files + _manifest.json)")
+    b.add_argument("--engine", choices=["local", "ray"], default="local")
+    b.add_argument("--workers", type=int, default=None, help="worker processes / Ray actors (default: cores)")
+    b.add_argument("--batch-size", type=int, default=16, help="images per shard and per part file")
+    b.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
+    b.add_argument("--int8", action="store_true", help="int8 models (not available yet: refused)")
+    b.add_argument("--models", default=None, help="model folder (default: the shipped models)")
+    b.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from rosetta.engine.batch import BatchConfig, check_manifest, list_inputs, make_shards, pending
+
+    if args.int8:
+        raise SystemExit("rosetta batch: error: --int8 needs the int8 models, which are not built yet (issue 6)")
+    workers = args.workers or os.cpu_count() or 1
+    cfg = BatchConfig(output=args.output, fmt=args.format, batch_size=max(1, args.batch_size), workers=workers,
+                      models=args.models)
+    ids, sources = list_inputs(args.input)
+    if not ids:
+        raise SystemExit(f"rosetta batch: error: no images found in {args.input}")
+    out = Path(cfg.output)
+    check_manifest(out, ids, cfg)
+    shards = make_shards(ids, sources, cfg.batch_size)
+    todo = pending(shards, out, cfg.fmt)
+    skipped = sum(len(s.ids) for s in shards) - sum(len(s.ids) for s in todo)
+    total = sum(len(s.ids) for s in todo)
+    if args.engine == "ray":
+        from rosetta.engine.runners import run_ray as runner
+    else:
+        from rosetta.engine.runners import run_local as runner
+    done = failed = 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, unit="img", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    interrupted = False
+    try:
+        for s in runner(todo, cfg):
+            done += s["images"]
+            failed += s["failed"]
+            bar.update(s["images"])
+            bar.set_postfix(failed=failed)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    dt = max(1e-9, time.perf_counter() - t0)
+    summary = {"done": done, "failed": failed, "skipped": skipped, "remaining": total - done,
+               "images_per_s": round(done / dt, 3), "seconds": round(dt, 2), "engine": args.engine,
+               "workers": workers, "output": str(out)}
+    print(json.dumps(summary))
+    if interrupted:
+        print("rosetta batch: interrupted; run the same command again to finish (done parts are kept)", file=sys.stderr)
+        return 130
+    return 1 if failed else 0
+
+
+__all__ = ["add_parser", "run"]

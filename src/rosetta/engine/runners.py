@@ -1,0 +1,97 @@
+"""Engines that run :func:`rosetta.engine.batch.process_shard` over pending shards.
+
+``local``: N worker processes (``multiprocessing``, spawn), each loading the models once; at most
+2N shards in flight, so memory stays bounded however long the listing.
+``ray``: Ray Data ``map_batches`` with an actor pool of N actors (models loaded once per actor),
+connecting to ``RAY_ADDRESS`` when set, starting a local Ray otherwise.
+Both yield one summary dict per finished shard, as shards finish.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from rosetta.engine.batch import BatchConfig, Shard, make_ocr, process_shard
+
+_worker_state: dict = {}
+
+
+def _init_worker(cfg: BatchConfig) -> None:
+    import os
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    os.environ["OMP_NUM_THREADS"] = str(cfg.threads_per_worker)
+    _worker_state["ocr"] = make_ocr(cfg)
+    _worker_state["cfg"] = cfg
+
+
+def _run_shard(shard: Shard) -> dict:
+    cfg: BatchConfig = _worker_state["cfg"]
+    return process_shard(shard, _worker_state["ocr"], Path(cfg.output), cfg.fmt)
+
+
+def run_local(shards: Sequence[Shard], cfg: BatchConfig) -> Iterator[dict]:
+    if cfg.workers <= 1:
+        ocr = make_ocr(cfg)
+        for s in shards:
+            yield process_shard(s, ocr, Path(cfg.output), cfg.fmt)
+        return
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,)) as pool:
+        pending = list(shards)
+        in_flight = []
+        limit = 2 * cfg.workers
+        while pending or in_flight:
+            while pending and len(in_flight) < limit:
+                in_flight.append(pool.apply_async(_run_shard, (pending.pop(0),)))
+            done = next((r for r in in_flight if r.ready()), None)
+            if done is None:
+                in_flight[0].wait(0.05)
+                continue
+            in_flight.remove(done)
+            yield done.get()
+
+
+class _RayShardActor:
+    """A Ray Data actor: models loaded once in __init__, one shard per call."""
+
+    def __init__(self, cfg: BatchConfig):
+        self.cfg = cfg
+        self.ocr = make_ocr(cfg)
+
+    def __call__(self, batch: dict) -> dict:
+        import pickle
+
+        out = {"summary": []}
+        for blob in batch["shard"]:
+            s = process_shard(pickle.loads(blob), self.ocr, Path(self.cfg.output), self.cfg.fmt)
+            out["summary"].append(f"{s['shard']},{s['images']},{s['failed']}")
+        return out
+
+
+def run_ray(shards: Sequence[Shard], cfg: BatchConfig) -> Iterator[dict]:
+    import os
+    import pickle
+
+    try:
+        import ray
+    except ImportError as exc:  # an optional extra
+        raise SystemExit("rosetta batch: error: --engine ray needs Ray Data: pip install 'rosetta-ocr[ray]'") from exc
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address, num_cpus=None if address else max(cfg.workers, 1), include_dashboard=False,
+                 log_to_driver=False, ignore_reinit_error=True)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ds = ray.data.from_items([{"shard": pickle.dumps(s)} for s in shards], override_num_blocks=max(1, len(shards)))
+    ds = ds.map_batches(_RayShardActor, fn_constructor_args=(cfg,), batch_size=1, concurrency=max(1, cfg.workers),
+                        num_cpus=cfg.threads_per_worker)
+    for row in ds.iter_rows():
+        k, n, f = (int(v) for v in row["summary"].split(","))
+        yield {"shard": k, "images": n, "failed": f}
+
+
+__all__ = ["run_local", "run_ray"]
