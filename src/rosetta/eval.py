@@ -6,7 +6,9 @@ Protocol (as in the Robust Reading Competition's Task 4.1 / 4.4 scripts):
   dropped before matching; don't-care regions are never counted as misses.
 * One-to-one greedy matching in order of ground truth and detection at polygon IoU > 0.5; a pair
   is matched only if neither side is already matched.
-* End-to-end additionally needs the transcription equal, case-insensitively.
+* End-to-end additionally needs the transcription equal, case-insensitively, after removing
+  punctuation at the start and end of both words (as the competition's script does: ``"EXIT."``
+  matches ``exit``; inner characters always count).
 
 >>> gt = [{"points": [[0, 0], [10, 0], [10, 5], [0, 5]], "text": "Hi", "ignore": False}]
 >>> det = [{"points": [[0, 0], [10, 0], [10, 5], [0, 5]], "text": "hi"}]
@@ -69,8 +71,20 @@ def match_image(gt: Sequence[dict], det: Sequence[dict]) -> dict[str, int]:
                 gt_used.add(i)
                 det_used.add(j)
                 pairs.append((i, j))
-    e2e = sum(1 for i, j in pairs if str(gt[i].get("text", "")).lower() == str(det[j].get("text", "")).lower())
+    e2e = sum(1 for i, j in pairs if e2e_form(gt[i].get("text", "")) == e2e_form(det[j].get("text", "")))
     return {"gt": len(care), "det": len(kept), "match": len(pairs), "e2e_match": e2e}
+
+
+_EDGE_PUNCT = "!?.:,;*\"'()[]{}<>/\\-_`~«»„“”‘’"
+
+
+def e2e_form(text: object) -> str:
+    """Comparison form for end-to-end matching: lower case, punctuation stripped at both ends.
+
+    >>> e2e_form("EXIT."), e2e_form("(Café)"), e2e_form("a.b")
+    ('exit', 'café', 'a.b')
+    """
+    return str(text).strip().strip(_EDGE_PUNCT).lower()
 
 
 def prf(match: int, n_gt: int, n_det: int) -> dict[str, float]:

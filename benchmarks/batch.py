@@ -1,0 +1,72 @@
+"""Batch throughput: images/s of the local and Ray engines with 1 and 2 workers, in one run.
+
+    python benchmarks/batch.py [--images 100] [--batch-size 4]
+
+Input: ICDAR 2015 dev images (1280x720), written to fresh output folders. Each worker runs at one
+thread. Two rates per setting: ``wall`` counts everything (process/actor start, model load), and
+``steady`` counts from the moment each worker has finished its first shard to the last shard, so
+start-up costs (Ray's are larger) are reported apart from throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from rosetta.data.splits import data_root
+from rosetta.engine.batch import BatchConfig, check_manifest, make_shards
+from rosetta.engine.runners import run_local, run_ray
+
+
+def measure(engine: str, workers: int, paths: list[str], batch_size: int) -> dict:
+    out = Path(tempfile.mkdtemp(prefix=f"rosetta-bench-{engine}-{workers}-"))
+    cfg = BatchConfig(output=str(out), batch_size=batch_size, workers=workers)
+    check_manifest(out, paths, cfg)
+    shards = make_shards(paths, paths, batch_size)
+    runner = run_ray if engine == "ray" else run_local
+    t0 = time.perf_counter()
+    stamps = []
+    for s in runner(shards, cfg):
+        stamps.append((time.perf_counter(), s["images"]))
+    t1 = time.perf_counter()
+    shutil.rmtree(out, ignore_errors=True)
+    warm = min(workers, len(stamps) - 1)
+    steady_imgs = sum(n for _, n in stamps[warm:])
+    steady_t = stamps[-1][0] - stamps[warm - 1][0] if warm > 0 else t1 - t0
+    return {"engine": engine, "workers": workers, "images": len(paths),
+            "wall_images_per_s": round(len(paths) / (t1 - t0), 3),
+            "steady_images_per_s": round(steady_imgs / max(1e-9, steady_t), 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=100)
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--engines", default="local,ray")
+    a = ap.parse_args()
+    folder = data_root() / "icdar2015_dev" / "images"
+    paths = [str(folder / f"img_{i}.jpg") for i in range(1, a.images + 1)]
+    rows = []
+    for engine in a.engines.split(","):
+        for w in (1, 2):
+            rows.append(measure(engine, w, paths, a.batch_size))
+            print(json.dumps(rows[-1]), flush=True)
+    by = {(r["engine"], r["workers"]): r["steady_images_per_s"] for r in rows}
+    summary = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+               "batch_size": a.batch_size}
+    if ("local", 2) in by:
+        summary["local_2_over_1"] = round(by[("local", 2)] / by[("local", 1)], 2)
+    if ("ray", 1) in by and ("local", 1) in by:
+        summary["ray_over_local_1w"] = round(by[("ray", 1)] / by[("local", 1)], 2)
+        summary["ray_over_local_2w"] = round(by[("ray", 2)] / by[("local", 2)], 2)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
