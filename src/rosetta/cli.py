@@ -147,10 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rosetta", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
-    from rosetta import cli_batch, cli_eval, cli_read
+    from rosetta import cli_batch, cli_eval, cli_read, cli_serve
 
     cli_read.add_parser(sub)
     cli_batch.add_parser(sub)
+    cli_serve.add_parser(sub)
     cli_eval.add_parser(sub)
     _add_train(sub)
     _add_synth(sub)
@@ -209,6 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_eval.run(args)
     if args.command == "models":
         return _run_models(args)
+    if args.command == "serve":
+        from rosetta import cli_serve
+
+        return cli_serve.run(args)
     if args.command == "batch":
         from rosetta import cli_batch
 

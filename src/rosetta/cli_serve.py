@@ -1,0 +1,40 @@
+"""``rosetta serve``: the HTTP service (FastAPI + uvicorn), localhost by default.
+
+    rosetta serve --port 8080 --workers 1 --max-batch 8 --max-wait-ms 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("serve", help="serve OCR over HTTP (POST /v1/ocr, GET / for a web page)")
+    s.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--workers", type=int, default=1, help="server processes, each with its own models")
+    s.add_argument("--int8", action="store_true", help="int8 models (not available yet: refused)")
+    s.add_argument("--max-batch", type=int, default=8)
+    s.add_argument("--max-wait-ms", type=float, default=10.0)
+    s.add_argument("--max-queue", type=int, default=64)
+    s.add_argument("--max-mb", type=float, default=20.0, help="request body cap in MB")
+    s.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
+    s.add_argument("--threads", type=int, default=None, help="intra-op threads per worker")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.int8:
+        raise SystemExit("rosetta serve: error: --int8 needs the int8 models, which are not built yet (issue 6)")
+    cfg = {"max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "max_queue": args.max_queue,
+           "max_bytes": int(args.max_mb * 1024 * 1024), "timeout_s": args.timeout, "threads": args.threads}
+    os.environ["ROSETTA_SERVE_CONFIG"] = json.dumps(cfg)
+    uvicorn.run("rosetta.engine.serve:production_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning")
+    return 0
+
+
+__all__ = ["add_parser", "run"]

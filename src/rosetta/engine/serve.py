@@ -1,0 +1,232 @@
+"""HTTP service: FastAPI app with dynamic micro-batching, limits, Prometheus metrics and a web page.
+
+    rosetta serve --port 8080 --max-batch 8 --max-wait-ms 10
+
+``POST /v1/ocr`` (raw image body or multipart ``file``; ``?format=json|text|hocr|alto``) returns the
+same serialisation as the CLI. Concurrent requests are gathered into one batch (up to ``max_batch``
+images or ``max_wait_ms``) and run off the event loop on one inference thread. The queue is bounded:
+when full, 503 with Retry-After; bodies over ``max_bytes`` get 413; unreadable images 400; a request
+that waits longer than ``timeout_s`` 504. No endpoint fetches URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).parents[1] / "web"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    max_batch: int = 8  # images per model call
+    max_wait_ms: float = 10.0  # how long the first request of a batch waits for company
+    max_queue: int = 64  # requests waiting for the model; more get 503
+    max_bytes: int = 20 * 1024 * 1024  # request body cap (413 above)
+    timeout_s: float = 60.0  # per request, queueing included (504 above)
+    threads: int | None = None  # intra-op threads of the model
+
+
+class Metrics:
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("rosetta_requests_total", "OCR requests by status", ["status"], registry=self.registry)
+        self.latency = Histogram("rosetta_request_seconds", "OCR request latency", registry=self.registry,
+                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.batch = Histogram("rosetta_batch_size", "images per model call", registry=self.registry,
+                               buckets=(1, 2, 4, 8, 16, 32, 64))
+        self.queue = Gauge("rosetta_queue_depth", "requests waiting for the model", registry=self.registry)
+        self.errors = Counter("rosetta_errors_total", "failed requests by kind", ["kind"], registry=self.registry)
+
+
+class MicroBatcher:
+    """Gather queued (image, name) pairs into batches and run ``read(arrays, names)`` on one thread."""
+
+    def __init__(self, read: Callable[[list, list], list], config: ServeConfig, metrics: Metrics):
+        self.read, self.cfg, self.metrics = read, config, metrics
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=config.max_queue)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rosetta-infer")
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, array, name: str) -> asyncio.Future:
+        """Queue one image; raises asyncio.QueueFull when saturated."""
+        fut = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait((array, name, fut))
+        self.metrics.queue.set(self.queue.qsize())
+        return fut
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self.queue.get()
+            items = [first]
+            deadline = loop.time() + self.cfg.max_wait_ms / 1000
+            while len(items) < self.cfg.max_batch:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    items.append(await asyncio.wait_for(self.queue.get(), timeout))
+                except asyncio.TimeoutError:
+                    break
+            self.metrics.queue.set(self.queue.qsize())
+            items = [it for it in items if not it[2].done()]  # timed-out requests are not computed
+            if not items:
+                continue
+            self.metrics.batch.observe(len(items))
+            try:
+                results = await loop.run_in_executor(self.pool, self.read, [i[0] for i in items], [i[1] for i in items])
+                for (_, _, fut), r in zip(items, results):
+                    if not fut.done():
+                        fut.set_result(r)
+            except Exception as exc:  # the batch failed: every request in it gets the error (500)
+                log.exception("inference failed")
+                for _, _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(exc)
+
+
+def create_app(read: Callable[[list, list], list], info: dict[str, Any], config: ServeConfig = ServeConfig()):
+    """The FastAPI app around ``read(arrays, names) -> [Result]`` (``OCR._read`` in production)."""
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.concurrency import run_in_threadpool
+
+    from rosetta import export
+    from rosetta.io import ImageError, load_image
+
+    from contextlib import asynccontextmanager
+
+    metrics = Metrics()
+    batcher = MicroBatcher(read, config, metrics)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="Rosetta OCR", version=str(info.get("version", "")), lifespan=lifespan)
+
+    def fail(status: int, kind: str, message: str, headers: dict | None = None) -> JSONResponse:
+        metrics.requests.labels(str(status)).inc()
+        metrics.errors.labels(kind).inc()
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+    @app.post("/v1/ocr")
+    async def ocr(request: Request, format: str = "json"):
+        t0 = time.perf_counter()
+        if format not in ("json", "text", "hocr", "alto"):
+            return fail(400, "format", f"unknown format {format!r} (json, text, hocr or alto)")
+        length = request.headers.get("content-length")
+        if length and int(length) > config.max_bytes:
+            return fail(413, "too_large", f"request body over {config.max_bytes} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > config.max_bytes:
+                return fail(413, "too_large", f"request body over {config.max_bytes} bytes")
+        name = "upload"
+        data = bytes(body)
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await _parse_multipart(request, data)
+            if form is None:
+                return fail(400, "bad_form", "multipart request without a 'file' part")
+            name, data = form
+        try:
+            array = await run_in_threadpool(load_image, data, name)
+        except ImageError as exc:
+            return fail(400, "bad_image", str(exc))
+        try:
+            fut = batcher.submit(array, name)
+        except asyncio.QueueFull:
+            return fail(503, "overloaded", "server busy, retry shortly", {"Retry-After": "1"})
+        try:
+            result = await asyncio.wait_for(fut, config.timeout_s)
+        except asyncio.TimeoutError:
+            fut.cancel()
+            return fail(504, "timeout", f"no result within {config.timeout_s} s")
+        except Exception as exc:  # noqa: BLE001 - reported to the client, logged by the batcher
+            return fail(500, "inference", f"inference failed: {type(exc).__name__}")
+        metrics.requests.labels("200").inc()
+        metrics.latency.observe(time.perf_counter() - t0)
+        if format == "json":
+            return Response(export.to_json(result, indent=None), media_type="application/json")
+        if format == "text":
+            return PlainTextResponse(export.to_text(result))
+        media = "application/xhtml+xml" if format == "hocr" else "application/xml"
+        return Response(export.EXPORTERS[format](result), media_type=media)
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok"}
+
+    @app.get("/v1/info")
+    async def v1_info():
+        return {**info, "max_batch": config.max_batch, "max_wait_ms": config.max_wait_ms,
+                "max_queue": config.max_queue, "max_bytes": config.max_bytes}
+
+    @app.get("/metrics")
+    async def prom():
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/")
+    async def page():
+        return HTMLResponse((WEB / "index.html").read_text(encoding="utf-8"))
+
+    app.state.batcher = batcher
+    app.state.metrics = metrics
+    return app
+
+
+async def _parse_multipart(request, data: bytes) -> tuple[str, bytes] | None:
+    """The 'file' part of a multipart body already read into ``data``."""
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartParser
+
+    async def stream():
+        yield data
+
+    parser = MultiPartParser(request.headers, stream())
+    form = await parser.parse()
+    f = form.get("file")
+    if not isinstance(f, UploadFile):
+        return None
+    return f.filename or "upload", await f.read()
+
+
+def production_app():
+    """App factory for uvicorn (``--workers`` > 1 starts it per process); settings from ROSETTA_SERVE_*."""
+    import json
+
+    from rosetta import __version__
+    from rosetta.ocr import OCR
+
+    cfg = ServeConfig(**json.loads(os.environ.get("ROSETTA_SERVE_CONFIG", "{}")))
+    ocr = OCR(threads=cfg.threads)
+    info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": False,
+            "engine": ocr.recognizer.engine}
+    return create_app(ocr._read, info, cfg)
+
+
+__all__ = ["ServeConfig", "MicroBatcher", "create_app", "production_app"]

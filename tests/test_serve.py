@@ -1,0 +1,108 @@
+"""HTTP service: formats, every error path, micro-batching, saturation and concurrent routing."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from rosetta.engine.serve import ServeConfig, create_app
+from rosetta.result import Result, RotatedBox, Word
+
+
+def png(w: int, h: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((h, w, 3), 200, np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+class FakeReader:
+    """Stands in for OCR._read: one word naming the image's width, and a record of batch sizes."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay, self.batches = delay, []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, arrays, names):
+        self.gate.wait()
+        time.sleep(self.delay)
+        self.batches.append(len(arrays))
+        return [Result.build(a.shape[1], a.shape[0], [Word(f"w{a.shape[1]}", 0.9, 0.8, RotatedBox(10, 10, 8, 4, 15))],
+                             image=n) for a, n in zip(arrays, names)]
+
+
+def client(reader, **cfg) -> TestClient:
+    return TestClient(create_app(reader, {"name": "rosetta", "version": "test"}, ServeConfig(**cfg)))
+
+
+def test_formats_multipart_and_info():
+    with client(FakeReader()) as c:
+        r = c.post("/v1/ocr", content=png(40, 20))
+        assert r.status_code == 200 and r.json()["words"][0]["text"] == "w40" and r.json()["words"][0]["box"][4] == 15
+        r = c.post("/v1/ocr?format=text", files={"file": ("a.png", png(33, 20), "image/png")})
+        assert r.text == "w33\n"
+        ET.fromstring(c.post("/v1/ocr?format=hocr", content=png(20, 20)).text)
+        ET.fromstring(c.post("/v1/ocr?format=alto", content=png(20, 20)).text)
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/v1/info").json()["version"] == "test"
+        assert "rosetta_requests_total" in c.get("/metrics").text
+        assert "<canvas" in c.get("/").text
+
+
+def test_error_paths():
+    with client(FakeReader(), max_bytes=10_000, timeout_s=0.5) as c:
+        r = c.post("/v1/ocr", content=b"hello, not an image")
+        assert r.status_code == 400 and "not a readable image" in r.json()["error"]
+        assert c.post("/v1/ocr", content=b"\0" * 20_000).status_code == 413
+        assert c.post("/v1/ocr?format=pdf", content=png(10, 10)).status_code == 400
+        assert c.post("/v1/ocr", files={"other": ("a.png", png(10, 10))}).status_code == 400
+        assert 'rosetta_errors_total{kind="too_large"} 1.0' in c.get("/metrics").text
+
+
+def test_timeout_gives_504():
+    reader = FakeReader()
+    reader.gate.clear()  # the model hangs
+    with client(reader, timeout_s=0.3) as c:
+        assert c.post("/v1/ocr", content=png(10, 10)).status_code == 504
+        reader.gate.set()
+
+
+def test_saturation_gives_503_never_unbounded():
+    reader = FakeReader()
+    reader.gate.clear()
+    with client(reader, max_queue=2, max_batch=1, timeout_s=5) as c:
+        codes = []
+        threads = [threading.Thread(target=lambda: codes.append(c.post("/v1/ocr", content=png(10, 10)).status_code))
+                   for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        reader.gate.set()
+        for t in threads:
+            t.join()
+        assert 503 in codes and 200 in codes and set(codes) <= {200, 503}
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_result():
+    reader = FakeReader(delay=0.05)
+    with client(reader, max_batch=8, max_wait_ms=50) as c:
+        widths = list(range(30, 46))
+        out = {}
+
+        def go(w):
+            out[w] = c.post("/v1/ocr", content=png(w, 12)).json()
+
+        threads = [threading.Thread(target=go, args=(w,)) for w in widths]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(out[w]["width"] == w and out[w]["words"][0]["text"] == f"w{w}" for w in widths)
+        assert max(reader.batches) > 1 and sum(reader.batches) == len(widths)
