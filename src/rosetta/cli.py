@@ -156,7 +156,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_synth(sub)
     _add_models(sub)
+    q = sub.add_parser("quantize", help="build the int8 recognizer (ONNX Runtime, calibrated on real crops)")
+    q.add_argument("--out", default=None, help="model folder (default: the shipped models)")
+    q.add_argument("--calibration", choices=["minmax", "entropy", "percentile"], default="percentile")
+    q.add_argument("--crops", type=int, default=400, help="calibration crops (real training crops)")
     return p
+
+
+def _run_quantize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rosetta.data.crops import load_crops
+    from rosetta.models import MODEL_DIR
+    from rosetta.quant.ort_int8 import Int8Config, quantize_recognizer
+    from rosetta.recognition.recognizer import INT8_FILE, Recognizer
+
+    folder = Path(args.out) if args.out else MODEL_DIR
+    rec = Recognizer.load(folder)
+    half = args.crops // 2
+    calib = load_crops("iiit5k_train", "train").images[:half] + load_crops("icdar2015_wordrec_train", "train").images[:half]
+    import json
+
+    from rosetta.recognition.recognizer import weights_sha1
+
+    out = quantize_recognizer(rec.model, calib, folder / INT8_FILE, Int8Config(calibration=args.calibration))
+    out.with_suffix(".json").write_text(json.dumps({"weights_sha1": weights_sha1(folder), "calibration": args.calibration,
+                                                    "calibration_crops": len(calib)}, indent=2) + "\n")
+    print(out)
+    return 0
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
@@ -210,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_eval.run(args)
     if args.command == "models":
         return _run_models(args)
+    if args.command == "quantize":
+        return _run_quantize(args)
     if args.command == "serve":
         from rosetta import cli_serve
 

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workers", type=int, default=None, help="worker processes / Ray actors (default: cores)")
     b.add_argument("--batch-size", type=int, default=16, help="images per shard and per part file")
     b.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
-    b.add_argument("--int8", action="store_true", help="int8 models (not available yet: refused)")
+    b.add_argument("--int8", action="store_true", help="int8 recognizer (ONNX Runtime)")
     b.add_argument("--models", default=None, help="model folder (default: the shipped models)")
     b.add_argument("--no-progress", action="store_true")
 
@@ -35,11 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
     from rosetta.engine.batch import BatchConfig, check_manifest, list_inputs, make_shards, pending
 
-    if args.int8:
-        raise SystemExit("rosetta batch: error: --int8 needs the int8 models, which are not built yet (issue 6)")
     workers = args.workers or os.cpu_count() or 1
     cfg = BatchConfig(output=args.output, fmt=args.format, batch_size=max(1, args.batch_size), workers=workers,
-                      models=args.models)
+                      models=args.models, int8=args.int8)
     ids, sources = list_inputs(args.input)
     if not ids:
         raise SystemExit(f"rosetta batch: error: no images found in {args.input}")

@@ -31,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     r.add_argument("--crops", action="store_true", help="treat each input as one word crop (no detection)")
     r.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+    r.add_argument("--int8", action="store_true", help="int8 recognizer (ONNX Runtime); the detector stays fp32")
     r.add_argument("--models", default=None, help="folder with detector/recognizer files (default: shipped)")
     r.add_argument("--no-progress", action="store_true")
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from rosetta.ocr import OCR
 
     out_dir = _out_dir(args, len(items))
-    ocr = OCR(threads=args.threads, engine=args.engine, **_model_kwargs(args))
+    ocr = OCR(threads=args.threads, engine=args.engine, int8=args.int8, **_model_kwargs(args))
     failed = 0
     bar = _progress(items, args)
     stream: IO[str] = sys.stdout if args.output in (None, "-") or out_dir else open(args.output, "w", encoding="utf-8")
@@ -126,7 +127,8 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
     from rosetta.recognition.recognizer import Recognizer
 
     folder = Path(args.models)
-    return {"detector": Detector.load(folder), "recognizer": Recognizer.load(folder, engine=args.engine)}
+    return {"detector": Detector.load(folder),
+            "recognizer": Recognizer.load(folder, engine="int8" if args.int8 else args.engine)}
 
 
 def _write_viz(folder: Path, item: str, res, stdin_bytes: bytes | None) -> None:
@@ -150,7 +152,7 @@ def _run_crops(args: argparse.Namespace, items: list[str], stdin_bytes: bytes | 
     from rosetta.io import ImageError, load_image
     from rosetta.recognition.recognizer import Recognizer
 
-    rec = Recognizer.load(Path(args.models) if args.models else None, engine=args.engine)
+    rec = Recognizer.load(Path(args.models) if args.models else None, engine="int8" if args.int8 else args.engine)
     failed = 0
     bar = _progress(items, args)
     stream: IO[str] = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")

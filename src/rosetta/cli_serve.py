@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1, help="server processes, each with its own models")
-    s.add_argument("--int8", action="store_true", help="int8 models (not available yet: refused)")
+    s.add_argument("--int8", action="store_true", help="int8 recognizer (ONNX Runtime)")
     s.add_argument("--max-batch", type=int, default=8)
     s.add_argument("--max-wait-ms", type=float, default=10.0)
     s.add_argument("--max-queue", type=int, default=64)
@@ -27,10 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    if args.int8:
-        raise SystemExit("rosetta serve: error: --int8 needs the int8 models, which are not built yet (issue 6)")
     cfg = {"max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "max_queue": args.max_queue,
-           "max_bytes": int(args.max_mb * 1024 * 1024), "timeout_s": args.timeout, "threads": args.threads}
+           "max_bytes": int(args.max_mb * 1024 * 1024), "timeout_s": args.timeout, "threads": args.threads, "int8": args.int8}
     os.environ["ROSETTA_SERVE_CONFIG"] = json.dumps(cfg)
     uvicorn.run("rosetta.engine.serve:production_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning")

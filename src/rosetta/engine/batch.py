@@ -206,8 +206,8 @@ def make_ocr(cfg: BatchConfig):
         from rosetta.detection.detector import Detector
         from rosetta.recognition.recognizer import Recognizer
 
-        return OCR(Detector.load(Path(cfg.models)), Recognizer.load(Path(cfg.models)))
-    return OCR()
+        return OCR(Detector.load(Path(cfg.models)), Recognizer.load(Path(cfg.models), engine="int8" if cfg.int8 else "torch"))
+    return OCR(int8=cfg.int8)
 
 
 __all__ = ["Shard", "BatchConfig", "list_inputs", "make_shards", "check_manifest", "pending", "process_shard",

@@ -34,6 +34,7 @@ class ServeConfig:
     max_bytes: int = 20 * 1024 * 1024  # request body cap (413 above)
     timeout_s: float = 60.0  # per request, queueing included (504 above)
     threads: int | None = None  # intra-op threads of the model
+    int8: bool = False  # int8 recognizer
 
 
 class Metrics:
@@ -223,8 +224,8 @@ def production_app():
     from rosetta.ocr import OCR
 
     cfg = ServeConfig(**json.loads(os.environ.get("ROSETTA_SERVE_CONFIG", "{}")))
-    ocr = OCR(threads=cfg.threads)
-    info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": False,
+    ocr = OCR(threads=cfg.threads, int8=cfg.int8)
+    info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.int8,
             "engine": ocr.recognizer.engine}
     return create_app(ocr._read, info, cfg)
 

@@ -11,6 +11,7 @@ or beam, optionally with a lexicon) and right-to-left reordering.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,12 +21,21 @@ import numpy as np
 import torch
 
 from rosetta.charset import Charset, harmonize_script, visual_to_logical
-from rosetta.models import load_weights
+from rosetta.models import MODEL_DIR, load_weights
 from rosetta.recognition.decode import Trie, beam_search, greedy_decode, log_softmax
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
 from rosetta.recognition.preprocess import pad_batch, to_input
 
 log = logging.getLogger(__name__)
+
+
+def weights_sha1(folder: Path) -> str:
+    import hashlib
+
+    return hashlib.sha1((Path(folder) / "recognizer.safetensors").read_bytes()).hexdigest()
+
+
+INT8_FILE = "recognizer.int8.onnx"  # static int8 (QDQ) made by `rosetta quantize` from the fp16 weights
 
 
 @dataclass(frozen=True)
@@ -47,13 +57,25 @@ class Recognizer:
             from rosetta.engine.onnx import recognizer_session
 
             self._session = recognizer_session(self.model)
+        elif engine == "int8":
+            from rosetta.engine.onnx import session
+
+            folder = Path((meta or {}).get("_folder", MODEL_DIR))
+            path = folder / INT8_FILE
+            if not path.exists():
+                raise FileNotFoundError(f"int8 recognizer {path} not found: run `rosetta quantize` first")
+            stamp = path.with_suffix(".json")
+            if not stamp.exists() or json.loads(stamp.read_text()).get("weights_sha1") != weights_sha1(folder):
+                raise ValueError(f"int8 recognizer {path} was built from other weights: run `rosetta quantize` again")
+            self._session = session(path)
         elif engine != "torch":
-            raise ValueError(f"unknown engine {engine!r} (torch or onnx)")
+            raise ValueError(f"unknown engine {engine!r} (torch, onnx or int8)")
 
     @classmethod
     def load(cls, folder: Path | None = None, engine: str = "torch", **kwargs) -> "Recognizer":
         """The shipped recognizer (``src/rosetta/models/recognizer.*``) or one in ``folder``."""
         state, meta = load_weights("recognizer", folder)
+        meta["_folder"] = str(folder or MODEL_DIR)
         charset = Charset.from_text(meta["charset"])
         cfg = dict(meta["model_config"])
         cfg["widths"] = tuple(cfg["widths"])

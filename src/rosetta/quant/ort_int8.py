@@ -1,0 +1,110 @@
+"""Static int8 quantization of the recognizer for ONNX Runtime (QDQ, per-channel symmetric weights).
+
+The accuracy tricks are switches, so each can be measured (benchmarks/int8.py):
+
+* ``symmetric_weights`` / exact zero: weights symmetric around 0; activations keep an asymmetric uint8
+  range whose zero point makes 0.0 exactly representable (ORT does that by construction).
+* ``fuse_relu``: ORT's pre-processing folds BatchNorm into Conv and Conv+ReLU into one quantized op.
+* ``calibration``: "minmax" ranges or "entropy"/"percentile" (histogram, outlier-robust ranges).
+* ``keep_first_fp32``: the first convolution (raw pixels in) stays in float.
+* ``reduce_range``: 7-bit weights, which AVX2 machines without VNNI need to avoid int16 overflow.
+
+Calibration uses real word crops (never random tensors).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Int8Config:
+    symmetric_weights: bool = True
+    fuse_relu: bool = True
+    calibration: str = "percentile"  # minmax | entropy | percentile
+    keep_first_fp32: bool = True
+    reduce_range: bool = True
+    per_channel: bool = True
+
+
+# Ops of the recognizer graph that have int8 kernels or are layout-only; anything else is refused.
+SUPPORTED_OPS = {"Conv", "Relu", "Add", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Identity", "Flatten",
+                 "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "Mul", "BatchNormalization", "Constant",
+                 "Shape", "Gather"}
+
+
+class _Reader:
+    """ONNX Runtime CalibrationDataReader over padded batches of real crops."""
+
+    def __init__(self, batches: list[np.ndarray]):
+        self.batches = iter(batches)
+
+    def get_next(self):
+        b = next(self.batches, None)
+        return None if b is None else {"x": b}
+
+
+def calibration_batches(crops: Sequence[np.ndarray], batch_size: int = 16, width: int = 256) -> list[np.ndarray]:
+    """Padded (B, 1, 32, width) batches: one width for all, as histogram calibrators need equal shapes."""
+    import cv2
+
+    from rosetta.recognition.preprocess import to_input
+
+    out = []
+    inputs = [to_input(c) for c in crops]
+    inputs = [cv2.resize(x, (width, 32)) if x.shape[1] > width else x for x in inputs]
+    for i in range(0, len(inputs), batch_size):
+        chunk = inputs[i:i + batch_size]
+        b = np.zeros((len(chunk), 1, 32, width), np.float32)
+        for j, x in enumerate(chunk):
+            b[j, 0, :, :x.shape[1]] = x
+        out.append(b)
+    return out
+
+
+def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out: Path,
+                        config: Int8Config = Int8Config()) -> Path:
+    """fp32 model -> ONNX -> (pre-processed) -> static int8 QDQ ONNX at ``out``."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quant_pre_process,
+                                          quantize_static)
+
+    from rosetta.engine.onnx import _Logits, export
+
+    if len(calib) < 32:
+        raise ValueError(f"calibration needs real crops (got {len(calib)}; use a few hundred)")
+    tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
+    fp32 = export(_Logits(model.eval()), torch.zeros(2, 1, 32, 128), tmp / "fp32.onnx",
+                  {"x": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "steps"}}, ["logits"])
+    pre = tmp / "pre.onnx"
+    if config.fuse_relu:
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    else:
+        pre = fp32
+    nodes = [n for n in onnx.load(str(pre)).graph.node]
+    unsupported = sorted({n.op_type for n in nodes} - SUPPORTED_OPS)
+    if unsupported:  # ORT would leave these in float without a word: refuse instead
+        raise ValueError(f"int8: unsupported layer(s) {', '.join(unsupported)} in the recognizer graph "
+                         f"(supported: {', '.join(sorted(SUPPORTED_OPS))})")
+    exclude = [nodes[[n.op_type for n in nodes].index("Conv")].name] if config.keep_first_fp32 else []
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[config.calibration]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    quantize_static(str(pre), str(out), _Reader(calibration_batches(calib)), quant_format=QuantFormat.QDQ,
+                    per_channel=config.per_channel, reduce_range=config.reduce_range,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    nodes_to_exclude=exclude, calibrate_method=method,
+                    extra_options={"WeightSymmetric": config.symmetric_weights, "ActivationSymmetric": False})
+    return out
+
+
+__all__ = ["Int8Config", "quantize_recognizer", "calibration_batches"]
