@@ -64,8 +64,6 @@ def _out_dir(args: argparse.Namespace, n: int) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rosetta.io import ImageError
-
     items = _inputs(args)
     stdin_bytes = sys.stdin.buffer.read() if STDIN in items else None
     if args.threads:
@@ -149,7 +147,7 @@ def _chunks(items: list[str], n: int) -> Iterator[list[str]]:
 
 def _run_crops(args: argparse.Namespace, items: list[str], stdin_bytes: bytes | None) -> int:
     """Each input is one word crop: one JSON line per image {"image", "text", "confidence"[, "error"]}."""
-    from rosetta.io import ImageError, load_image
+    from rosetta.ocr import load_all
     from rosetta.recognition.recognizer import Recognizer
 
     rec = Recognizer.load(Path(args.models) if args.models else None, engine="int8" if args.int8 else args.engine)
@@ -159,14 +157,7 @@ def _run_crops(args: argparse.Namespace, items: list[str], stdin_bytes: bytes | 
     rows = []
     try:
         for chunk in _chunks(items, 256):
-            arrays, errors = [], []
-            for item in chunk:
-                try:
-                    arrays.append(load_image(_load(item, stdin_bytes), item))
-                    errors.append(None)
-                except ImageError as exc:
-                    arrays.append(None)
-                    errors.append(str(exc))
+            arrays, _, errors = load_all([_load(i, stdin_bytes) for i in chunk], chunk)
             ok = [i for i, a in enumerate(arrays) if a is not None]
             texts = dict(zip(ok, rec([arrays[i] for i in ok]))) if ok else {}
             for i, item in enumerate(chunk):
@@ -174,7 +165,7 @@ def _run_crops(args: argparse.Namespace, items: list[str], stdin_bytes: bytes | 
                 if errors[i]:
                     failed += 1
                     print(f"rosetta read: error: {errors[i]}", file=sys.stderr)
-                    row = {"image": item, "text": None, "confidence": None, "error": errors[i]}
+                    row = {"image": item, "text": None, "confidence": None, "error": str(errors[i])}
                 else:
                     text, conf = texts[i]
                     row = {"image": item, "text": text, "confidence": round(conf, 4)}

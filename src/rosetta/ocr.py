@@ -57,20 +57,10 @@ class OCR:
 
     def batch(self, images: Iterable[ImageInput], names: Sequence[str] | None = None) -> list[Result]:
         """Read many images; results in input order. A bad input gives a Result with ``error`` set."""
-        images = list(images)
-        names = list(names) if names is not None else [describe(im) for im in images]
-        arrays: list[np.ndarray | None] = []
-        errors: list[str | None] = []
-        for im, nm in zip(images, names):
-            try:
-                arrays.append(load_image(im, nm))
-                errors.append(None)
-            except ImageError as exc:
-                arrays.append(None)
-                errors.append(str(exc))
+        arrays, names, errors = load_all(images, names)
         ok = [i for i, a in enumerate(arrays) if a is not None]
         read = self._read([arrays[i] for i in ok], [names[i] for i in ok]) if ok else []
-        out: list[Result] = [Result.failed(nm, err or "") for nm, err in zip(names, errors)]
+        out: list[Result] = [Result.failed(nm, str(err)) for nm, err in zip(names, errors)]
         for i, r in zip(ok, read):
             out[i] = r
         return out
@@ -101,20 +91,29 @@ class OCR:
     def read_crops(self, crops: Iterable[ImageInput], names: Sequence[str] | None = None
                    ) -> list[tuple[str, float] | ImageError]:
         """Recognize each input as one word crop (no detection); a bad input yields its ImageError."""
-        crops = list(crops)
-        names = list(names) if names is not None else [describe(c) for c in crops]
-        arrays, out = [], []
-        for c, nm in zip(crops, names):
-            try:
-                arrays.append(load_image(c, nm))
-                out.append(None)
-            except ImageError as exc:
-                arrays.append(None)
-                out.append(exc)
+        arrays, names, errors = load_all(crops, names)
+        out: list[tuple[str, float] | ImageError] = list(errors)  # type: ignore[arg-type]
         ok = [i for i, a in enumerate(arrays) if a is not None]
         for i, r in zip(ok, self.recognizer([arrays[i] for i in ok])):
             out[i] = r
         return out
 
 
-__all__ = ["OCR", "OCRConfig"]
+def load_all(images: Iterable[ImageInput], names: Sequence[str] | None = None
+             ) -> tuple[list[np.ndarray | None], list[str], list[ImageError | None]]:
+    """Decode every input: (arrays or None, names, errors or None), in input order."""
+    images = list(images)
+    names = list(names) if names is not None else [describe(im) for im in images]
+    arrays: list[np.ndarray | None] = []
+    errors: list[ImageError | None] = []
+    for im, nm in zip(images, names):
+        try:
+            arrays.append(load_image(im, nm))
+            errors.append(None)
+        except ImageError as exc:
+            arrays.append(None)
+            errors.append(exc)
+    return arrays, names, errors
+
+
+__all__ = ["OCR", "OCRConfig", "load_all"]

@@ -73,3 +73,23 @@ class Every:
             self.last = now
             return True
         return False
+
+
+def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | None, init: str | None
+            ) -> tuple[int, float]:
+    """Resume from ``last`` (weights, optimizer, step, best score) when it exists, else initialise from the
+    matching tensors of checkpoint ``init`` (fine-tuning). Returns (step, best)."""
+    if last is not None and last.exists():
+        ck = load_checkpoint(last)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, best = ck["step"], ck.get("best", -1.0)
+        log.info("resumed from %s at step %d (best %.4f)", last, step, best)
+        return step, best
+    if init:
+        ck = load_checkpoint(Path(init))
+        own = model.state_dict()
+        weights = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(weights, strict=False)
+        log.info("initialised %d/%d tensors from %s", len(weights), len(own), init)
+    return 0, -1.0

@@ -31,7 +31,7 @@ from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, data_root, i
 from rosetta.detection.box_coder import wrap180
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.geometry import quad_to_box
-from rosetta.train.common import Every, load_checkpoint, save_checkpoint, set_threads, setup_logging, warmup_cosine
+from rosetta.train.common import Every, restore, save_checkpoint, set_threads, setup_logging, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -199,20 +199,8 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     model_cfg = DetectorConfig(width=cfg.width)
     model = RotatedFasterRCNN.build(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, best = 0, -1.0
     last = out / "last.pt"
-    if resume and last.exists():
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        step, best = ck["step"], ck.get("best", -1.0)
-        log.info("resumed from %s at step %d (best %.4f)", last, step, best)
-    elif init:
-        ck = load_checkpoint(Path(init))
-        own = model.state_dict()
-        weights = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(weights, strict=False)
-        log.info("initialised %d/%d tensors from %s", len(weights), len(own), init)
+    step, best = restore(model, opt, last if resume else None, init)
     log.info("detector %.2fM params, config %s", sum(p.numel() for p in model.parameters()) / 1e6,
              json.dumps(dataclasses.asdict(cfg)))
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))

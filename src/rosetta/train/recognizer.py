@@ -34,7 +34,7 @@ from rosetta.metrics import text_scores
 from rosetta.recognition.decode import greedy_decode
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
 from rosetta.recognition.preprocess import MAX_WIDTH, pad_batch, to_input
-from rosetta.train.common import (Every, load_checkpoint, save_checkpoint, set_threads, setup_logging,
+from rosetta.train.common import (Every, restore, save_checkpoint, set_threads, setup_logging,
                                   warmup_cosine)
 
 log = logging.getLogger(__name__)
@@ -234,20 +234,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
     model_cfg = RecognizerConfig(num_classes=charset.num_classes, **cfg.model)
     model = CTCRecognizer(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, best = 0, -1.0
     last = out / "last.pt"
-    if resume and last.exists():
-        ck = load_checkpoint(last)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        step, best = ck["step"], ck.get("best", -1.0)
-        log.info("resumed from %s at step %d (best %.4f)", last, step, best)
-    elif init:
-        ck = load_checkpoint(Path(init))
-        own = model.state_dict()
-        weights = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(weights, strict=False)
-        log.info("initialised %d/%d tensors from %s", len(weights), len(own), init)
+    step, best = restore(model, opt, last if resume else None, init)
     nparams = sum(p.numel() for p in model.parameters())
     log.info("recognizer %s, %.2fM params, charset %d, config %s", model_cfg, nparams / 1e6, charset.num_classes,
              json.dumps(dataclasses.asdict(cfg)))
