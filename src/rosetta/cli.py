@@ -190,6 +190,7 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="shipped models: list them, or package a training checkpoint")
     msub = p.add_subparsers(dest="what", required=True)
     msub.add_parser("list", help="print the shipped models' cards")
+    msub.add_parser("card", help="write MODEL_CARD.md beside the shipped models from their JSON sidecars")
     q = msub.add_parser("package", help="checkpoint -> fp16 safetensors + JSON card in the package")
     q.add_argument("name", choices=["recognizer", "detector"])
     q.add_argument("checkpoint")
@@ -204,6 +205,11 @@ def _run_models(args: argparse.Namespace) -> int:
 
     from rosetta.models import MODEL_NAMES, load_weights, package
 
+    if args.what == "card":
+        from rosetta.models import write_card
+
+        print(write_card())
+        return 0
     if args.what == "list":
         for name in MODEL_NAMES:
             try:

@@ -51,16 +51,50 @@ def save_weights(name: str, state: dict[str, torch.Tensor], meta: dict[str, Any]
     return wpath
 
 
+DATA = {"recognizer": "synthetic words rendered on the fly (Latin, Cyrillic, Arabic; Debian fonts, word lists and "
+                       "photographs) mixed with real crops: IIIT5K, ICDAR 2015 and SVT training splits, Arabic book "
+                       "lines (training split); validation splits never trained on",
+        "detector": "synthetic scenes rendered on the fly plus ICDAR 2015 dev img_1..img_200 ('###' as don't-care), "
+                    "512x512 native-scale crops; img_201..img_250 never trained on"}
+
+
 def package(name: str, checkpoint: Path, scores: dict[str, Any] | None = None, folder: Path | None = None,
             notes: str = "") -> Path:
     """Checkpoint (``rosetta train ...`` output) -> shipped model files, with a card in the sidecar."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     meta = {"name": name, "version": time.strftime("%Y.%m.%d"), "step": ck.get("step"),
             "model_config": ck.get("model_config"), "train_config": ck.get("train_config"),
-            "scores": scores or {}, "notes": notes, "packaged": time.strftime("%Y-%m-%d %H:%M")}
+            "scores": scores or {}, "notes": notes, "data": DATA.get(name, ""), "packaged": time.strftime("%Y-%m-%d %H:%M")}
     if "charset" in ck:
         meta["charset"] = ck["charset"]
     return save_weights(name, ck["model"], meta, folder)
 
 
-__all__ = ["MODEL_DIR", "MODEL_NAMES", "ModelMissingError", "load_weights", "save_weights", "package", "model_paths"]
+def write_card(folder: Path | None = None) -> Path:
+    """``MODEL_CARD.md`` in the model folder, derived from the models' JSON sidecars."""
+    folder = folder or MODEL_DIR
+    lines = ["# Model card", "", "Derived from the JSON sidecars by `rosetta models card`; scores as measured "
+             "(commands and dates in docs/RESULTS.md).", ""]
+    for name in MODEL_NAMES:
+        wpath, mpath = model_paths(name, folder)
+        if not mpath.exists():
+            continue
+        meta = json.loads(mpath.read_text(encoding="utf-8"))
+        tc = meta.get("train_config") or {}
+        lines += [f"## {name}", "",
+                  f"- file: `{wpath.name}` (fp16 safetensors, {wpath.stat().st_size / 1e6:.1f} MB), version {meta.get('version')}, "
+                  f"packaged {meta.get('packaged')}",
+                  f"- architecture: {json.dumps(meta.get('model_config'))}",
+                  f"- training: {meta.get('step')} steps of batch {tc.get('batch_size')} at lr {tc.get('lr')} "
+                  f"(schedule horizon {tc.get('steps')}), seed {tc.get('seed')}, device {tc.get('device')}",
+                  f"- data: {meta.get('data', 'see notes')}",
+                  f"- charset: {len(meta['charset'].splitlines())} characters (Latin + accents, Cyrillic, Arabic, digits, "
+                  "punctuation)" if meta.get("charset") else "- charset: n/a",
+                  f"- scores: {json.dumps(meta.get('scores') or {})}",
+                  f"- notes: {meta.get('notes') or '-'}", ""]
+    out = folder / "MODEL_CARD.md"
+    out.write_text("\n".join(lines), encoding="utf-8")
+    return out
+
+
+__all__ = ["write_card", "MODEL_DIR", "MODEL_NAMES", "ModelMissingError", "load_weights", "save_weights", "package", "model_paths"]
