@@ -127,7 +127,7 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
 
     det = Detector.load(folder)
     if size:
-        det = det.with_config(size=size)
+        det = det.with_config(size=size, min_size=min(det.config.min_size, size))
     ocr = None
     if end_to_end:
         from rosetta.ocr import OCR
