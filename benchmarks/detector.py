@@ -1,4 +1,4 @@
-"""Detector speed and memory: ms per 1280x720 image at 1 thread, fp32, eager PyTorch; peak RSS.
+"""Detector speed and memory: ms per 1280x720 image at 1 thread, fp32, eager PyTorch and ONNX Runtime; peak RSS.
 
     python benchmarks/detector.py [--images 10] [--size 1280]
 
@@ -41,24 +41,26 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     from rosetta.detection.detector import Detector
 
-    det = Detector.load().with_config(size=a.size)
     imgs, source = images(a.images)
-    det(imgs[:1])  # warm up
-    t = time.perf_counter()
-    n_boxes = sum(len(b) for b, _ in det(imgs))
-    dt = time.perf_counter() - t
-    x = torch.zeros(1, 3, (a.size * 9 // 16 + 31) // 32 * 32, a.size)
-    with torch.inference_mode():
+    out = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+           "threads": a.threads, "source": source, "images": len(imgs), "size": a.size}
+    for engine in ("torch", "onnx"):
+        det = Detector.load(engine=engine).with_config(size=a.size)
+        det(imgs[:1])  # warm up
         t = time.perf_counter()
-        for _ in range(3):
-            det.model.features(x)
-        trunk = (time.perf_counter() - t) / 3
-    print(json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                      "threads": a.threads, "source": source, "images": len(imgs), "size": a.size,
-                      "model": det.meta.get("version"), "model_step": det.meta.get("step"),
-                      "ms_per_image": round(1000 * dt / len(imgs), 1), "trunk_neck_ms": round(1000 * trunk, 1),
-                      "boxes_per_image": round(n_boxes / len(imgs), 1),
-                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+        n_boxes = sum(len(b) for b, _ in det(imgs))
+        dt = time.perf_counter() - t
+        x = torch.zeros(1, 3, (a.size * 9 // 16 + 31) // 32 * 32, a.size)
+        with torch.inference_mode():
+            t = time.perf_counter()
+            for _ in range(3):
+                det.model.features(x)
+            trunk = (time.perf_counter() - t) / 3
+        out.update({f"{engine}_ms_per_image": round(1000 * dt / len(imgs), 1),
+                    f"{engine}_trunk_neck_ms": round(1000 * trunk, 1), "boxes_per_image": round(n_boxes / len(imgs), 1)})
+    out.update({"model": det.meta.get("version"), "model_step": det.meta.get("step"),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

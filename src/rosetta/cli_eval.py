@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for q in esub.choices.values():
         q.add_argument("--models", default=None, help="model folder (default: the shipped models)")
         q.add_argument("--threads", type=int, default=1)
-        q.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+        q.add_argument("--engine", choices=["torch", "onnx", "int8"], default="onnx")
         q.add_argument("-o", "--output", default=None, help="also write the JSON here")
 
 
@@ -125,7 +125,7 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         raise SystemExit(f"rosetta eval: error: no images selected in {data}")
     from rosetta.detection.detector import Detector
 
-    det = Detector.load(folder)
+    det = Detector.load(folder, engine="torch" if engine == "torch" else "onnx")
     if size:
         det = det.with_config(size=size, min_size=min(det.config.min_size, size))
     ocr = None

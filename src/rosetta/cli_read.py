@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--list", default=None, help="a file of input paths, one per line")
     r.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     r.add_argument("--crops", action="store_true", help="treat each input as one word crop (no detection)")
-    r.add_argument("--engine", choices=["torch", "onnx"], default="torch")
+    r.add_argument("--engine", choices=["torch", "onnx"], default="onnx", help="inference engine (default: onnx)")
     r.add_argument("--int8", action="store_true", help="int8 recognizer (ONNX Runtime); the detector stays fp32")
     r.add_argument("--models", default=None, help="folder with detector/recognizer files (default: shipped)")
     r.add_argument("--no-progress", action="store_true")
@@ -125,7 +125,7 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
     from rosetta.recognition.recognizer import Recognizer
 
     folder = Path(args.models)
-    return {"detector": Detector.load(folder),
+    return {"detector": Detector.load(folder, engine=args.engine),
             "recognizer": Recognizer.load(folder, engine="int8" if args.int8 else args.engine)}
 
 

@@ -37,11 +37,12 @@ class OCR:
     """Read every word in images: detect rotated boxes, crop them upright, recognize, group into lines."""
 
     def __init__(self, detector: Detector | None = None, recognizer: Recognizer | None = None,
-                 config: OCRConfig = OCRConfig(), threads: int | None = None, engine: str = "torch",
+                 config: OCRConfig = OCRConfig(), threads: int | None = None, engine: str = "onnx",
                  int8: bool = False):
+        """``engine``: "onnx" (default: measured fastest here, see docs/RESULTS.md) or "torch"."""
         if threads:
             torch.set_num_threads(int(threads))
-        self.detector = detector or Detector.load()
+        self.detector = detector or Detector.load(engine=engine)
         self.recognizer = recognizer or Recognizer.load(engine="int8" if int8 else engine)
         self.config = config
 

@@ -9,6 +9,7 @@ model (:class:`RotatedFasterRCNN`) sees tensors only.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -19,6 +20,7 @@ import torch
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.models import load_weights
 
+log = logging.getLogger(__name__)
 MIN_SIDE = 8  # images smaller than this hold no legible word
 
 
@@ -32,19 +34,32 @@ class DetectConfig:
 
 
 class Detector:
-    def __init__(self, model: RotatedFasterRCNN, config: DetectConfig = DetectConfig(), meta: dict | None = None):
-        self.model, self.config, self.meta = model.eval(), config, dict(meta or {})
+    def __init__(self, model: RotatedFasterRCNN, config: DetectConfig = DetectConfig(), meta: dict | None = None,
+                 engine: str = "torch"):
+        self.model, self.config, self.meta, self.engine = model.eval(), config, dict(meta or {}), engine
+        if engine == "onnx":
+            from rosetta.engine.onnx import detector_features
+
+            try:
+                self.model.features_engine = detector_features(self.model)
+            except Exception as exc:  # PyTorch is the fallback engine; say so
+                log.warning("ONNX Runtime unavailable for the detector (%s); using PyTorch", exc)
+                self.engine = "torch"
+        elif engine != "torch":
+            raise ValueError(f"unknown engine {engine!r} (torch or onnx)")
 
     @classmethod
-    def load(cls, folder: Path | None = None, **kwargs) -> "Detector":
+    def load(cls, folder: Path | None = None, engine: str = "torch", **kwargs) -> "Detector":
         state, meta = load_weights("detector", folder)
         width = float((meta.get("model_config") or {}).get("width", 0.5))
         model = RotatedFasterRCNN.build(DetectorConfig(width=width))
         model.load_state_dict(state)
-        return cls(model, meta=meta, **kwargs)
+        return cls(model, meta=meta, engine=engine, **kwargs)
 
     def with_config(self, **changes) -> "Detector":
-        return Detector(self.model, replace(self.config, **changes), self.meta)
+        d = Detector(self.model, replace(self.config, **changes), self.meta)
+        d.engine = self.engine
+        return d
 
     @torch.inference_mode()
     def __call__(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:

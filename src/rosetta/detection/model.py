@@ -63,6 +63,7 @@ class RotatedFasterRCNN(nn.Module):
         super().__init__()
         self.trunk, self.neck, self.rpn, self.roi_heads = trunk, neck, rpn, roi_heads
         self.transform, self.config = transform, config
+        self.features_engine = None  # an optional (B, 3, H, W) -> [features] callable (ONNX Runtime at inference)
 
     @classmethod
     def build(cls, config: DetectorConfig = DetectorConfig()) -> "RotatedFasterRCNN":
@@ -73,6 +74,8 @@ class RotatedFasterRCNN(nn.Module):
         return cls(trunk, neck, rpn, roi, DetectionTransform(config.size), config)
 
     def features(self, batch: torch.Tensor) -> list[torch.Tensor]:
+        if self.features_engine is not None and not self.training:
+            return self.features_engine(batch)
         return self.neck(self.trunk(batch))
 
     def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None,

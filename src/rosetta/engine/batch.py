@@ -206,7 +206,8 @@ def make_ocr(cfg: BatchConfig):
         from rosetta.detection.detector import Detector
         from rosetta.recognition.recognizer import Recognizer
 
-        return OCR(Detector.load(Path(cfg.models)), Recognizer.load(Path(cfg.models), engine="int8" if cfg.int8 else "torch"))
+        return OCR(Detector.load(Path(cfg.models), engine="onnx"),
+                   Recognizer.load(Path(cfg.models), engine="int8" if cfg.int8 else "onnx"))
     return OCR(int8=cfg.int8)
 
 

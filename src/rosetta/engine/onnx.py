@@ -73,4 +73,30 @@ def recognizer_session(model: torch.nn.Module, threads: int | None = None):
     return session(path, threads)
 
 
-__all__ = ["cache_dir", "export", "session", "recognizer_session"]
+class _Features(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.trunk, self.neck = model.trunk, model.neck
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.neck(self.trunk(x)))
+
+
+def detector_features(model: torch.nn.Module, threads: int | None = None):
+    """An ORT-backed ``(B, 3, H, W) -> [stride 8, 16, 32 features]`` for the detector's trunk and neck."""
+    import numpy as np
+
+    path = cache_dir() / f"detector-features-{_digest(model, 'det1')}.onnx"
+    if not path.exists():
+        log.info("exporting the detector trunk to %s", path)
+        dyn = {"x": {0: "batch", 2: "height", 3: "width"}}
+        dyn.update({f"p{i}": {0: "batch", 2: f"h{i}", 3: f"w{i}"} for i in range(3)})
+        export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path, dyn, ["p0", "p1", "p2"])
+    sess = session(path, threads)
+
+    def run(x: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.from_numpy(o) for o in sess.run(None, {"x": np.ascontiguousarray(x.numpy())})]
+    return run
+
+
+__all__ = ["detector_features", "cache_dir", "export", "session", "recognizer_session"]

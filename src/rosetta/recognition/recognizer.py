@@ -56,7 +56,11 @@ class Recognizer:
         if engine == "onnx":
             from rosetta.engine.onnx import recognizer_session
 
-            self._session = recognizer_session(self.model)
+            try:
+                self._session = recognizer_session(self.model)
+            except Exception as exc:  # PyTorch is the fallback engine; say so
+                log.warning("ONNX Runtime unavailable for the recognizer (%s); using PyTorch", exc)
+                self.engine = "torch"
         elif engine == "int8":
             from rosetta.engine.onnx import session
 
