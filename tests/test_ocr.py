@@ -81,3 +81,15 @@ def test_tiny_and_blank_images_give_empty_results():
     ocr = OCR()
     assert ocr(np.zeros((4, 4, 3), np.uint8)).words == ()
     assert ocr(np.full((300, 400, 3), 255, np.uint8)).words == ()
+
+
+def test_onnx_and_torch_detectors_agree():
+    from rosetta.detection.detector import Detector
+    from rosetta.io import load_image
+
+    img = load_image(str(__import__("pathlib").Path(__file__).parents[1] / "src/rosetta/samples/sign_latin.jpg"))
+    a = Detector.load(engine="torch").with_config(score_thresh=0.05)([img])[0]
+    b = Detector.load(engine="onnx").with_config(score_thresh=0.05)([img])[0]
+    assert len(a[0]) == len(b[0])
+    if len(a[0]):
+        assert np.abs(a[0] - b[0]).max() < 0.5 and np.abs(a[1] - b[1]).max() < 1e-3
