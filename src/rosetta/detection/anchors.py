@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -31,7 +32,11 @@ class AnchorGenerator:
 
     def __call__(self, sizes: list[tuple[int, int]], strides: tuple[int, ...]) -> torch.Tensor:
         """Anchors for feature maps of ``sizes`` [(H, W), ...]: (sum_l H_l * W_l * A_l, 5), ordered
-        level, then row-major cell, then cell anchor (matching the RPN head's output layout)."""
+        level, then row-major cell, then cell anchor (matching the RPN head's output layout).
+        Cached per (sizes, strides): a batch of one size reuses them (do not modify the result)."""
+        return _anchors(self, tuple(tuple(int(v) for v in s) for s in sizes), tuple(strides))
+
+    def _compute(self, sizes: tuple[tuple[int, int], ...], strides: tuple[int, ...]) -> torch.Tensor:
         out = []
         for level, ((h, w), s) in enumerate(zip(sizes, strides)):
             base = self.cell_anchors(level)  # (A, 5)
@@ -42,3 +47,8 @@ class AnchorGenerator:
             a[..., :2] += centres
             out.append(a.reshape(-1, 5))  # (HW, A, 5) -> (HW*A, 5)
         return torch.cat(out) if out else torch.zeros(0, 5)
+
+
+@lru_cache(maxsize=16)
+def _anchors(gen: AnchorGenerator, sizes: tuple[tuple[int, int], ...], strides: tuple[int, ...]) -> torch.Tensor:
+    return gen._compute(sizes, strides)

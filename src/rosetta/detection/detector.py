@@ -76,8 +76,8 @@ class Detector:
         for idx in groups.values():
             for k in range(0, len(idx), self.config.batch_size):
                 chunk = idx[k:k + self.config.batch_size]
-                xs = [torch.from_numpy(np.array(images[i], copy=True)).permute(2, 0, 1).float().div_(255.0)
-                      for i in chunk]  # (H, W, 3) -> (3, H, W)
+                xs = [torch.from_numpy(np.multiply(images[i].transpose(2, 0, 1), np.float32(1 / 255.0),
+                                                   dtype=np.float32)) for i in chunk]  # (H, W, 3) -> (3, H, W) in [0, 1]
                 long_side = max(images[chunk[0]].shape[:2])
                 size = int(min(self.config.size, max(self.config.min_size, long_side)))
                 for i, r in zip(chunk, self.model(xs, size=size)):

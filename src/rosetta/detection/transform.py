@@ -43,10 +43,10 @@ class DetectionTransform:
         mw = max(s[1] for s in sizes)
         mh, mw = [int(-(-v // self.divisor) * self.divisor) for v in (mh, mw)]
         batch = torch.zeros(len(images), 3, mh, mw)
-        mean = torch.tensor(MEAN).view(3, 1, 1)
-        std = torch.tensor(STD).view(3, 1, 1)
-        for i, x in enumerate(resized):
-            batch[i, :, : x.shape[1], : x.shape[2]] = (x - mean) / std
+        inv_std = (1.0 / torch.tensor(STD)).view(3, 1, 1)
+        shift = (-torch.tensor(MEAN) / torch.tensor(STD)).view(3, 1, 1)
+        for i, x in enumerate(resized):  # in place on the view: (x - mean) / std, padding stays 0
+            batch[i, :, : x.shape[1], : x.shape[2]].copy_(x).mul_(inv_std).add_(shift)
         return batch, sizes, scales
 
 
