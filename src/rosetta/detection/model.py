@@ -63,7 +63,8 @@ class RotatedFasterRCNN(nn.Module):
         super().__init__()
         self.trunk, self.neck, self.rpn, self.roi_heads = trunk, neck, rpn, roi_heads
         self.transform, self.config = transform, config
-        self.features_engine = None  # an optional (B, 3, H, W) -> [features] callable (ONNX Runtime at inference)
+        # optional (B, 3, H, W) -> ([features], (RPN logits, RPN deltas)) callable (ONNX Runtime at inference)
+        self.features_engine = None
 
     @classmethod
     def build(cls, config: DetectorConfig = DetectorConfig()) -> "RotatedFasterRCNN":
@@ -74,8 +75,6 @@ class RotatedFasterRCNN(nn.Module):
         return cls(trunk, neck, rpn, roi, DetectionTransform(config.size), config)
 
     def features(self, batch: torch.Tensor) -> list[torch.Tensor]:
-        if self.features_engine is not None and not self.training:
-            return self.features_engine(batch)
         return self.neck(self.trunk(batch))
 
     def forward(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]] | None = None,
@@ -83,10 +82,13 @@ class RotatedFasterRCNN(nn.Module):
         """``images``: (3, H, W) floats in [0, 1]. ``targets`` (training): per image ``boxes`` (G, 5) and
         optional ``ignore_boxes`` (I, 5), in the image's own pixels."""
         batch, sizes, scales = self.transform(images, size)
-        feats = self.features(batch)
+        if self.features_engine is not None and not self.training:
+            feats, head_out = self.features_engine(batch)
+        else:
+            feats, head_out = self.features(batch), None
         if targets is not None:
             targets = [{k: scale_boxes(v, s) for k, v in t.items()} for t, s in zip(targets, scales)]
-        proposals, rpn_losses = self.rpn(feats, sizes, targets)
+        proposals, rpn_losses = self.rpn(feats, sizes, targets, head_out)
         boxes = [p[0] for p in proposals]
         results, roi_losses = self.roi_heads(feats, boxes, sizes, targets)
         if targets is not None:

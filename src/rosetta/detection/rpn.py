@@ -73,8 +73,10 @@ class RotatedRPN(nn.Module):
         self.matcher = Matcher(config.pos_thresh, config.neg_thresh)
 
     def forward(self, feats: list[torch.Tensor], image_sizes: list[tuple[int, int]],
-                targets: list[dict[str, torch.Tensor]] | None = None):
-        logits, deltas = self.head(feats)
+                targets: list[dict[str, torch.Tensor]] | None = None,
+                head_out: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None):
+        """``head_out``: the head's (logits, deltas) when another engine already computed them."""
+        logits, deltas = head_out if head_out is not None else self.head(feats)
         obj, dlt, counts = _flatten(logits, deltas)
         anchors = self.anchor_gen([tuple(f.shape[-2:]) for f in feats], self.strides).to(obj.device)
         proposals = self._propose(obj.detach(), dlt.detach(), anchors, counts, image_sizes)

@@ -74,28 +74,34 @@ def recognizer_session(model: torch.nn.Module, threads: int | None = None):
 
 
 class _Features(torch.nn.Module):
+    """Trunk, neck and the RPN head's convolutions: features, objectness logits and deltas per level."""
+
     def __init__(self, model: torch.nn.Module):
         super().__init__()
-        self.trunk, self.neck = model.trunk, model.neck
+        self.trunk, self.neck, self.head = model.trunk, model.neck, model.rpn.head
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.neck(self.trunk(x)))
+        feats = self.neck(self.trunk(x))
+        logits, deltas = self.head(feats)
+        return (*feats, *logits, *deltas)
 
 
 def detector_features(model: torch.nn.Module, threads: int | None = None):
-    """An ORT-backed ``(B, 3, H, W) -> [stride 8, 16, 32 features]`` for the detector's trunk and neck."""
+    """An ORT-backed ``(B, 3, H, W) -> ([stride 8, 16, 32 features], (RPN logits, RPN deltas))``."""
     import numpy as np
 
-    path = cache_dir() / f"detector-features-{_digest(model, 'det1')}.onnx"
+    path = cache_dir() / f"detector-features-{_digest(model, 'det2')}.onnx"
+    names = [f"{k}{i}" for k in ("p", "l", "d") for i in range(3)]
     if not path.exists():
         log.info("exporting the detector trunk to %s", path)
         dyn = {"x": {0: "batch", 2: "height", 3: "width"}}
-        dyn.update({f"p{i}": {0: "batch", 2: f"h{i}", 3: f"w{i}"} for i in range(3)})
-        export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path, dyn, ["p0", "p1", "p2"])
+        dyn.update({n: {0: "batch", 2: f"h{n[1]}", 3: f"w{n[1]}"} for n in names})
+        export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path, dyn, names)
     sess = session(path, threads)
 
-    def run(x: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.from_numpy(o) for o in sess.run(None, {"x": np.ascontiguousarray(x.numpy())})]
+    def run(x: torch.Tensor) -> tuple[list[torch.Tensor], tuple[list[torch.Tensor], list[torch.Tensor]]]:
+        outs = [torch.from_numpy(o) for o in sess.run(None, {"x": np.ascontiguousarray(x.numpy())})]
+        return outs[0:3], (outs[3:6], outs[6:9])
     return run
 
 
