@@ -39,7 +39,8 @@ class Int8Config:
 # Ops of the recognizer graph that have int8 kernels or are layout-only; anything else is refused.
 SUPPORTED_OPS = {"Conv", "Relu", "Add", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Identity", "Flatten",
                  "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "Mul", "BatchNormalization", "Constant",
-                 "Shape", "Gather"}
+                 "Shape", "Gather", "Split", "Slice", "Resize", "Cast", "ConstantOfShape", "Concat", "Div", "Floor",
+                 "Sub"}
 
 
 class _Reader:
@@ -73,11 +74,7 @@ def calibration_batches(crops: Sequence[np.ndarray], batch_size: int = 16, width
 
 def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out: Path,
                         config: Int8Config = Int8Config()) -> Path:
-    """fp32 model -> ONNX -> (pre-processed) -> static int8 QDQ ONNX at ``out``."""
-    import onnx
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quant_pre_process,
-                                          quantize_static)
-
+    """fp32 recognizer -> ONNX -> (pre-processed) -> static int8 QDQ ONNX at ``out``."""
     from rosetta.engine.onnx import _Logits, export
 
     if len(calib) < 32:
@@ -85,7 +82,47 @@ def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
     fp32 = export(_Logits(model.eval()), torch.zeros(2, 1, 32, 128), tmp / "fp32.onnx",
                   {"x": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "steps"}}, ["logits"])
-    pre = tmp / "pre.onnx"
+    return _quantize(fp32, calibration_batches(calib), out, config, "recognizer")
+
+
+def detector_batches(images: Sequence[np.ndarray], size: int = 1280) -> list[np.ndarray]:
+    """Calibration inputs for the detector graph: each image as the detector transform makes it,
+    padded to one (size x size) shape so histogram calibrators see equal shapes."""
+    from rosetta.detection.transform import DetectionTransform
+
+    t = DetectionTransform(size)
+    out = []
+    for im in images:
+        x = torch.from_numpy(np.multiply(im.transpose(2, 0, 1), np.float32(1 / 255.0), dtype=np.float32))
+        b, _, _ = t([x], size)
+        pad = torch.zeros(1, 3, size, size)
+        pad[..., :b.shape[2], :b.shape[3]] = b
+        out.append(pad.numpy())
+    return out
+
+
+def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: Path,
+                      config: Int8Config = Int8Config()) -> Path:
+    """The detector's trunk, neck and RPN head (the ONNX part of the detector) -> static int8 QDQ ONNX.
+    ``calib``: real RGB photos (a few dozen)."""
+    from rosetta.engine.onnx import _Features, export
+
+    if len(calib) < 8:
+        raise ValueError(f"calibration needs real images (got {len(calib)}; use a few dozen)")
+    tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
+    names = [f"{k}{i}" for k in ("p", "l", "d") for i in range(3)]
+    dyn = {"x": {0: "batch", 2: "height", 3: "width"}}
+    dyn.update({n: {0: "batch", 2: f"h{n[1]}", 3: f"w{n[1]}"} for n in names})
+    fp32 = export(_Features(model.eval()), torch.zeros(1, 3, 256, 320), tmp / "fp32.onnx", dyn, names)
+    return _quantize(fp32, detector_batches(calib), out, config, "detector")
+
+
+def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Config, what: str) -> Path:
+    import onnx
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quant_pre_process,
+                                          quantize_static)
+
+    pre = fp32.with_name("pre.onnx")
     if config.fuse_relu:
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
     else:
@@ -93,13 +130,13 @@ def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out
     nodes = [n for n in onnx.load(str(pre)).graph.node]
     unsupported = sorted({n.op_type for n in nodes} - SUPPORTED_OPS)
     if unsupported:  # ORT would leave these in float without a word: refuse instead
-        raise ValueError(f"int8: unsupported layer(s) {', '.join(unsupported)} in the recognizer graph "
+        raise ValueError(f"int8: unsupported layer(s) {', '.join(unsupported)} in the {what} graph "
                          f"(supported: {', '.join(sorted(SUPPORTED_OPS))})")
     exclude = [nodes[[n.op_type for n in nodes].index("Conv")].name] if config.keep_first_fp32 else []
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[config.calibration]
     out.parent.mkdir(parents=True, exist_ok=True)
-    quantize_static(str(pre), str(out), _Reader(calibration_batches(calib)), quant_format=QuantFormat.QDQ,
+    quantize_static(str(pre), str(out), _Reader(batches), quant_format=QuantFormat.QDQ,
                     per_channel=config.per_channel, reduce_range=config.reduce_range,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     nodes_to_exclude=exclude, calibrate_method=method,
@@ -107,4 +144,4 @@ def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out
     return out
 
 
-__all__ = ["Int8Config", "quantize_recognizer", "calibration_batches"]
+__all__ = ["Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
