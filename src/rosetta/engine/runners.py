@@ -34,11 +34,6 @@ def _run_shard(shard: Shard) -> dict:
 
 
 def run_local(shards: Sequence[Shard], cfg: BatchConfig) -> Iterator[dict]:
-    if cfg.workers <= 1:
-        ocr = make_ocr(cfg)
-        for s in shards:
-            yield process_shard(s, ocr, Path(cfg.output), cfg.fmt)
-        return
     ctx = mp.get_context("spawn")
     with ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,)) as pool:
         pending = list(shards)
@@ -82,7 +77,8 @@ def run_ray(shards: Sequence[Shard], cfg: BatchConfig) -> Iterator[dict]:
         raise SystemExit("rosetta batch: error: --engine ray needs Ray Data: pip install 'rosetta-ocr[ray]'") from exc
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
-        ray.init(address=address, num_cpus=None if address else max(cfg.workers, 1), include_dashboard=False,
+        ray.init(address=address, num_cpus=None if address else max(cfg.workers, os.cpu_count() or 1),
+                 include_dashboard=False,
                  log_to_driver=False, ignore_reinit_error=True)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
