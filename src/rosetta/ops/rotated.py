@@ -138,7 +138,11 @@ def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0) -> torch
     a, b = a.float(), b.float()
     ra, rb = 0.5 * torch.hypot(a[:, 2], a[:, 3]), 0.5 * torch.hypot(b[:, 2], b[:, 3])
     d2 = (a[:, None, 0] - b[None, :, 0]) ** 2 + (a[:, None, 1] - b[None, :, 1]) ** 2  # (N, M)
-    i, j = (d2 < (ra[:, None] + rb[None, :]) ** 2).nonzero(as_tuple=True)
+    near = d2 < (ra[:, None] + rb[None, :]) ** 2
+    if min_iou > 0:  # IoU <= min(area) / max(area): boxes of very different sizes cannot reach min_iou
+        aa, ab = (a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None, :]
+        near &= torch.minimum(aa, ab) > min_iou * torch.maximum(aa, ab)
+    i, j = near.nonzero(as_tuple=True)
     if min_iou > 0 and len(i):
         near = iou_upper_bound(a[i], b[j]) > min_iou
         i, j = i[near], j[near]
