@@ -1,0 +1,77 @@
+"""Print the markdown tables of docs/RESULTS.md from the JSON that scripts/evaluate.sh wrote to docs/results/.
+
+    python scripts/results_tables.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+R = Path("docs/results")
+
+
+def load(name: str):
+    p = R / name
+    if not p.exists():
+        return None
+    text = p.read_text().strip()
+    if name.endswith(".jsonl"):
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return json.loads(text)
+
+
+def f(v, d=3):
+    return "-" if v is None else (f"{v:.{d}f}" if isinstance(v, float) else str(v))
+
+
+def main() -> None:
+    print("### Recognizer accuracy\n\n| set | n | word acc | case-sensitive acc | 1 - NED | CER |\n|---|---|---|---|---|---|")
+    for name, label in (("rec_iiit5k_val.json", "IIIT5K-val"), ("rec_ic15_val.json", "IC15-val"),
+                        ("rec_arabic_val.json", "Arabic lines val"), ("rec_cyrillic_synth_val.json", "synthetic Cyrillic val")):
+        d = load(name)
+        if d:
+            print(f"| {label} | {d['n']} | {f(d['word_acc'])} | {f(d['word_acc_cs'])} | {f(d['one_minus_ned'])} | {f(d['cer'])} |")
+    print("\n### Detection and end to end (ICDAR 2015 dev img_201..250)\n\n"
+          "| stage | precision | recall | hmean | s/image (1 thread) | peak RSS MB |\n|---|---|---|---|---|---|")
+    for name, key, label in (("det_ic15_val.json", "det", "detection"), ("ocr_ic15_val.json", "det", "detection (in OCR)"),
+                             ("ocr_ic15_val.json", "e2e", "end to end")):
+        d = load(name)
+        if d:
+            r = d[key]
+            print(f"| {label} | {f(r['precision'])} | {f(r['recall'])} | {f(r['hmean'])} | {f(d['s_per_image'])} | {f(d['peak_rss_mb'], 0)} |")
+    for name in ("bench_recognizer.json", "bench_detector.json"):
+        d = load(name)
+        if d:
+            print(f"\n`{name}`: `{json.dumps(d)}`")
+    p = R / "bench_peers.txt"
+    if p.exists():
+        print("\n### Peers\n\n" + "\n".join(line for line in p.read_text().splitlines() if line.startswith("|")))
+    rows = load("bench_int8.jsonl")
+    if rows:
+        rep = rows[-1]
+        print("\n### int8\n\n| variant | threads | IIIT5K acc | IC15 acc | ms/crop (IIIT5K) |\n|---|---|---|---|---|")
+        for r in rep.get("recognizer", []):
+            print(f"| {r['variant']} | {r['threads']} | {f(r['iiit5k_acc'], 4)} | {f(r['ic15_acc'], 4)} | {f(r['iiit5k_ms_per_crop'])} |")
+        if "e2e_fp32" in rep:
+            a, b = rep["e2e_fp32"], rep["e2e_int8"]
+            print(f"\nEnd to end: fp32 e2e hmean {f(a['e2e']['hmean'])} at {f(a['s_per_image'])} s/image; int8 "
+                  f"{f(b['e2e']['hmean'])} at {f(b['s_per_image'])} s/image; speed-up {rep['e2e_speedup']}x")
+    rows = load("bench_batch.jsonl")
+    if rows:
+        print("\n### Batch engine\n\n| engine | workers | images | seconds | first shard s | images/s |\n|---|---|---|---|---|---|")
+        for r in rows[:-1]:
+            print(f"| {r['engine']} | {r['workers']} | {r['images']} | {r['seconds']} | {r['first_shard_s']} | {r['images_per_s']} |")
+        print(f"\n`{json.dumps(rows[-1])}`")
+    rows = load("bench_serve.jsonl")
+    if rows:
+        rep = rows[-1]
+        print("\n### HTTP service\n\n| max batch | clients | requests | req/s | p50 ms | p99 ms | 503 | other 5xx |\n|---|---|---|---|---|---|---|---|")
+        for mb in (8, 1):
+            for r in rep.get(f"max_batch_{mb}", []):
+                print(f"| {mb} | {r['clients']} | {r['requests']} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['status_503']} | {r['other_5xx']} |")
+        print(f"\nMicro-batching gain at 16 clients: {rep.get('batching_gain_16_clients')}x; RSS: `{json.dumps(rep.get('rss'))}`")
+
+
+if __name__ == "__main__":
+    main()
