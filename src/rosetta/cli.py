@@ -106,7 +106,7 @@ def _parse_sets(items: Sequence[str]) -> dict:
         k, v = it.split("=", 1)
         val: object
         if "," in v:
-            val = tuple(int(x) for x in v.split(","))
+            val = tuple(float(x) if "." in x else int(x) for x in v.split(","))
         else:
             try:
                 val = int(v)
