@@ -91,12 +91,28 @@ def _render(text: str, family: str, size: int = 40) -> np.ndarray:
     return np.asarray(im)
 
 
-def test_shipped_model_reads_clean_words_in_three_scripts(recognizer):
-    words = [("STATION", "DejaVu Sans"), ("coffee", "Liberation Serif"), ("Жизнь", "DejaVu Sans"), ("Рынок", "DejaVu Serif"),
-             ("2024", "Liberation Sans"), ("hello", "Noto Sans"), ("مرحبا", "Noto Naskh Arabic")]
+def _read_clean(recognizer, words):
     crops = [_render(t, f) for t, f in words]
     out = recognizer(crops)
-    hits = [got == want for (want, _), (got, _) in zip(words, out)]
-    assert sum(hits) >= 6, list(zip([w for w, _ in words], out))
     # batching by width must not change any answer
     assert [recognizer([c])[0][0] for c in crops] == [t for t, _ in out]
+    return [got for got, _ in out]
+
+
+def test_shipped_model_reads_clean_latin_words_and_numbers(recognizer):
+    words = [("STATION", "DejaVu Sans"), ("coffee", "Liberation Serif"), ("2024", "Liberation Sans"),
+             ("hello", "Noto Sans"), ("Garden", "DejaVu Serif"), ("12:45", "Noto Sans")]
+    got = _read_clean(recognizer, words)
+    assert sum(g == w for (w, _), g in zip(words, got)) >= 5, list(zip(words, got))
+
+
+def test_shipped_model_reads_clean_arabic(recognizer):
+    words = [("مرحبا", "Noto Naskh Arabic"), ("السلام", "Noto Naskh Arabic"), ("مطعم", "Noto Sans Arabic")]
+    got = _read_clean(recognizer, words)
+    assert sum(g == w for (w, _), g in zip(words, got)) >= 2, list(zip(words, got))
+
+
+def test_shipped_model_reads_clean_cyrillic(recognizer):
+    words = [("Жизнь", "DejaVu Sans"), ("Рынок", "DejaVu Serif"), ("АПТЕКА", "DejaVu Sans"), ("улица", "Noto Sans")]
+    got = _read_clean(recognizer, words)
+    assert sum(g == w for (w, _), g in zip(words, got)) >= 3, list(zip(words, got))
