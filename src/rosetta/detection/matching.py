@@ -38,7 +38,7 @@ class Matcher:
         """(N, G) IoU -> (N,) labels (matched index, NEGATIVE or IGNORE)."""
         n = iou.shape[0]
         if iou.shape[1] == 0:
-            return torch.full((n,), NEGATIVE, dtype=torch.long)
+            return torch.full((n,), NEGATIVE, dtype=torch.long, device=iou.device)
         best, idx = iou.max(1)
         labels = idx.clone()
         labels[best < self.pos] = IGNORE

@@ -59,10 +59,10 @@ class RotatedRoIHeads(nn.Module):
 
     def pool(self, feats: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
         """Rotated RoI align of every image's boxes, each from its level: (sum K, C, oh, ow)."""
-        rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], 1) for i, b in enumerate(boxes)])
+        rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i), device=b.device), b], 1) for i, b in enumerate(boxes)])
         c = feats[0].shape[1]
         out = feats[0].new_zeros((len(rois), c, *self.cfg.output_size))
-        level = torch.zeros(len(rois), dtype=torch.long)
+        level = torch.zeros(len(rois), dtype=torch.long, device=rois.device)
         for th in self.cfg.level_heights:
             level += (rois[:, 4] > th).long()
         level = level.clamp(max=len(feats) - 1)
@@ -98,7 +98,8 @@ class RotatedRoIHeads(nn.Module):
             start += n
             keep = sc >= c.score_thresh
             bx, sc = bx[keep], sc[keep]
-            keep = batched_rotated_nms(bx, sc, torch.zeros(len(sc), dtype=torch.long), c.nms_thresh, c.max_detections)
+            keep = batched_rotated_nms(bx, sc, torch.zeros(len(sc), dtype=torch.long, device=sc.device), c.nms_thresh,
+                                       c.max_detections)
             results.append({"boxes": bx[keep], "scores": sc[keep]})
         return results, {}
 
@@ -107,14 +108,15 @@ class RotatedRoIHeads(nn.Module):
         c = self.cfg
         out_p, out_l, out_t = [], [], []
         for props, t in zip(proposals, targets):
-            gt, ign = t["boxes"], t.get("ignore_boxes", torch.zeros(0, 5))
+            gt = t["boxes"]
+            ign = t.get("ignore_boxes", gt.new_zeros(0, 5))
             props = torch.cat([props, gt]) if len(gt) else props  # the ground truth helps early on
             labels = self.matcher(sparse_rotated_iou(props, gt))
             labels = mark_ignored(labels, props, ign)
             pos, neg = balanced_sample(labels, c.batch_per_image, c.pos_fraction)
             idx = torch.cat([pos, neg])
             p, lab = props[idx], labels[idx]
-            reg = torch.zeros(len(idx), 5)
+            reg = props.new_zeros(len(idx), 5)
             if len(pos):
                 reg[: len(pos)] = self.coder.encode(gt[lab[: len(pos)]], p[: len(pos)])
             out_p.append(p)

@@ -101,7 +101,7 @@ class RotatedRPN(nn.Module):
                 boxes = self.coder.decode(dlt[b, start + top], anchors[start + top])
                 sel_boxes.append(boxes)
                 sel_scores.append(s[top])
-                sel_lvl.append(torch.full((k,), lvl, dtype=torch.long))
+                sel_lvl.append(torch.full((k,), lvl, dtype=torch.long, device=s.device))
                 start += n
             boxes, scores, lvls = torch.cat(sel_boxes), torch.cat(sel_scores), torch.cat(sel_lvl)
             keep = ((boxes[:, 2] >= c.min_size) & (boxes[:, 3] >= c.min_size) & (boxes[:, 0] >= 0) & (boxes[:, 0] < w)
@@ -115,7 +115,8 @@ class RotatedRPN(nn.Module):
         c = self.cfg
         cls_terms, box_terms, n_sampled = [], [], 0
         for b, t in enumerate(targets):
-            gt, ign = t["boxes"], t.get("ignore_boxes", torch.zeros(0, 5))
+            gt = t["boxes"]
+            ign = t.get("ignore_boxes", gt.new_zeros(0, 5))
             iou = sparse_rotated_iou(anchors, gt)
             labels = self.matcher(iou)
             labels = mark_ignored(labels, anchors, ign)

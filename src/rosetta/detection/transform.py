@@ -42,9 +42,10 @@ class DetectionTransform:
         mh = max(s[0] for s in sizes)
         mw = max(s[1] for s in sizes)
         mh, mw = [int(-(-v // self.divisor) * self.divisor) for v in (mh, mw)]
-        batch = torch.zeros(len(images), 3, mh, mw)
-        inv_std = (1.0 / torch.tensor(STD)).view(3, 1, 1)
-        shift = (-torch.tensor(MEAN) / torch.tensor(STD)).view(3, 1, 1)
+        device = images[0].device
+        batch = torch.zeros(len(images), 3, mh, mw, device=device)
+        inv_std = (1.0 / torch.tensor(STD)).view(3, 1, 1).to(device)
+        shift = (-torch.tensor(MEAN) / torch.tensor(STD)).view(3, 1, 1).to(device)
         for i, x in enumerate(resized):  # in place on the view: (x - mean) / std, padding stays 0
             batch[i, :, : x.shape[1], : x.shape[2]].copy_(x).mul_(inv_std).add_(shift)
         return batch, sizes, scales

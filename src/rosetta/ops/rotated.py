@@ -132,7 +132,7 @@ def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0) -> torch
     that only compare with a threshold.
     """
     n, m = a.shape[0], b.shape[0]
-    out = torch.zeros(n, m, dtype=torch.float32)
+    out = torch.zeros(n, m, dtype=torch.float32, device=a.device)
     if n == 0 or m == 0:
         return out
     a, b = a.float(), b.float()
@@ -159,7 +159,8 @@ def rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
     >>> rotated_nms(b, torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
     [0, 2]
     """
-    return batched_rotated_nms(boxes, scores, torch.zeros(len(boxes), dtype=torch.long), iou_threshold, max_keep)
+    return batched_rotated_nms(boxes, scores, torch.zeros(len(boxes), dtype=torch.long, device=boxes.device),
+                               iou_threshold, max_keep)
 
 
 def batched_rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float,
@@ -171,8 +172,10 @@ def batched_rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.T
     and it stops once ``max_keep`` boxes are kept. Equal to the plain greedy algorithm.
     """
     if len(boxes) == 0:
-        return torch.zeros(0, dtype=torch.long)
-    order = scores.detach().argsort(descending=True)
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    device = boxes.device  # greedy NMS is sequential: it runs on the CPU whatever the model's device
+    boxes, scores, idxs = boxes.detach().cpu(), scores.detach().cpu(), idxs.cpu()
+    order = scores.argsort(descending=True)
     boxes, groups = boxes.detach().float()[order], idxs[order]
     limit = max_keep if max_keep is not None else len(boxes)
     kept: list[int] = []
@@ -192,7 +195,7 @@ def batched_rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.T
         kept.extend(cand[torch.from_numpy(_greedy(iou, iou_threshold))].tolist())
         if len(kept) >= limit:
             break
-    return order[torch.tensor(kept[:limit], dtype=torch.long)]
+    return order[torch.tensor(kept[:limit], dtype=torch.long)].to(device)
 
 
 def _greedy(iou: np.ndarray, thresh: float) -> np.ndarray:

@@ -175,7 +175,7 @@ class DetBatchStream(IterableDataset):
 
 
 @torch.no_grad()
-def evaluate_detector(model: RotatedFasterRCNN, rows: list[dict], size: int | None = None) -> dict:
+def evaluate_detector(model: RotatedFasterRCNN, rows: list[dict], size: int | None = None, device: str = "cpu") -> dict:
     from rosetta.eval import evaluate_images
     from rosetta.geometry import boxes_to_quads
 
@@ -184,8 +184,8 @@ def evaluate_detector(model: RotatedFasterRCNN, rows: list[dict], size: int | No
     for r in rows:
         img = cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         x = torch.from_numpy(img).permute(2, 0, 1).float() / 255.0
-        out = model([x], size=size)[0]
-        quads = boxes_to_quads(out["boxes"].numpy()) if len(out["boxes"]) else np.zeros((0, 4, 2))
+        out = model([x.to(device)], size=size)[0]
+        quads = boxes_to_quads(out["boxes"].cpu().numpy()) if len(out["boxes"]) else np.zeros((0, 4, 2))
         dets.append([{"points": q.tolist()} for q in quads])
         gts.append(r["words"])
     return evaluate_images(gts, dets)
@@ -232,6 +232,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
         for g in opt.param_groups:
             g["lr"] = cfg.lr * warmup_cosine(step, cfg.steps, cfg.warmup)
         images = [im.to(device) for im in images]
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         losses = model(images, targets, size=size)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
@@ -250,7 +251,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
             log.info("step %d %s lr %.2e img/s %.2f", step, json.dumps({k: round(v, 4) for k, v in ema.items()}),
                      opt.param_groups[0]["lr"], seen / (time.monotonic() - t0))
         if step % cfg.eval_every == 0:
-            res = evaluate_detector(model, val_rows, size=cfg.eval_size)
+            res = evaluate_detector(model, val_rows, size=cfg.eval_size, device=str(device))
             model.train()
             log.info("eval step %d %s", step, json.dumps(res))
             with open(out / "evals.jsonl", "a") as fh:
