@@ -33,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--engine", choices=["torch", "onnx"], default="onnx", help="inference engine (default: onnx)")
     r.add_argument("--int8", action="store_true", help="int8 recognizer (ONNX Runtime); the detector stays fp32")
     r.add_argument("--models", default=None, help="folder with detector/recognizer files (default: shipped)")
+    r.add_argument("--beam", type=int, default=1, help="CTC beam width (1 = greedy)")
+    r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
     r.add_argument("--no-progress", action="store_true")
 
 
@@ -118,15 +120,25 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _model_kwargs(args: argparse.Namespace) -> dict:
-    if not args.models:
-        return {}
-    from rosetta.detection.detector import Detector
-    from rosetta.recognition.recognizer import Recognizer
+def _recognizer(args: argparse.Namespace):
+    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 
-    folder = Path(args.models)
-    return {"detector": Detector.load(folder, engine=args.engine),
-            "recognizer": Recognizer.load(folder, engine="int8" if args.int8 else args.engine)}
+    lexicon = None
+    if args.lexicon:
+        lexicon = [w.strip() for w in Path(args.lexicon).read_text(encoding="utf-8").splitlines() if w.strip()]
+    return Recognizer.load(Path(args.models) if args.models else None, engine="int8" if args.int8 else args.engine,
+                           decode=DecodeConfig(beam_width=max(1, args.beam)), lexicon=lexicon)
+
+
+def _model_kwargs(args: argparse.Namespace) -> dict:
+    kwargs = {}
+    if args.models or args.beam > 1 or args.lexicon:
+        kwargs["recognizer"] = _recognizer(args)
+    if args.models:
+        from rosetta.detection.detector import Detector
+
+        kwargs["detector"] = Detector.load(Path(args.models), engine=args.engine)
+    return kwargs
 
 
 def _write_viz(folder: Path, item: str, res, stdin_bytes: bytes | None) -> None:
@@ -148,9 +160,8 @@ def _chunks(items: list[str], n: int) -> Iterator[list[str]]:
 def _run_crops(args: argparse.Namespace, items: list[str], stdin_bytes: bytes | None) -> int:
     """Each input is one word crop: one JSON line per image {"image", "text", "confidence"[, "error"]}."""
     from rosetta.ocr import load_all
-    from rosetta.recognition.recognizer import Recognizer
 
-    rec = Recognizer.load(Path(args.models) if args.models else None, engine="int8" if args.int8 else args.engine)
+    rec = _recognizer(args)
     failed = 0
     bar = _progress(items, args)
     stream: IO[str] = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")
