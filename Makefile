@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test sheets bench train-recognizer clean
+.PHONY: setup system-deps demo test sheets bench train-recognizer train-detector evaluate clean
 
 setup: system-deps $(STAMP)
 
@@ -31,9 +31,20 @@ sheets: setup
 
 bench: setup
 	$(BIN)/python benchmarks/synth.py
+	$(BIN)/python benchmarks/recognizer.py
+	$(BIN)/python benchmarks/detector.py
 
+# Background training at 1 thread, resuming from runs/ or else from the checkpoints committed in checkpoints/.
 train-recognizer: setup
+	mkdir -p runs/rec; [ -f runs/rec/last.pt ] || cp checkpoints/recognizer_last.pt runs/rec/last.pt 2>/dev/null || true
 	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec --threads 1 --resume
+
+train-detector: setup
+	mkdir -p runs/det; [ -f runs/det/last.pt ] || cp checkpoints/detector_last.pt runs/det/last.pt 2>/dev/null || true
+	nice -n 10 $(BIN)/rosetta train detector --out runs/det --threads 1 --resume --eval-every 1500
+
+evaluate: setup
+	sh scripts/evaluate.sh
 
 clean:
 	rm -rf out .pytest_cache
