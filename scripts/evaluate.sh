@@ -20,5 +20,5 @@ $PY benchmarks/recognizer.py > $OUT/bench_recognizer.json
 $PY benchmarks/detector.py > $OUT/bench_detector.json
 $PY benchmarks/peers.py > $OUT/bench_peers.txt
 $PY benchmarks/int8.py > $OUT/bench_int8.jsonl
-$PY benchmarks/batch.py > $OUT/bench_batch.jsonl
+$PY benchmarks/batch.py --images 200 > $OUT/bench_batch.jsonl
 $PY benchmarks/serve_load.py --requests 120 --rss-requests 5000 > $OUT/bench_serve.jsonl
