@@ -1,5 +1,6 @@
 """HTTP load test on 127.0.0.1: throughput and p50/p99 latency at 1, 4 and 16 concurrent clients, micro-batching
-versus batch size 1 at 16 clients, 5xx other than 503 counted, and server RSS over many requests.
+versus batch size 1 at 16 clients, an overload phase (32 clients, queue of 4: 503s expected, no other 5xx),
+and server RSS over many requests.
 
     python benchmarks/serve_load.py [--requests 200] [--rss-requests 5000]
 
@@ -44,10 +45,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(max_batch: int, threads: int) -> tuple[subprocess.Popen, str]:
+def start(max_batch: int, threads: int, max_queue: int = 256) -> tuple[subprocess.Popen, str]:
     port = free_port()
     p = subprocess.Popen([sys.executable, "-m", "rosetta.cli", "serve", "--port", str(port), "--max-batch", str(max_batch),
-                          "--max-wait-ms", "15", "--threads", str(threads), "--max-queue", "256"],
+                          "--max-wait-ms", "15", "--threads", str(threads), "--max-queue", str(max_queue)],
                          env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -123,6 +124,13 @@ def main() -> None:
     b8 = report["max_batch_8"][-1]["rps"]
     b1 = report["max_batch_1"][0]["rps"]
     report["batching_gain_16_clients"] = round(b8 / b1, 2) if b1 else None
+    p, url = start(4, a.threads, max_queue=4)  # overload: 32 clients against a queue of 4
+    try:
+        report["overload"] = load(url, bodies, 32, 200, a.max_seconds)
+        print(json.dumps(report["overload"]), flush=True)
+    finally:
+        p.terminate()
+        p.wait()
     p, url = start(8, a.threads)
     try:
         small = images(160)

@@ -70,7 +70,8 @@ def main() -> None:
         for mb in (8, 1):
             for r in rep.get(f"max_batch_{mb}", []):
                 print(f"| {mb} | {r['clients']} | {r['requests']} | {r['rps']} | {r['p50_ms']} | {r['p99_ms']} | {r['status_503']} | {r['other_5xx']} |")
-        print(f"\nMicro-batching gain at 16 clients: {rep.get('batching_gain_16_clients')}x; RSS: `{json.dumps(rep.get('rss'))}`")
+        print(f"\nMicro-batching gain at 16 clients: {rep.get('batching_gain_16_clients')}x; overload (32 clients, queue 4): "
+              f"`{json.dumps(rep.get('overload'))}`; RSS: `{json.dumps(rep.get('rss'))}`")
 
 
 if __name__ == "__main__":
