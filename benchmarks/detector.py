@@ -51,10 +51,12 @@ def main() -> None:
         n_boxes = sum(len(b) for b, _ in det(imgs))
         dt = time.perf_counter() - t
         x = torch.zeros(1, 3, (a.size * 9 // 16 + 31) // 32 * 32, a.size)
+        features = det.model.features_engine or det.model.features  # the engine's trunk + neck (+ RPN head in ONNX)
         with torch.inference_mode():
+            features(x)
             t = time.perf_counter()
             for _ in range(3):
-                det.model.features(x)
+                features(x)
             trunk = (time.perf_counter() - t) / 3
         out.update({f"{engine}_ms_per_image": round(1000 * dt / len(imgs), 1),
                     f"{engine}_trunk_neck_ms": round(1000 * trunk, 1), "boxes_per_image": round(n_boxes / len(imgs), 1)})

@@ -96,23 +96,23 @@ def _read_clean(recognizer, words):
     out = recognizer(crops)
     # batching by width must not change any answer
     assert [recognizer([c])[0][0] for c in crops] == [t for t, _ in out]
-    return [got for got, _ in out]
+    return [got.casefold() for got, _ in out]  # compared as the standard protocol does: case-insensitive
 
 
 def test_shipped_model_reads_clean_latin_words_and_numbers(recognizer):
     words = [("STATION", "DejaVu Sans"), ("coffee", "Liberation Serif"), ("2024", "Liberation Sans"),
              ("hello", "Noto Sans"), ("Garden", "DejaVu Serif"), ("12:45", "Noto Sans")]
     got = _read_clean(recognizer, words)
-    assert sum(g == w for (w, _), g in zip(words, got)) >= 5, list(zip(words, got))
+    assert sum(g == w.casefold() for (w, _), g in zip(words, got)) >= 5, list(zip(words, got))
 
 
 def test_shipped_model_reads_clean_arabic(recognizer):
     words = [("مرحبا", "Noto Naskh Arabic"), ("السلام", "Noto Naskh Arabic"), ("مطعم", "Noto Sans Arabic")]
     got = _read_clean(recognizer, words)
-    assert sum(g == w for (w, _), g in zip(words, got)) >= 2, list(zip(words, got))
+    assert sum(g == w.casefold() for (w, _), g in zip(words, got)) >= 2, list(zip(words, got))
 
 
 def test_shipped_model_reads_clean_cyrillic(recognizer):
     words = [("Жизнь", "DejaVu Sans"), ("Рынок", "DejaVu Serif"), ("АПТЕКА", "DejaVu Sans"), ("улица", "Noto Sans")]
     got = _read_clean(recognizer, words)
-    assert sum(g == w for (w, _), g in zip(words, got)) >= 3, list(zip(words, got))
+    assert sum(g == w.casefold() for (w, _), g in zip(words, got)) >= 3, list(zip(words, got))
