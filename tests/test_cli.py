@@ -79,5 +79,5 @@ def test_read_crops_mode(tmp_path):
     p = rosetta("read", "--crops", "--list", str(lst), "--format", "jsonl")
     assert p.returncode == 1
     rows = [json.loads(line) for line in p.stdout.decode().splitlines()]
-    assert rows[0]["text"] == "coffee" and 0 < rows[0]["confidence"] <= 1
+    assert rows[0]["text"].casefold() == "coffee" and 0 < rows[0]["confidence"] <= 1
     assert rows[1]["text"] is None and "bad.png" in rows[1]["error"]
