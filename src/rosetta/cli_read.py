@@ -112,12 +112,8 @@ def run(args: argparse.Namespace) -> int:
         if args.format == "json" and out_dir is None:
             stream.write(export.to_json(collected if len(items) > 1 else collected[0]) if collected else "[]\n")
     finally:
-        bar.close()
-        if stream is not sys.stdout:
-            stream.close()
-    if failed:
-        print(f"rosetta read: {failed} of {len(items)} inputs failed", file=sys.stderr)
-    return 1 if failed else 0
+        _close(bar, stream)
+    return _exit_code(failed, len(items))
 
 
 def _recognizer(args: argparse.Namespace):
@@ -190,11 +186,20 @@ def _run_crops(args: argparse.Namespace, items: list[str], stdin_bytes: bytes | 
         if args.format == "json":
             stream.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
     finally:
-        bar.close()
-        if stream is not sys.stdout:
-            stream.close()
+        _close(bar, stream)
+    return _exit_code(failed, len(items))
+
+
+def _close(bar, stream: IO[str]) -> None:
+    bar.close()
+    if stream is not sys.stdout:
+        stream.close()
+
+
+def _exit_code(failed: int, total: int) -> int:
+    """0 when every input was read, 1 when some failed (each was already named on stderr)."""
     if failed:
-        print(f"rosetta read: {failed} of {len(items)} inputs failed", file=sys.stderr)
+        print(f"rosetta read: {failed} of {total} inputs failed", file=sys.stderr)
     return 1 if failed else 0
 
 
