@@ -24,7 +24,7 @@ import torch
 from rosetta.data.crops import load_crops
 from rosetta.engine.onnx import session
 from rosetta.metrics import text_scores
-from rosetta.quant.ort_int8 import Int8Config, quantize_recognizer
+from rosetta.quant.ort_int8 import Int8Config, quantize_recognizer, real_calibration_crops
 from rosetta.recognition.recognizer import Recognizer
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--e2e-images", default="201-250")
     ap.add_argument("--skip-e2e", action="store_true")
     a = ap.parse_args()
-    calib = load_crops("iiit5k_train", "train").images[:200] + load_crops("icdar2015_wordrec_train", "train").images[:200]
+    calib = real_calibration_crops(400)
     vals = {"iiit5k": load_crops("iiit5k_train", "val", case_sensitive=False),
             "ic15": load_crops("icdar2015_wordrec_train", "val")}
     report: dict = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
@@ -62,29 +62,27 @@ def main() -> None:
                 "min-max ranges": Int8Config(calibration="minmax"),
                 "first layer int8": Int8Config(keep_first_fp32=False)}
     rows = []
+
+    def measure(rec: Recognizer, row: dict) -> None:
+        """Accuracy and ms/crop of ``rec`` on every validation set, as one row."""
+        for k, v in vals.items():
+            preds, ms = timed(rec, v.images)
+            row[f"{k}_acc"] = round(text_scores(preds, v.texts)["word_acc"], 4)
+            row[f"{k}_ms_per_crop"] = round(ms, 3)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for name, rec in (("fp32 torch", fp32), ("fp32 onnx", Recognizer.load(engine="onnx"))):
             rec._session = session(rec._session._model_path, threads) if rec._session is not None else None
-            row = {"variant": name, "threads": threads}
-            for k, v in vals.items():
-                preds, ms = timed(rec, v.images)
-                row[f"{k}_acc"] = round(text_scores(preds, v.texts)["word_acc"], 4)
-                row[f"{k}_ms_per_crop"] = round(ms, 3)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            measure(rec, {"variant": name, "threads": threads})
         for name, cfg in variants.items():
             if threads == 2 and name != "int8 (all tricks)":
                 continue
             rec = int8_recognizer(cfg)
             rec._session = session(Path(rec._session._model_path), threads)
-            row = {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)}
-            for k, v in vals.items():
-                preds, ms = timed(rec, v.images)
-                row[f"{k}_acc"] = round(text_scores(preds, v.texts)["word_acc"], 4)
-                row[f"{k}_ms_per_crop"] = round(ms, 3)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            measure(rec, {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})
     report["recognizer"] = rows
     if not a.skip_e2e:
         from rosetta.cli_eval import eval_images

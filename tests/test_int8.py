@@ -12,7 +12,7 @@ import torch
 
 from rosetta.models import MODEL_DIR
 from rosetta.quant.ort_int8 import quantize_recognizer
-from rosetta.recognition.recognizer import INT8_FILE, Recognizer, weights_sha1
+from rosetta.recognition.recognizer import INT8_FILE, Recognizer, build_int8
 from tests.test_recognition import _render
 
 WORDS = ["STATION", "coffee", "hello", "2024", "OPEN", "market", "Berlin", "TAXI", "Jazz", "station", "PIZZA",
@@ -26,9 +26,7 @@ def folder(tmp_path_factory) -> Path:
     for f in ("recognizer.safetensors", "recognizer.json"):
         shutil.copy(MODEL_DIR / f, d / f)
     calib = [_render(w, f, s) for w in WORDS for f in FONTS for s in (28, 40)][:96]
-    rec = Recognizer.load(d)
-    quantize_recognizer(rec.model, calib, d / INT8_FILE)
-    (d / INT8_FILE).with_suffix(".json").write_text(json.dumps({"weights_sha1": weights_sha1(d)}))
+    build_int8(d, calib)
     return d
 
 

@@ -166,23 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_quantize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rosetta.data.crops import load_crops
     from rosetta.models import MODEL_DIR
-    from rosetta.quant.ort_int8 import Int8Config, quantize_recognizer
-    from rosetta.recognition.recognizer import INT8_FILE, Recognizer
+    from rosetta.quant.ort_int8 import Int8Config, real_calibration_crops
+    from rosetta.recognition.recognizer import build_int8
 
     folder = Path(args.out) if args.out else MODEL_DIR
-    rec = Recognizer.load(folder)
-    half = args.crops // 2
-    calib = load_crops("iiit5k_train", "train").images[:half] + load_crops("icdar2015_wordrec_train", "train").images[:half]
-    import json
-
-    from rosetta.recognition.recognizer import weights_sha1
-
-    out = quantize_recognizer(rec.model, calib, folder / INT8_FILE, Int8Config(calibration=args.calibration))
-    out.with_suffix(".json").write_text(json.dumps({"weights_sha1": weights_sha1(folder), "calibration": args.calibration,
-                                                    "calibration_crops": len(calib)}, indent=2) + "\n")
-    print(out)
+    print(build_int8(folder, real_calibration_crops(args.crops), Int8Config(calibration=args.calibration)))
     return 0
 
 

@@ -73,16 +73,22 @@ def run(args: argparse.Namespace) -> int:
 def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path | None, engine: str,
                     beam: int = 1) -> dict:
     from rosetta.data.crops import load_crops
-    from rosetta.metrics import text_scores
     from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 
     crops = load_crops(data.name, split, root=data.parent, case_sensitive=case_sensitive)
     rec = Recognizer.load(folder, engine=engine, decode=DecodeConfig(beam_width=beam))
+    return {"data": str(data), "split": split, **score_recognizer(rec, crops.images, crops.texts)}
+
+
+def score_recognizer(rec, images: list, texts: list[str]) -> dict:
+    """Text scores of ``rec`` on labelled crops, with its speed and model version."""
+    from rosetta.metrics import text_scores
+
     t = time.perf_counter()
-    preds = [p for p, _ in rec(crops.images)]
+    preds = [p for p, _ in rec(images)]
     dt = time.perf_counter() - t
-    return {"data": str(data), "split": split, **text_scores(preds, crops.texts),
-            "ms_per_crop": round(1000 * dt / max(1, len(preds)), 3), "model": rec.meta.get("version")}
+    return {**text_scores(preds, texts), "ms_per_crop": round(1000 * dt / max(1, len(preds)), 3),
+            "model": rec.meta.get("version")}
 
 
 def synthetic_val(script: str, n: int | None = None) -> tuple[list, list[str]]:
@@ -99,16 +105,11 @@ def synthetic_val(script: str, n: int | None = None) -> tuple[list, list[str]]:
 
 
 def eval_synthetic(script: str, folder: Path | None, engine: str, beam: int = 1) -> dict:
-    from rosetta.metrics import text_scores
     from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 
     images, texts = synthetic_val(script)
     rec = Recognizer.load(folder, engine=engine, decode=DecodeConfig(beam_width=beam))
-    t = time.perf_counter()
-    preds = [p for p, _ in rec(images)]
-    dt = time.perf_counter() - t
-    return {"data": f"synthetic {script} validation", **text_scores(preds, texts),
-            "ms_per_crop": round(1000 * dt / max(1, len(preds)), 3), "model": rec.meta.get("version")}
+    return {"data": f"synthetic {script} validation", **score_recognizer(rec, images, texts)}
 
 
 def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: Path | None, engine: str,

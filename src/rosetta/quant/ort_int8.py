@@ -54,6 +54,15 @@ class _Reader:
         return None if b is None else {"x": b}
 
 
+def real_calibration_crops(n: int = 400) -> list[np.ndarray]:
+    """Real word crops for calibration: the first n/2 of the IIIT5K and of the IC15 training splits."""
+    from rosetta.data.crops import load_crops
+
+    half = n // 2
+    return (load_crops("iiit5k_train", "train").images[:half]
+            + load_crops("icdar2015_wordrec_train", "train").images[:half])
+
+
 def calibration_batches(crops: Sequence[np.ndarray], batch_size: int = 16, width: int = 256) -> list[np.ndarray]:
     """Padded (B, 1, 32, width) batches: one width for all, as histogram calibrators need equal shapes."""
     import cv2
@@ -144,4 +153,4 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
     return out
 
 
-__all__ = ["Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
+__all__ = ["real_calibration_crops", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]

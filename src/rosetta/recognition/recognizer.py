@@ -35,6 +35,33 @@ def weights_sha1(folder: Path) -> str:
     return hashlib.sha1((Path(folder) / "recognizer.safetensors").read_bytes()).hexdigest()
 
 
+def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> Path:
+    """Quantize the recognizer in ``folder`` to ``recognizer.int8.onnx`` and stamp it with the weights it
+    came from (``recognizer.int8.json``), so a stale int8 model is refused at load."""
+    from rosetta.quant.ort_int8 import Int8Config, quantize_recognizer
+
+    config = config or Int8Config()
+    folder = Path(folder)
+    out = quantize_recognizer(Recognizer.load(folder).model, calibration, folder / INT8_FILE, config)
+    out.with_suffix(".json").write_text(json.dumps({"weights_sha1": weights_sha1(folder),
+                                                    "calibration": config.calibration,
+                                                    "calibration_crops": len(calibration)}, indent=2) + "\n")
+    return out
+
+
+def int8_session(folder: Path):
+    """The ONNX Runtime session of ``folder``'s int8 recognizer; refuses a missing or stale one."""
+    from rosetta.engine.onnx import session
+
+    path = folder / INT8_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"int8 recognizer {path} not found: run `rosetta quantize` first")
+    stamp = path.with_suffix(".json")
+    if not stamp.exists() or json.loads(stamp.read_text()).get("weights_sha1") != weights_sha1(folder):
+        raise ValueError(f"int8 recognizer {path} was built from other weights: run `rosetta quantize` again")
+    return session(path)
+
+
 INT8_FILE = "recognizer.int8.onnx"  # static int8 (QDQ) made by `rosetta quantize` from the fp16 weights
 
 
@@ -47,7 +74,9 @@ class DecodeConfig:
 
 class Recognizer:
     def __init__(self, model: CTCRecognizer, charset: Charset, decode: DecodeConfig = DecodeConfig(),
-                 lexicon: Sequence[str] | None = None, engine: str = "torch", meta: dict | None = None):
+                 lexicon: Sequence[str] | None = None, engine: str = "torch", meta: dict | None = None,
+                 folder: Path | None = None):
+        """``folder``: where the model files live (the int8 engine reads ``recognizer.int8.onnx`` there)."""
         self.model = model.eval()
         self.charset, self.decode_cfg, self.meta = charset, decode, dict(meta or {})
         self.trie = Trie(charset.encode(w) for w in lexicon) if lexicon else None
@@ -62,16 +91,7 @@ class Recognizer:
                 log.warning("ONNX Runtime unavailable for the recognizer (%s); using PyTorch", exc)
                 self.engine = "torch"
         elif engine == "int8":
-            from rosetta.engine.onnx import session
-
-            folder = Path((meta or {}).get("_folder", MODEL_DIR))
-            path = folder / INT8_FILE
-            if not path.exists():
-                raise FileNotFoundError(f"int8 recognizer {path} not found: run `rosetta quantize` first")
-            stamp = path.with_suffix(".json")
-            if not stamp.exists() or json.loads(stamp.read_text()).get("weights_sha1") != weights_sha1(folder):
-                raise ValueError(f"int8 recognizer {path} was built from other weights: run `rosetta quantize` again")
-            self._session = session(path)
+            self._session = int8_session(Path(folder or MODEL_DIR))
         elif engine != "torch":
             raise ValueError(f"unknown engine {engine!r} (torch, onnx or int8)")
 
@@ -79,13 +99,12 @@ class Recognizer:
     def load(cls, folder: Path | None = None, engine: str = "torch", **kwargs) -> "Recognizer":
         """The shipped recognizer (``src/rosetta/models/recognizer.*``) or one in ``folder``."""
         state, meta = load_weights("recognizer", folder)
-        meta["_folder"] = str(folder or MODEL_DIR)
         charset = Charset.from_text(meta["charset"])
         cfg = dict(meta["model_config"])
         cfg["widths"] = tuple(cfg["widths"])
         model = CTCRecognizer(RecognizerConfig(**cfg))
         model.load_state_dict(state)
-        return cls(model, charset, engine=engine, meta=meta, **kwargs)
+        return cls(model, charset, engine=engine, meta=meta, folder=folder, **kwargs)
 
     def logits(self, x: torch.Tensor) -> np.ndarray:
         """(B, 1, 32, W) -> (B, T, C) log-probabilities as numpy."""
@@ -127,4 +146,4 @@ class Recognizer:
         return out
 
 
-__all__ = ["Recognizer", "DecodeConfig"]
+__all__ = ["Recognizer", "DecodeConfig", "build_int8", "int8_session", "weights_sha1"]

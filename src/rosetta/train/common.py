@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -93,3 +94,9 @@ def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | Non
         model.load_state_dict(weights, strict=False)
         log.info("initialised %d/%d tensors from %s", len(weights), len(own), init)
     return 0, -1.0
+
+
+def append_eval(out: Path, step: int, res: dict) -> None:
+    """One line of the run's learning curve, ``OUT/evals.jsonl``."""
+    with open(out / "evals.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": step, "time": time.time(), **res}) + "\n")

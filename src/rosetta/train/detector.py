@@ -31,7 +31,7 @@ from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, data_root, i
 from rosetta.detection.box_coder import wrap180
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.geometry import quad_to_box
-from rosetta.train.common import Every, restore, save_checkpoint, set_threads, setup_logging, warmup_cosine
+from rosetta.train.common import Every, append_eval, restore, save_checkpoint, set_threads, setup_logging, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +254,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
             res = evaluate_detector(model, val_rows, size=cfg.eval_size, device=str(device))
             model.train()
             log.info("eval step %d %s", step, json.dumps(res))
-            with open(out / "evals.jsonl", "a") as fh:
-                fh.write(json.dumps({"step": step, "time": time.time(), **res}) + "\n")
+            append_eval(out, step, res)
             if res["det"]["hmean"] > best:
                 best = res["det"]["hmean"]
                 save_checkpoint(out / "best.pt", state())

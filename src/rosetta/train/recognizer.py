@@ -34,7 +34,7 @@ from rosetta.metrics import text_scores
 from rosetta.recognition.decode import greedy_decode
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
 from rosetta.recognition.preprocess import MAX_WIDTH, pad_batch, to_input
-from rosetta.train.common import (Every, restore, save_checkpoint, set_threads, setup_logging,
+from rosetta.train.common import (Every, append_eval, restore, save_checkpoint, set_threads, setup_logging,
                                   warmup_cosine)
 
 log = logging.getLogger(__name__)
@@ -303,8 +303,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
             model.train()
             score = res["iiit5k_val"]["word_acc"] + res["ic15_val"]["word_acc"] + (1 - res["arabic_val"]["cer"])
             log.info("eval step %d %s", step, json.dumps({k: {m: round(v, 4) for m, v in r.items()} for k, r in res.items()}))
-            with open(out / "evals.jsonl", "a") as fh:
-                fh.write(json.dumps({"step": step, "time": time.time(), **res}) + "\n")
+            append_eval(out, step, res)
             if score > best:
                 best = score
                 save_checkpoint(out / "best.pt", state())
