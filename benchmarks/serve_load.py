@@ -4,9 +4,11 @@ and server RSS over many requests.
 
     python benchmarks/serve_load.py [--requests 200] [--rss-requests 5000]
 
-The server is `rosetta serve` in a subprocess (1 worker, 1 thread per worker unless --threads). Images are
-the bundled samples scaled to 640 px; the RSS run uses small 160 px images so 5,000 requests stay quick.
-Bounded: every phase stops after its request count or --max-seconds.
+The server is `rosetta serve` in a subprocess: 1 worker with all cores (--threads, default: every core).
+With --max-batch 1 it runs one image at a time on all cores (intra-op threads); with --max-batch 8 it
+splits each batch across one single-thread lane per core. Images are the bundled samples scaled to 640 px;
+the RSS run uses small 160 px images. Bounded: every phase stops after its request count or --max-seconds
+(--rss-max-seconds for the RSS run).
 """
 
 from __future__ import annotations
@@ -106,8 +108,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--rss-requests", type=int, default=5000)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--max-seconds", type=float, default=300)
+    ap.add_argument("--rss-max-seconds", type=float, default=900)
     a = ap.parse_args()
     bodies = images(640)
     report: dict = {"date": time.strftime("%Y-%m-%d"), "threads": a.threads, "image_side": 640}
@@ -115,6 +118,7 @@ def main() -> None:
         p, url = start(max_batch, a.threads)
         try:
             load(url, bodies, 2, 8, 60)  # warm up
+            report[f"server_max_batch_{max_batch}"] = httpx.get(url + "/v1/info").json()
             levels = (1, 4, 16) if max_batch == 8 else (16,)
             report[f"max_batch_{max_batch}"] = [load(url, bodies, c, a.requests, a.max_seconds) for c in levels]
             print(json.dumps(report[f"max_batch_{max_batch}"]), flush=True)
@@ -136,7 +140,7 @@ def main() -> None:
         small = images(160)
         load(url, small, 4, 200, 60)
         r0 = rss_mb(p.pid)
-        run = load(url, small, 16, a.rss_requests, a.max_seconds)
+        run = load(url, small, 16, a.rss_requests, a.rss_max_seconds)
         r1 = rss_mb(p.pid)
         report["rss"] = {"requests": run["requests"], "rss_start_mb": round(r0, 1), "rss_end_mb": round(r1, 1),
                          "growth": round(r1 / r0 - 1, 3), "other_5xx": run["other_5xx"]}

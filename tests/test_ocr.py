@@ -93,3 +93,20 @@ def test_onnx_and_torch_detectors_agree():
     assert len(a[0]) == len(b[0])
     if len(a[0]):
         assert np.abs(a[0] - b[0]).max() < 0.5 and np.abs(a[1] - b[1]).max() < 1e-3
+
+
+def test_one_ocr_read_from_two_threads_gives_the_serial_results():
+    """The HTTP service's lanes call one OCR concurrently: results must not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from rosetta.io import load_image
+
+    ocr = OCR(threads=1)
+    images = [load_image(p) for p in sorted((Path(__file__).parents[1] / "src/rosetta/samples").glob("*.jpg"))]
+    serial = [ocr._read([im], ["x"])[0].to_dict()["words"] for im in images]
+    assert sum(len(w) for w in serial) > 0
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(2):
+            parallel = list(pool.map(lambda im: ocr._read([im], ["x"])[0].to_dict()["words"], images))
+            assert parallel == serial

@@ -106,3 +106,59 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_result():
             t.join()
         assert all(out[w]["width"] == w and out[w]["words"][0]["text"] == f"w{w}" for w in widths)
         assert max(reader.batches) > 1 and sum(reader.batches) == len(widths)
+
+
+class LaneReader(FakeReader):
+    """Records each call's widths and how many calls ran at once; fails any call holding a 31 px image."""
+
+    def __init__(self, delay: float):
+        super().__init__(delay)
+        self.calls, self.active, self.peak = [], 0, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, arrays, names):
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.calls.append([a.shape[1] for a in arrays])
+        try:
+            if any(a.shape[1] == 31 for a in arrays):
+                raise RuntimeError("model failed")
+            return super().__call__(arrays, names)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def test_lanes_split_each_batch_run_concurrently_and_a_failure_stays_in_its_lane():
+    reader = LaneReader(delay=0.1)
+    with TestClient(create_app(reader, {"name": "rosetta", "version": "test"}, ServeConfig(max_batch=8, max_wait_ms=100),
+                               lanes=2)) as c:
+        widths = list(range(30, 46))
+        status = {}
+
+        def go(w):
+            r = c.post("/v1/ocr", content=png(w, 12))
+            status[w] = (r.status_code, r.json())
+
+        threads = [threading.Thread(target=go, args=(w,)) for w in widths]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert reader.peak == 2  # two lanes ran at once
+    failed_calls = [call for call in reader.calls if 31 in call]
+    doomed = {w for call in failed_calls for w in call}
+    assert 31 in doomed and len(doomed) < len(widths)  # only the failing lane's share
+    for w in widths:
+        code, body = status[w]
+        if w in doomed:
+            assert code == 500
+        else:
+            assert code == 200 and body["words"][0]["text"] == f"w{w}"
+
+
+def test_serve_config_splits_cores_into_lanes():
+    assert (ServeConfig(threads=2, max_batch=8).lanes, ServeConfig(threads=2, max_batch=8).lane_threads) == (2, 1)
+    assert (ServeConfig(threads=2, max_batch=1).lanes, ServeConfig(threads=2, max_batch=1).lane_threads) == (1, 2)
+    assert (ServeConfig(threads=5, max_batch=2).lanes, ServeConfig(threads=5, max_batch=2).lane_threads) == (2, 2)

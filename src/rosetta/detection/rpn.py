@@ -77,37 +77,41 @@ class RotatedRPN(nn.Module):
                 head_out: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None):
         """``head_out``: the head's (logits, deltas) when another engine already computed them."""
         logits, deltas = head_out if head_out is not None else self.head(feats)
-        obj, dlt, counts = _flatten(logits, deltas)
-        anchors = self.anchor_gen([tuple(f.shape[-2:]) for f in feats], self.strides).to(obj.device)
-        proposals = self._propose(obj.detach(), dlt.detach(), anchors, counts, image_sizes)
+        anchors = self.anchor_gen([tuple(f.shape[-2:]) for f in feats], self.strides).to(logits[0].device)
+        proposals = self._propose([l.detach() for l in logits], [d.detach() for d in deltas], anchors, image_sizes)
         losses: dict[str, torch.Tensor] = {}
         if targets is not None:
+            obj, dlt, _ = _flatten(logits, deltas)
             losses = self._loss(obj, dlt, anchors, targets)
         return proposals, losses
 
     @torch.no_grad()
-    def _propose(self, obj, dlt, anchors, counts, image_sizes) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _propose(self, logits: list[torch.Tensor], deltas: list[torch.Tensor], anchors: torch.Tensor,
+                 image_sizes: list[tuple[int, int]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Top anchors per level straight from the head's (B, A, H, W) maps (no flattened copy of every
+        anchor), decoded, filtered, then rotated NMS over all levels together."""
         c = self.cfg
         pre = c.pre_nms_train if self.training else c.pre_nms_test
         post = c.post_nms_train if self.training else c.post_nms_test
         out = []
         for b, (h, w) in enumerate(image_sizes):
-            sel_boxes, sel_scores, sel_lvl = [], [], []
+            sel_boxes, sel_scores = [], []
             start = 0
-            for lvl, n in enumerate(counts):
-                s = obj[b, start:start + n]
-                k = min(pre, n)
-                top = s.topk(k).indices
-                boxes = self.coder.decode(dlt[b, start + top], anchors[start + top])
-                sel_boxes.append(boxes)
+            for lg, dl in zip(logits, deltas):
+                _, a, fh, fw = lg.shape
+                hw = fh * fw
+                s = lg[b].reshape(-1)  # (A, H, W) -> (A*H*W), anchor-major
+                top = s.topk(min(pre, s.numel())).indices
+                a_idx, cell = top // hw, top % hw
+                d = dl[b].reshape(a, 5, hw)[a_idx, :, cell]  # (5A, H, W) -> (A, 5, HW) -> (k, 5)
+                sel_boxes.append(self.coder.decode(d, anchors[start + cell * a + a_idx]))  # anchors are cell-major
                 sel_scores.append(s[top])
-                sel_lvl.append(torch.full((k,), lvl, dtype=torch.long, device=s.device))
-                start += n
-            boxes, scores, lvls = torch.cat(sel_boxes), torch.cat(sel_scores), torch.cat(sel_lvl)
+                start += hw * a
+            boxes, scores = torch.cat(sel_boxes), torch.cat(sel_scores)
             keep = ((boxes[:, 2] >= c.min_size) & (boxes[:, 3] >= c.min_size) & (boxes[:, 0] >= 0) & (boxes[:, 0] < w)
                     & (boxes[:, 1] >= 0) & (boxes[:, 1] < h) & torch.isfinite(boxes).all(1))
-            boxes, scores, lvls = boxes[keep], scores[keep], lvls[keep]
-            keep = batched_rotated_nms(boxes, scores, lvls * 0, c.nms_thresh, post)
+            boxes, scores = boxes[keep], scores[keep]
+            keep = batched_rotated_nms(boxes, scores, torch.zeros_like(scores, dtype=torch.long), c.nms_thresh, post)
             out.append((boxes[keep], torch.sigmoid(scores[keep])))
         return out
 

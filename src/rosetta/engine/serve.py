@@ -4,7 +4,7 @@
 
 ``POST /v1/ocr`` (raw image body or multipart ``file``; ``?format=json|text|hocr|alto``) returns the
 same serialisation as the CLI. Concurrent requests are gathered into one batch (up to ``max_batch``
-images or ``max_wait_ms``) and run off the event loop on one inference thread. The queue is bounded:
+images or ``max_wait_ms``) and run off the event loop, split across one inference lane per core. The queue is bounded:
 when full, 503 with Retry-After; bodies over ``max_bytes`` get 413; unreadable images 400; a request
 that waits longer than ``timeout_s`` 504. No endpoint fetches URLs.
 """
@@ -33,8 +33,23 @@ class ServeConfig:
     max_queue: int = 64  # requests waiting for the model; more get 503
     max_bytes: int = 20 * 1024 * 1024  # request body cap (413 above)
     timeout_s: float = 60.0  # per request, queueing included (504 above)
-    threads: int | None = None  # intra-op threads of the model
+    threads: int | None = None  # cores for inference (default: all PyTorch sees)
     int8: bool = False  # int8 recognizer
+
+    @property
+    def lanes(self) -> int:
+        """Inference lanes: a batch is split across them and runs data-parallel, one lane a core
+        (measured: 2 images on 2 single-thread lanes beat 1 image on 2 intra-op threads by 1.5x)."""
+        import torch
+
+        return max(1, min(self.threads or torch.get_num_threads(), self.max_batch))
+
+    @property
+    def lane_threads(self) -> int:
+        """Intra-op threads per lane: the cores no other lane needs (all of them when ``max_batch`` is 1)."""
+        import torch
+
+        return max(1, (self.threads or torch.get_num_threads()) // self.lanes)
 
 
 class Metrics:
@@ -52,12 +67,13 @@ class Metrics:
 
 
 class MicroBatcher:
-    """Gather queued (image, name) pairs into batches and run ``read(arrays, names)`` on one thread."""
+    """Gather queued (image, name) pairs into batches; split each batch across ``lanes`` inference
+    threads that run ``read(arrays, names)`` on their share concurrently (the models release the GIL)."""
 
-    def __init__(self, read: Callable[[list, list], list], config: ServeConfig, metrics: Metrics):
-        self.read, self.cfg, self.metrics = read, config, metrics
+    def __init__(self, read: Callable[[list, list], list], config: ServeConfig, metrics: Metrics, lanes: int = 1):
+        self.read, self.cfg, self.metrics, self.lanes = read, config, metrics, max(1, lanes)
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=config.max_queue)
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="rosetta-infer")
+        self.pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="rosetta-infer")
         self.task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -94,20 +110,27 @@ class MicroBatcher:
             if not items:
                 continue
             self.metrics.batch.observe(len(items))
-            try:
-                results = await loop.run_in_executor(self.pool, self.read, [i[0] for i in items], [i[1] for i in items])
-                for (_, _, fut), r in zip(items, results):
-                    if not fut.done():
+            shards = [items[k::self.lanes] for k in range(min(self.lanes, len(items)))]  # interleaved shares
+            outs = await asyncio.gather(*(loop.run_in_executor(self.pool, self.read, [i[0] for i in sh],
+                                                               [i[1] for i in sh]) for sh in shards),
+                                        return_exceptions=True)
+            for shard, results in zip(shards, outs):
+                if isinstance(results, BaseException):  # that shard failed: each request in it gets the error (500)
+                    log.error("inference failed", exc_info=results)
+                    results = [results] * len(shard)
+                for (_, _, fut), r in zip(shard, results):
+                    if fut.done():
+                        continue
+                    if isinstance(r, BaseException):
+                        fut.set_exception(r)
+                    else:
                         fut.set_result(r)
-            except Exception as exc:  # the batch failed: every request in it gets the error (500)
-                log.exception("inference failed")
-                for _, _, fut in items:
-                    if not fut.done():
-                        fut.set_exception(exc)
 
 
-def create_app(read: Callable[[list, list], list], info: dict[str, Any], config: ServeConfig = ServeConfig()):
-    """The FastAPI app around ``read(arrays, names) -> [Result]`` (``OCR._read`` in production)."""
+def create_app(read: Callable[[list, list], list], info: dict[str, Any], config: ServeConfig = ServeConfig(),
+               lanes: int = 1):
+    """The FastAPI app around ``read(arrays, names) -> [Result]`` (``OCR._read`` in production), which
+    ``lanes`` threads may call concurrently."""
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -119,7 +142,7 @@ def create_app(read: Callable[[list, list], list], info: dict[str, Any], config:
     from contextlib import asynccontextmanager
 
     metrics = Metrics()
-    batcher = MicroBatcher(read, config, metrics)
+    batcher = MicroBatcher(read, config, metrics, lanes)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -224,10 +247,11 @@ def production_app():
     from rosetta.ocr import OCR
 
     cfg = ServeConfig(**json.loads(os.environ.get("ROSETTA_SERVE_CONFIG", "{}")))
-    ocr = OCR(threads=cfg.threads, int8=cfg.int8)
+    lanes, lane_threads = cfg.lanes, cfg.lane_threads
+    ocr = OCR(threads=lane_threads, int8=cfg.int8)
     info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.int8,
-            "engine": ocr.recognizer.engine}
-    return create_app(ocr._read, info, cfg)
+            "engine": ocr.recognizer.engine, "lanes": lanes, "threads_per_lane": lane_threads}
+    return create_app(ocr._read, info, cfg, lanes)
 
 
 __all__ = ["ServeConfig", "MicroBatcher", "create_app", "production_app"]
