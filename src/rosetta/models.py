@@ -67,7 +67,8 @@ def package(name: str, checkpoint: Path, scores: dict[str, Any] | None = None, f
             "scores": scores or {}, "notes": notes, "data": DATA.get(name, ""), "packaged": time.strftime("%Y-%m-%d %H:%M")}
     if "charset" in ck:
         meta["charset"] = ck["charset"]
-    return save_weights(name, ck["model"], meta, folder)
+    meta["weights"] = "weight average (EMA)" if "ema" in ck else "raw"
+    return save_weights(name, ck.get("ema", ck["model"]), meta, folder)
 
 
 def write_card(folder: Path | None = None) -> Path:

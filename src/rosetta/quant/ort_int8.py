@@ -34,6 +34,7 @@ class Int8Config:
     keep_first_fp32: bool = True
     reduce_range: bool = True
     per_channel: bool = True
+    float_ops: tuple[str, ...] = ()  # op types left in float (any layer that measures badly)
 
 
 # Ops of the recognizer graph that have int8 kernels or are layout-only; anything else is refused.
@@ -142,6 +143,7 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
         raise ValueError(f"int8: unsupported layer(s) {', '.join(unsupported)} in the {what} graph "
                          f"(supported: {', '.join(sorted(SUPPORTED_OPS))})")
     exclude = [nodes[[n.op_type for n in nodes].index("Conv")].name] if config.keep_first_fp32 else []
+    exclude += [n.name for n in nodes if n.op_type in config.float_ops]
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[config.calibration]
     out.parent.mkdir(parents=True, exist_ok=True)

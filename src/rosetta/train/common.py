@@ -12,6 +12,7 @@ import math
 import os
 import random
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ def set_threads(n: int) -> None:
     """Pin intra-op threads (training in the background runs at 1 thread)."""
     torch.set_num_threads(max(1, n))
     os.environ.setdefault("OMP_NUM_THREADS", str(n))
+
+
+def ignore_stop_signals(_worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: workers leave SIGTERM/SIGINT to the trainer, which finishes its step,
+    writes the checkpoint and stops them (a ``pkill -f`` that reaches a worker must not crash the run)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def seed_everything(seed: int) -> None:
@@ -76,15 +86,66 @@ class Every:
         return False
 
 
-def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | None, init: str | None
-            ) -> tuple[int, float]:
-    """Resume from ``last`` (weights, optimizer, step, best score) when it exists, else initialise from the
-    matching tensors of checkpoint ``init`` (fine-tuning). Returns (step, best)."""
+class WeightEMA:
+    """Exponential moving average of a model's weights (Polyak averaging). Evaluated and shipped
+    instead of the raw weights: it smooths out the step-to-step noise of a high learning rate.
+
+    >>> m = torch.nn.Linear(1, 1, bias=False)
+    >>> ema = WeightEMA(m, decay=0.5)
+    >>> with torch.no_grad():
+    ...     _ = m.weight.fill_(1.0)
+    >>> ema.reset(m); _ = m.weight.data.fill_(3.0); ema.update(m)
+    >>> float(ema.state_dict()["weight"])
+    2.0
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float = 0.999):
+        self.decay = decay
+        self.reset(model)
+
+    def reset(self, model: torch.nn.Module) -> None:
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            s = self.shadow[k]
+            if v.dtype.is_floating_point:
+                s.mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+            else:  # counters (BatchNorm's num_batches_tracked)
+                s.copy_(v)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.shadow
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.shadow = {k: v.detach().clone() for k, v in state.items()}
+
+    @contextmanager
+    def applied(self, model: torch.nn.Module):
+        """Swap the averaged weights into ``model`` for the block (evaluation), then swap back."""
+        backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(backup)
+
+
+def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | None, init: str | None,
+            ema: WeightEMA | None = None) -> tuple[int, float]:
+    """Resume from ``last`` (weights, optimizer, weight average, step, best score) when it exists, else
+    initialise from the matching tensors of checkpoint ``init`` (fine-tuning). Returns (step, best).
+    A checkpoint without a weight average starts ``ema`` from its weights."""
     if last is not None and last.exists():
         ck = load_checkpoint(last)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"]) if "ema" in ck else ema.reset(model)
         step, best = ck["step"], ck.get("best", -1.0)
+        if ema is not None and "ema" not in ck:
+            best = -1.0  # scores of the raw weights do not rank the averaged ones
         log.info("resumed from %s at step %d (best %.4f)", last, step, best)
         return step, best
     if init:
@@ -93,6 +154,8 @@ def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | Non
         weights = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(weights, strict=False)
         log.info("initialised %d/%d tensors from %s", len(weights), len(own), init)
+    if ema is not None:
+        ema.reset(model)
     return 0, -1.0
 
 

@@ -31,7 +31,8 @@ from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, data_root, i
 from rosetta.detection.box_coder import wrap180
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.geometry import quad_to_box
-from rosetta.train.common import Every, append_eval, restore, save_checkpoint, set_threads, setup_logging, warmup_cosine
+from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, restore, save_checkpoint,
+                                  set_threads, setup_logging, warmup_cosine)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class DetTrainConfig:
     out: str = "runs/det"
     steps: int = 60_000
     warmup: int = 500
+    ema_decay: float = 0.999  # weight average evaluated and shipped (about the last 1000 steps)
     batch_size: int = 2
     real_share: float = 0.5  # share of real IC15 images among training images
     crop: int = 512  # training crops are crop x crop pixels ...
@@ -200,12 +202,13 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     model = RotatedFasterRCNN.build(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     last = out / "last.pt"
-    step, best = restore(model, opt, last if resume else None, init)
+    ema = WeightEMA(model, cfg.ema_decay)
+    step, best = restore(model, opt, last if resume else None, init, ema)
     log.info("detector %.2fM params, config %s", sum(p.numel() for p in model.parameters()) / 1e6,
              json.dumps(dataclasses.asdict(cfg)))
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     loader = DataLoader(DetBatchStream(cfg, start=step), batch_size=None, num_workers=cfg.workers,
-                        prefetch_factor=2 if cfg.workers else None)
+                        prefetch_factor=2 if cfg.workers else None, worker_init_fn=ignore_stop_signals)
     val_rows = [r for r in load_gt() if ic15_image_number(r["image"]) in IC15_VAL_IMAGES]
     ckpt_timer = Every(cfg.checkpoint_seconds)
     t_end = time.monotonic() + 60 * max_minutes if max_minutes else math.inf
@@ -217,13 +220,13 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     old = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def state() -> dict:
-        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+        return {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
                 "model_config": {"width": cfg.width}, "train_config": dataclasses.asdict(cfg)}
 
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.steps, initial=step, dynamic_ncols=True, mininterval=5)
-    ema: dict[str, float] = {}
+    avg: dict[str, float] = {}  # running averages of the losses, for the log
     t0, seen = time.monotonic(), 0
     model.train()
     for images, targets, size in loader:
@@ -239,19 +242,21 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
+        ema.update(model)
         step += 1
         seen += len(images)
         for k, v in losses.items():
-            ema[k] = float(v) if k not in ema else 0.98 * ema[k] + 0.02 * float(v)
+            avg[k] = float(v) if k not in avg else 0.98 * avg[k] + 0.02 * float(v)
         bar.update(1)
         if step % 10 == 0:
-            bar.set_postfix({k.replace("_", ""): f"{v:.3f}" for k, v in ema.items()}
+            bar.set_postfix({k.replace("_", ""): f"{v:.3f}" for k, v in avg.items()}
                             | {"img_s": f"{seen / (time.monotonic() - t0):.1f}"})
         if step % 200 == 0:
-            log.info("step %d %s lr %.2e img/s %.2f", step, json.dumps({k: round(v, 4) for k, v in ema.items()}),
+            log.info("step %d %s lr %.2e img/s %.2f", step, json.dumps({k: round(v, 4) for k, v in avg.items()}),
                      opt.param_groups[0]["lr"], seen / (time.monotonic() - t0))
         if step % cfg.eval_every == 0:
-            res = evaluate_detector(model, val_rows, size=cfg.eval_size, device=str(device))
+            with ema.applied(model):  # the averaged weights are the ones evaluated and shipped
+                res = evaluate_detector(model, val_rows, size=cfg.eval_size, device=str(device))
             model.train()
             log.info("eval step %d %s", step, json.dumps(res))
             append_eval(out, step, res)

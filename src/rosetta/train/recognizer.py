@@ -34,8 +34,8 @@ from rosetta.metrics import text_scores
 from rosetta.recognition.decode import greedy_decode
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
 from rosetta.recognition.preprocess import MAX_WIDTH, pad_batch, to_input
-from rosetta.train.common import (Every, append_eval, restore, save_checkpoint, set_threads, setup_logging,
-                                  warmup_cosine)
+from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, restore, save_checkpoint,
+                                  set_threads, setup_logging, warmup_cosine)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class TrainConfig:
     out: str = "runs/rec"
     steps: int = 40_000  # schedule horizon; a run may stop earlier and resume later
     warmup: int = 300
+    ema_decay: float = 0.999  # weight average evaluated and shipped (about the last 1000 steps)
     batch_size: int = 48  # word batches; line batches use batch_size // 4
     line_batch_share: float = 0.2
     real_share: float = 0.5  # share of real crops in word batches
@@ -237,14 +238,15 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
     model = CTCRecognizer(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     last = out / "last.pt"
-    step, best = restore(model, opt, last if resume else None, init)
+    ema = WeightEMA(model, cfg.ema_decay)
+    step, best = restore(model, opt, last if resume else None, init, ema)
     nparams = sum(p.numel() for p in model.parameters())
     log.info("recognizer %s, %.2fM params, charset %d, config %s", model_cfg, nparams / 1e6, charset.num_classes,
              json.dumps(dataclasses.asdict(cfg)))
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     stream = BatchStream(cfg, charset, start=step)
     loader = DataLoader(stream, batch_size=None, num_workers=cfg.workers, prefetch_factor=4 if cfg.workers else None,
-                        persistent_workers=False)
+                        persistent_workers=False, worker_init_fn=ignore_stop_signals)
     val = validation_sets(limit=400)
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -256,7 +258,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
     ema_loss, ema_acc, seen, t0 = None, None, 0, time.monotonic()
 
     def state() -> dict:
-        return {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
+        return {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
                 "model_config": dataclasses.asdict(model_cfg), "charset": charset.to_text(),
                 "train_config": dataclasses.asdict(cfg)}
 
@@ -281,6 +283,7 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         scaler.step(opt)
         scaler.update()
+        ema.update(model)
         step += 1
         seen += len(texts)
         if step % 20 == 0:
@@ -299,7 +302,8 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
             log.info("step %d loss %.4f acc %.3f lr %.2e crops/s %.1f", step, ema_loss, ema_acc or 0,
                      opt.param_groups[0]["lr"], seen / max(1e-6, time.monotonic() - t0))
         if step % cfg.eval_every == 0:
-            res = evaluate(model, charset, val, device=str(device))
+            with ema.applied(model):  # the averaged weights are the ones evaluated and shipped
+                res = evaluate(model, charset, val, device=str(device))
             model.train()
             score = res["iiit5k_val"]["word_acc"] + res["ic15_val"]["word_acc"] + (1 - res["arabic_val"]["cer"])
             log.info("eval step %d %s", step, json.dumps({k: {m: round(v, 4) for m, v in r.items()} for k, r in res.items()}))
