@@ -1,4 +1,5 @@
-"""int8 recognizer (ONNX Runtime static QDQ): agrees with fp32 on clean words; stale or unsupported models refuse."""
+"""int8 models (ONNX Runtime static QDQ): the recognizer agrees with fp32 on clean words, the detector finds the
+same boxes; stale or unsupported models refuse."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ import torch
 
 from rosetta.models import MODEL_DIR
 from rosetta.quant.ort_int8 import quantize_recognizer
-from rosetta.recognition.recognizer import INT8_FILE, Recognizer, build_int8
+from rosetta.detection.detector import Detector
+from rosetta.detection.detector import build_int8 as build_detector_int8
+from rosetta.io import load_image
+from rosetta.ops.rotated import rotated_iou
+from rosetta.recognition.recognizer import Recognizer, build_int8
 from tests.test_recognition import _render
 
 WORDS = ["STATION", "coffee", "hello", "2024", "OPEN", "market", "Berlin", "TAXI", "Jazz", "station", "PIZZA",
@@ -40,7 +45,7 @@ def test_int8_agrees_with_fp32(folder):
 
 
 def test_stale_int8_model_is_refused(folder, tmp_path):
-    for f in ("recognizer.safetensors", "recognizer.json", INT8_FILE, "recognizer.int8.json"):
+    for f in ("recognizer.safetensors", "recognizer.json", "recognizer.int8.onnx", "recognizer.int8.json"):
         shutil.copy(folder / f, tmp_path / f)
     (tmp_path / "recognizer.int8.json").write_text(json.dumps({"weights_sha1": "0" * 40}))
     with pytest.raises(ValueError, match="rosetta quantize"):
@@ -61,3 +66,39 @@ def test_unsupported_layer_raises_instead_of_falling_back(folder, tmp_path):
     calib = [_render(w, "DejaVu Sans", 34) for w in WORDS] * 3
     with pytest.raises(ValueError, match="unsupported layer"):
         quantize_recognizer(WithGelu(rec.model), calib, tmp_path / "x.onnx")
+
+
+SAMPLES = sorted((Path(__file__).parents[1] / "src/rosetta/samples").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def det_folder(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("det")
+    for f in ("detector.safetensors", "detector.json"):
+        shutil.copy(MODEL_DIR / f, d / f)
+    photos = [load_image(p) for p in SAMPLES]
+    build_detector_int8(d, photos + [np.ascontiguousarray(p[:, ::-1]) for p in photos])  # 8 calibration images
+    return d
+
+
+def test_int8_detector_finds_the_fp32_boxes(det_folder):
+    fp32, int8 = Detector.load(det_folder, engine="onnx"), Detector.load(det_folder, engine="int8")
+    images = [load_image(p) for p in SAMPLES]
+    found, total = 0, 0
+    for (a, _), (b, _) in zip(fp32(images), int8(images)):
+        total += len(a)
+        if len(a) and len(b):
+            found += int((rotated_iou(torch.from_numpy(a), torch.from_numpy(b)).max(1).values >= 0.5).sum())
+        assert abs(len(a) - len(b)) <= max(2, 0.3 * len(a))
+    assert total >= 10 and found >= 0.8 * total  # stated tolerance: 80% of fp32 words found again at IoU 0.5
+
+
+def test_stale_int8_detector_is_refused(det_folder, tmp_path):
+    for f in ("detector.safetensors", "detector.json", "detector.int8.onnx", "detector.int8.json"):
+        shutil.copy(det_folder / f, tmp_path / f)
+    (tmp_path / "detector.int8.json").write_text(json.dumps({"weights_sha1": "0" * 40}))
+    with pytest.raises(ValueError, match="rosetta quantize"):
+        Detector.load(tmp_path, engine="int8")
+    (tmp_path / "detector.int8.onnx").unlink()
+    with pytest.raises(FileNotFoundError, match="rosetta quantize"):
+        Detector.load(tmp_path, engine="int8")

@@ -156,22 +156,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_synth(sub)
     _add_models(sub)
-    q = sub.add_parser("quantize", help="build the int8 recognizer (ONNX Runtime, calibrated on real crops)")
+    q = sub.add_parser("quantize", help="build the int8 models (ONNX Runtime, calibrated on real crops and photos)")
+    q.add_argument("models", nargs="*", metavar="MODEL", help="recognizer and/or detector (default: both)")
     q.add_argument("--out", default=None, help="model folder (default: the shipped models)")
-    q.add_argument("--calibration", choices=["minmax", "entropy", "percentile"], default="percentile")
-    q.add_argument("--crops", type=int, default=400, help="calibration crops (real training crops)")
+    q.add_argument("--calibration", choices=["minmax", "entropy", "percentile"], default=None,
+                   help="activation ranges (default: each model's measured choice)")
+    q.add_argument("--crops", type=int, default=400, help="recognizer calibration crops (real training crops)")
+    q.add_argument("--images", type=int, default=32, help="detector calibration photos (ICDAR 2015 img_1..N)")
     return p
 
 
 def _run_quantize(args: argparse.Namespace) -> int:
+    from dataclasses import replace
     from pathlib import Path
 
+    from rosetta.detection.detector import build_int8 as build_detector
     from rosetta.models import MODEL_DIR
-    from rosetta.quant.ort_int8 import Int8Config, real_calibration_crops
-    from rosetta.recognition.recognizer import build_int8
+    from rosetta.quant.ort_int8 import DETECTOR_INT8, Int8Config, real_calibration_crops, real_calibration_images
+    from rosetta.recognition.recognizer import build_int8 as build_recognizer
 
     folder = Path(args.out) if args.out else MODEL_DIR
-    print(build_int8(folder, real_calibration_crops(args.crops), Int8Config(calibration=args.calibration)))
+    which = args.models or ["recognizer", "detector"]
+    unknown = sorted(set(which) - {"recognizer", "detector"})
+    if unknown:
+        raise SystemExit(f"rosetta quantize: error: unknown model(s) {', '.join(unknown)} (recognizer, detector)")
+    if "recognizer" in which:
+        cfg = Int8Config() if args.calibration is None else Int8Config(calibration=args.calibration)
+        print(build_recognizer(folder, real_calibration_crops(args.crops), cfg))
+    if "detector" in which:
+        cfg = DETECTOR_INT8 if args.calibration is None else replace(DETECTOR_INT8, calibration=args.calibration)
+        print(build_detector(folder, real_calibration_images(args.images), cfg))
     return 0
 
 

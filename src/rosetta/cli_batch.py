@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workers", type=int, default=None, help="worker processes / Ray actors (default: cores)")
     b.add_argument("--batch-size", type=int, default=16, help="images per shard and per part file")
     b.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
-    b.add_argument("--int8", action="store_true", help="int8 recognizer (ONNX Runtime)")
+    b.add_argument("--int8", action="store_true", help="int8 detector and recognizer (ONNX Runtime)")
     b.add_argument("--models", default=None, help="model folder (default: the shipped models)")
     b.add_argument("--no-progress", action="store_true")
 

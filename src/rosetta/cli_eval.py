@@ -126,7 +126,7 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         raise SystemExit(f"rosetta eval: error: no images selected in {data}")
     from rosetta.detection.detector import Detector
 
-    det = Detector.load(folder, engine="torch" if engine == "torch" else "onnx")
+    det = Detector.load(folder, engine=engine)
     if size:
         det = det.with_config(size=size, min_size=min(det.config.min_size, size))
     ocr = None

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     r.add_argument("--crops", action="store_true", help="treat each input as one word crop (no detection)")
     r.add_argument("--engine", choices=["torch", "onnx"], default="onnx", help="inference engine (default: onnx)")
-    r.add_argument("--int8", action="store_true", help="int8 recognizer (ONNX Runtime); the detector stays fp32")
+    r.add_argument("--int8", action="store_true", help="int8 detector and recognizer (ONNX Runtime; built by `rosetta quantize`)")
     r.add_argument("--models", default=None, help="folder with detector/recognizer files (default: shipped)")
     r.add_argument("--beam", type=int, default=1, help="CTC beam width (1 = greedy)")
     r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from rosetta.ocr import OCR
 
     out_dir = _out_dir(args, len(items))
-    ocr = OCR(threads=args.threads, engine=args.engine, int8=args.int8, **_model_kwargs(args))
+    recognizer = _recognizer(args) if args.beam > 1 or args.lexicon else None
+    ocr = OCR(recognizer=recognizer, threads=args.threads, engine=args.engine, int8=args.int8, folder=args.models)
     failed = 0
     bar = _progress(items, args)
     stream: IO[str] = sys.stdout if args.output in (None, "-") or out_dir else open(args.output, "w", encoding="utf-8")
@@ -124,17 +125,6 @@ def _recognizer(args: argparse.Namespace):
         lexicon = [w.strip() for w in Path(args.lexicon).read_text(encoding="utf-8").splitlines() if w.strip()]
     return Recognizer.load(Path(args.models) if args.models else None, engine="int8" if args.int8 else args.engine,
                            decode=DecodeConfig(beam_width=max(1, args.beam)), lexicon=lexicon)
-
-
-def _model_kwargs(args: argparse.Namespace) -> dict:
-    kwargs = {}
-    if args.models or args.beam > 1 or args.lexicon:
-        kwargs["recognizer"] = _recognizer(args)
-    if args.models:
-        from rosetta.detection.detector import Detector
-
-        kwargs["detector"] = Detector.load(Path(args.models), engine=args.engine)
-    return kwargs
 
 
 def _write_viz(folder: Path, item: str, res, stdin_bytes: bytes | None) -> None:

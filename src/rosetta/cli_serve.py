@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1, help="server processes, each with its own models")
-    s.add_argument("--int8", action="store_true", help="int8 recognizer (ONNX Runtime)")
+    s.add_argument("--int8", action="store_true", help="int8 detector and recognizer (ONNX Runtime)")
     s.add_argument("--max-batch", type=int, default=8)
     s.add_argument("--max-wait-ms", type=float, default=10.0)
     s.add_argument("--max-queue", type=int, default=64)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -38,12 +39,16 @@ class OCR:
 
     def __init__(self, detector: Detector | None = None, recognizer: Recognizer | None = None,
                  config: OCRConfig = OCRConfig(), threads: int | None = None, engine: str = "onnx",
-                 int8: bool = False):
-        """``engine``: "onnx" (default: measured fastest here, see docs/RESULTS.md) or "torch"."""
+                 int8: bool = False, folder: str | Path | None = None):
+        """``engine``: "onnx" (default: measured fastest here, see docs/RESULTS.md) or "torch"; ``int8``:
+        both models in int8 (ONNX Runtime); ``folder``: model files other than the shipped ones.
+        A ``detector`` or ``recognizer`` given replaces the one that would be loaded."""
         if threads:
             torch.set_num_threads(int(threads))
-        self.detector = detector or Detector.load(engine=engine)
-        self.recognizer = recognizer or Recognizer.load(engine="int8" if int8 else engine)
+        folder = Path(folder) if folder else None
+        engine = "int8" if int8 else engine
+        self.detector = detector or Detector.load(folder, engine=engine)
+        self.recognizer = recognizer or Recognizer.load(folder, engine=engine)
         self.config = config
 
     @property

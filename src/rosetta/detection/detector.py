@@ -33,9 +33,28 @@ class DetectConfig:
     batch_size: int = 1  # same-size images per network call (measured: batches of 4 are 12% slower per image on CPU)
 
 
+def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> Path:
+    """Quantize the detector's network part (trunk, neck, RPN head) in ``folder`` to ``detector.int8.onnx``,
+    stamped with the weights it came from. ``calibration``: a few dozen real RGB photos.
+
+    The default quantizes the first convolution too: with it in float, ONNX Runtime keeps the stem and
+    its max-pool in the slow NCHW float path (a third of the int8 graph's time); quantized, the whole
+    graph runs NHWC int8 (measured in docs/RESULTS.md, with the accuracy of both choices)."""
+    from rosetta.quant.files import int8_path, stamp
+    from rosetta.quant.ort_int8 import DETECTOR_INT8, quantize_detector
+
+    config = config or DETECTOR_INT8
+    folder = Path(folder)
+    out = quantize_detector(Detector.load(folder).model, calibration, int8_path(folder, "detector"), config)
+    stamp(folder, "detector", calibration=config.calibration, calibration_images=len(calibration),
+          keep_first_fp32=config.keep_first_fp32)
+    return out
+
+
 class Detector:
     def __init__(self, model: RotatedFasterRCNN, config: DetectConfig = DetectConfig(), meta: dict | None = None,
-                 engine: str = "torch"):
+                 engine: str = "torch", folder: Path | None = None):
+        """``engine``: "torch", "onnx" (fp32) or "int8" (reads ``detector.int8.onnx`` in ``folder``)."""
         self.model, self.config, self.meta, self.engine = model.eval(), config, dict(meta or {}), engine
         if engine == "onnx":
             from rosetta.engine.onnx import detector_features
@@ -45,19 +64,26 @@ class Detector:
             except Exception as exc:  # PyTorch is the fallback engine; say so
                 log.warning("ONNX Runtime unavailable for the detector (%s); using PyTorch", exc)
                 self.engine = "torch"
+        elif engine == "int8":  # no fallback: int8 was asked for
+            from rosetta.engine.onnx import features_runner
+            from rosetta.models import MODEL_DIR
+            from rosetta.quant.files import int8_session
+
+            self.model.features_engine = features_runner(int8_session(Path(folder or MODEL_DIR), "detector"))
         elif engine != "torch":
-            raise ValueError(f"unknown engine {engine!r} (torch or onnx)")
+            raise ValueError(f"unknown engine {engine!r} (torch, onnx or int8)")
 
     @classmethod
     def load(cls, folder: Path | None = None, engine: str = "torch", **kwargs) -> "Detector":
+        """The shipped detector (``src/rosetta/models/detector.*``) or one in ``folder``."""
         state, meta = load_weights("detector", folder)
         width = float((meta.get("model_config") or {}).get("width", 0.5))
         model = RotatedFasterRCNN.build(DetectorConfig(width=width))
         model.load_state_dict(state)
-        return cls(model, meta=meta, engine=engine, **kwargs)
+        return cls(model, meta=meta, engine=engine, folder=folder, **kwargs)
 
     def with_config(self, **changes) -> "Detector":
-        d = Detector(self.model, replace(self.config, **changes), self.meta)
+        d = Detector(self.model, replace(self.config, **changes), self.meta)  # shares the model and its engine
         d.engine = self.engine
         return d
 
@@ -87,4 +113,4 @@ class Detector:
         return out
 
 
-__all__ = ["Detector", "DetectConfig"]
+__all__ = ["Detector", "DetectConfig", "build_int8"]

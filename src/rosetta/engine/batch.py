@@ -202,13 +202,7 @@ def make_ocr(cfg: BatchConfig):
     torch.set_num_threads(cfg.threads_per_worker)
     from rosetta.ocr import OCR
 
-    if cfg.models:
-        from rosetta.detection.detector import Detector
-        from rosetta.recognition.recognizer import Recognizer
-
-        return OCR(Detector.load(Path(cfg.models), engine="onnx"),
-                   Recognizer.load(Path(cfg.models), engine="int8" if cfg.int8 else "onnx"))
-    return OCR(int8=cfg.int8)
+    return OCR(int8=cfg.int8, folder=cfg.models)
 
 
 __all__ = ["Shard", "BatchConfig", "list_inputs", "make_shards", "check_manifest", "pending", "process_shard",

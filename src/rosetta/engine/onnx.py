@@ -91,8 +91,6 @@ class _Features(torch.nn.Module):
 
 def detector_features(model: torch.nn.Module, threads: int | None = None):
     """An ORT-backed ``(B, 3, H, W) -> ([stride 8, 16, 32 features], (RPN logits, RPN deltas))``."""
-    import numpy as np
-
     path = cache_dir() / f"detector-features-{_digest(model, 'det2')}.onnx"
     names = [f"{k}{i}" for k in ("p", "l", "d") for i in range(3)]
     if not path.exists():
@@ -100,11 +98,16 @@ def detector_features(model: torch.nn.Module, threads: int | None = None):
         dyn = {"x": {0: "batch", 2: "height", 3: "width"}}
         dyn.update({n: {0: "batch", 2: f"h{n[1]}", 3: f"w{n[1]}"} for n in names})
         export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path, dyn, names)
-    sess = session(path, threads)
+    return features_runner(session(path, threads))
+
+
+def features_runner(sess):
+    """Wrap a session of the detector's feature graph (fp32 or int8) as the model's ``features_engine``."""
+    import numpy as np
 
     def run(x: torch.Tensor) -> tuple[list[torch.Tensor], tuple[list[torch.Tensor], list[torch.Tensor]]]:
         outs = [torch.from_numpy(o) for o in sess.run(None, {"x": np.ascontiguousarray(x.numpy())})]
-        return outs[0:3], (outs[3:6], outs[6:9])
+        return outs[0:3], (outs[3:6], outs[6:9])  # 3 feature maps, 3 RPN logits, 3 RPN deltas
     return run
 
 

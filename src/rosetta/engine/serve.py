@@ -34,7 +34,7 @@ class ServeConfig:
     max_bytes: int = 20 * 1024 * 1024  # request body cap (413 above)
     timeout_s: float = 60.0  # per request, queueing included (504 above)
     threads: int | None = None  # cores for inference (default: all PyTorch sees)
-    int8: bool = False  # int8 recognizer
+    int8: bool = False  # int8 detector and recognizer
 
     @property
     def lanes(self) -> int:
@@ -250,7 +250,7 @@ def production_app():
     lanes, lane_threads = cfg.lanes, cfg.lane_threads
     ocr = OCR(threads=lane_threads, int8=cfg.int8)
     info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.int8,
-            "engine": ocr.recognizer.engine, "lanes": lanes, "threads_per_lane": lane_threads}
+            "engine": {"detector": ocr.detector.engine, "recognizer": ocr.recognizer.engine}, "lanes": lanes, "threads_per_lane": lane_threads}
     return create_app(ocr._read, info, cfg, lanes)
 
 

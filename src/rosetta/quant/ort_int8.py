@@ -37,6 +37,21 @@ class Int8Config:
     float_ops: tuple[str, ...] = ()  # op types left in float (any layer that measures badly)
 
 
+# The detector's choice (measured, docs/RESULTS.md): its first convolution quantized too, so that ONNX
+# Runtime runs the whole graph NHWC int8 (in float, the stem and its max-pool fall back to slow NCHW
+# kernels); min-max ranges, as histogram calibration of 1280 px feature maps took over 17 GB.
+DETECTOR_INT8 = Int8Config(keep_first_fp32=False, calibration="minmax")
+
+
+def real_calibration_images(n: int = 32) -> list[np.ndarray]:
+    """Real photos for calibrating the detector: ICDAR 2015 dev img_1..img_n (its training part)."""
+    from rosetta.data.splits import data_root
+    from rosetta.io import load_image
+
+    folder = data_root() / "icdar2015_dev" / "images"
+    return [load_image(folder / f"img_{i}.jpg") for i in range(1, n + 1)]
+
+
 # Ops of the recognizer graph that have int8 kernels or are layout-only; anything else is refused.
 SUPPORTED_OPS = {"Conv", "Relu", "Add", "Transpose", "Squeeze", "Unsqueeze", "Reshape", "Identity", "Flatten",
                  "Concat", "MaxPool", "AveragePool", "GlobalAveragePool", "Mul", "BatchNormalization", "Constant",
@@ -155,4 +170,4 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
     return out
 
 
-__all__ = ["real_calibration_crops", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
+__all__ = ["real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]

@@ -11,7 +11,6 @@ or beam, optionally with a lexicon) and right-to-left reordering.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,40 +28,17 @@ from rosetta.recognition.preprocess import pad_batch, to_input
 log = logging.getLogger(__name__)
 
 
-def weights_sha1(folder: Path) -> str:
-    import hashlib
-
-    return hashlib.sha1((Path(folder) / "recognizer.safetensors").read_bytes()).hexdigest()
-
-
 def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> Path:
-    """Quantize the recognizer in ``folder`` to ``recognizer.int8.onnx`` and stamp it with the weights it
-    came from (``recognizer.int8.json``), so a stale int8 model is refused at load."""
+    """Quantize the recognizer in ``folder`` to ``recognizer.int8.onnx``, stamped with the weights it
+    came from (:mod:`rosetta.quant.files`), so a stale int8 model is refused at load."""
+    from rosetta.quant.files import int8_path, stamp
     from rosetta.quant.ort_int8 import Int8Config, quantize_recognizer
 
     config = config or Int8Config()
     folder = Path(folder)
-    out = quantize_recognizer(Recognizer.load(folder).model, calibration, folder / INT8_FILE, config)
-    out.with_suffix(".json").write_text(json.dumps({"weights_sha1": weights_sha1(folder),
-                                                    "calibration": config.calibration,
-                                                    "calibration_crops": len(calibration)}, indent=2) + "\n")
+    out = quantize_recognizer(Recognizer.load(folder).model, calibration, int8_path(folder, "recognizer"), config)
+    stamp(folder, "recognizer", calibration=config.calibration, calibration_crops=len(calibration))
     return out
-
-
-def int8_session(folder: Path):
-    """The ONNX Runtime session of ``folder``'s int8 recognizer; refuses a missing or stale one."""
-    from rosetta.engine.onnx import session
-
-    path = folder / INT8_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"int8 recognizer {path} not found: run `rosetta quantize` first")
-    stamp = path.with_suffix(".json")
-    if not stamp.exists() or json.loads(stamp.read_text()).get("weights_sha1") != weights_sha1(folder):
-        raise ValueError(f"int8 recognizer {path} was built from other weights: run `rosetta quantize` again")
-    return session(path)
-
-
-INT8_FILE = "recognizer.int8.onnx"  # static int8 (QDQ) made by `rosetta quantize` from the fp16 weights
 
 
 @dataclass(frozen=True)
@@ -91,7 +67,9 @@ class Recognizer:
                 log.warning("ONNX Runtime unavailable for the recognizer (%s); using PyTorch", exc)
                 self.engine = "torch"
         elif engine == "int8":
-            self._session = int8_session(Path(folder or MODEL_DIR))
+            from rosetta.quant.files import int8_session
+
+            self._session = int8_session(Path(folder or MODEL_DIR), "recognizer")
         elif engine != "torch":
             raise ValueError(f"unknown engine {engine!r} (torch, onnx or int8)")
 
@@ -146,4 +124,4 @@ class Recognizer:
         return out
 
 
-__all__ = ["Recognizer", "DecodeConfig", "build_int8", "int8_session", "weights_sha1"]
+__all__ = ["Recognizer", "DecodeConfig", "build_int8"]

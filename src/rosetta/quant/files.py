@@ -1,0 +1,49 @@
+"""The shipped int8 models: ``{name}.int8.onnx`` beside ``{name}.safetensors``, stamped with the weights
+they came from (``{name}.int8.json``) so that a stale int8 file is refused at load, never used.
+
+>>> int8_path(Path("models"), "detector").name
+'detector.int8.onnx'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+NAMES = ("recognizer", "detector")
+
+
+def int8_path(folder: Path, name: str) -> Path:
+    if name not in NAMES:
+        raise ValueError(f"no int8 model for {name!r} (one of {', '.join(NAMES)})")
+    return Path(folder) / f"{name}.int8.onnx"
+
+
+def weights_sha1(folder: Path, name: str) -> str:
+    """Digest of the fp16 weights file the int8 model is built from."""
+    return hashlib.sha1((Path(folder) / f"{name}.safetensors").read_bytes()).hexdigest()
+
+
+def stamp(folder: Path, name: str, **facts: Any) -> Path:
+    """Record which weights (and calibration) ``{name}.int8.onnx`` was built from."""
+    path = int8_path(folder, name).with_suffix(".json")
+    path.write_text(json.dumps({"weights_sha1": weights_sha1(folder, name), **facts}, indent=2) + "\n")
+    return path
+
+
+def int8_session(folder: Path, name: str, threads: int | None = None):
+    """The ONNX Runtime session of ``folder``'s int8 ``name``; refuses a missing or stale one."""
+    from rosetta.engine.onnx import session
+
+    path = int8_path(folder, name)
+    if not path.exists():
+        raise FileNotFoundError(f"int8 {name} {path} not found: run `rosetta quantize` first")
+    st = path.with_suffix(".json")
+    if not st.exists() or json.loads(st.read_text()).get("weights_sha1") != weights_sha1(folder, name):
+        raise ValueError(f"int8 {name} {path} was built from other weights: run `rosetta quantize` again")
+    return session(path, threads)
+
+
+__all__ = ["NAMES", "int8_path", "weights_sha1", "stamp", "int8_session"]
