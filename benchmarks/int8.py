@@ -5,7 +5,9 @@ and end to end on ICDAR 2015 dev images.
 
 Recognizer: the shipped weights; calibration on 400 real training crops (IIIT5K + IC15 train splits);
 accuracy on the IIIT5K and IC15 validation splits. Ablation: each trick turned off in turn
-(rosetta.quant.ort_int8.Int8Config). End to end: `OCR()` (fp32, ONNX Runtime) versus `OCR(int8=True)` (int8 recognizer; the detector stays fp32).
+(rosetta.quant.ort_int8.Int8Config). Detector: detection hmean and ms/image on the same ICDAR 2015 images,
+fp32 versus the shipped int8 and its variants (first layer fp32; RoI head without FBGEMM). End to end:
+`OCR()` (fp32, ONNX Runtime) versus `OCR(int8=True)` (both models int8).
 """
 
 from __future__ import annotations
@@ -36,6 +38,60 @@ def timed(rec: Recognizer, images, repeats: int = 2) -> tuple[list[str], float]:
         preds = [p for p, _ in rec(images)]
         best = min(best, time.perf_counter() - t)
     return preds, 1000 * best / len(images)
+
+
+def detector_rows(image_range: str, tmp: Path) -> list[dict]:
+    """Detection hmean and ms/image of the fp32 detector and int8 variants on ICDAR 2015 dev images."""
+    from dataclasses import replace
+
+    from rosetta.data.splits import data_root
+    from rosetta.detection.detector import Detector
+    from rosetta.engine.onnx import detector_features, features_runner
+    from rosetta.eval import evaluate_images
+    from rosetta.geometry import boxes_to_quads
+    from rosetta.io import load_image
+    from rosetta.quant.fbgemm import int8_linear
+    from rosetta.quant.ort_int8 import DETECTOR_INT8, quantize_detector, real_calibration_images
+
+    lo, hi = (int(x) for x in image_range.split("-"))
+    data = data_root() / "icdar2015_dev"
+    gt = [json.loads(line) for line in (data / "gt.jsonl").read_text().splitlines() if line.strip()]
+    gt = [r for r in gt if lo <= int(Path(r["image"]).stem.split("_")[-1]) <= hi]
+    images = [load_image(data / r["image"]) for r in gt]
+    calib = real_calibration_images(32)
+    fp32 = Detector.load(engine="torch")
+    variants = {"int8 (shipped: every conv int8, min-max, FBGEMM RoI head)": (DETECTOR_INT8, True),
+                "first layer fp32": (replace(DETECTOR_INT8, keep_first_fp32=True), True),
+                "RoI head fp32 (no FBGEMM)": (DETECTOR_INT8, False)}
+    rows = []
+
+    def measure(det: Detector, row: dict) -> None:
+        det(images[:2])  # warm-up
+        t = time.perf_counter()
+        out = det(images)
+        row["ms_per_image"] = round(1000 * (time.perf_counter() - t) / len(images), 1)
+        dets = [[{"points": q.tolist()} for q in boxes_to_quads(b)] for b, _ in out]
+        row["det_hmean"] = round(evaluate_images([r["words"] for r in gt], dets)["det"]["hmean"], 4)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    graphs: dict = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        det = Detector.load(engine="torch")
+        det.model.features_engine = detector_features(det.model, threads)
+        measure(det, {"variant": "fp32 onnx", "threads": threads})
+        for name, (cfg, fbgemm) in variants.items():
+            if threads == 2 and not name.startswith("int8"):
+                continue
+            if cfg not in graphs:
+                graphs[cfg] = quantize_detector(fp32.model, calib, tmp / f"det-{abs(hash(cfg))}.onnx", cfg)
+            det = Detector.load(engine="torch")
+            det.model.features_engine = features_runner(session(graphs[cfg], threads))
+            if fbgemm:
+                det.model.roi_heads.head = int8_linear(det.model.roi_heads.head)
+            measure(det, {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})
+    return rows
 
 
 def main() -> None:
@@ -84,6 +140,7 @@ def main() -> None:
             rec._session = session(Path(rec._session._model_path), threads)
             measure(rec, {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})
     report["recognizer"] = rows
+    report["detector"] = detector_rows(a.e2e_images, tmp)
     if not a.skip_e2e:
         from rosetta.cli_eval import eval_images
         from rosetta.data.splits import data_root

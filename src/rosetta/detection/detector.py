@@ -54,7 +54,8 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> 
 class Detector:
     def __init__(self, model: RotatedFasterRCNN, config: DetectConfig = DetectConfig(), meta: dict | None = None,
                  engine: str = "torch", folder: Path | None = None):
-        """``engine``: "torch", "onnx" (fp32) or "int8" (reads ``detector.int8.onnx`` in ``folder``)."""
+        """``engine``: "torch", "onnx" (fp32) or "int8" (the network part from ``detector.int8.onnx`` in
+        ``folder`` on ONNX Runtime, the RoI head's fully connected layers int8 on FBGEMM)."""
         self.model, self.config, self.meta, self.engine = model.eval(), config, dict(meta or {}), engine
         if engine == "onnx":
             from rosetta.engine.onnx import detector_features
@@ -69,7 +70,10 @@ class Detector:
             from rosetta.models import MODEL_DIR
             from rosetta.quant.files import int8_session
 
+            from rosetta.quant.fbgemm import int8_linear
+
             self.model.features_engine = features_runner(int8_session(Path(folder or MODEL_DIR), "detector"))
+            self.model.roi_heads.head = int8_linear(self.model.roi_heads.head)  # FBGEMM for the RoI head
         elif engine != "torch":
             raise ValueError(f"unknown engine {engine!r} (torch, onnx or int8)")
 
