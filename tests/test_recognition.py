@@ -116,3 +116,18 @@ def test_shipped_model_reads_clean_cyrillic(recognizer):
     words = [("Жизнь", "DejaVu Sans"), ("Рынок", "DejaVu Serif"), ("АПТЕКА", "DejaVu Sans"), ("улица", "Noto Sans")]
     got = _read_clean(recognizer, words)
     assert sum(g == w.casefold() for (w, _), g in zip(words, got)) >= 3, list(zip(words, got))
+
+
+def test_script_hint_reads_lookalike_words_in_the_given_script():
+    """Words of letters shared by Latin and Cyrillic glyphs cannot be told apart by sight; a script hint decides."""
+    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
+
+    words = [("МАРКА", "DejaVu Sans"), ("ТОРС", "DejaVu Serif"), ("сок", "DejaVu Sans"), ("Мех", "DejaVu Sans")]
+    crops = [_render(t, f) for t, f in words]
+    hinted = [t.casefold() for t, _ in Recognizer.load(decode=DecodeConfig(scripts=("cyrillic",)))(crops)]
+    assert sum(g == w.casefold() for (w, _), g in zip(words, hinted)) >= 3, hinted
+    assert not any(c.isascii() and c.isalpha() for g in hinted for c in g)  # no Latin letter can come out
+    latin = [t for t, _ in Recognizer.load(decode=DecodeConfig(scripts=("latin",)))(crops)]
+    assert not any("\u0400" <= c <= "\u04ff" for g in latin for c in g)
+    with pytest.raises(ValueError, match="unknown script"):
+        Recognizer.load(decode=DecodeConfig(scripts=("klingon",)))

@@ -45,6 +45,19 @@ def load_script_chars(name: str) -> list[str]:
     return chars
 
 
+def parse_scripts(spec: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list of script names (a CLI option) -> a tuple, None when empty.
+
+    >>> parse_scripts("cyrillic"), parse_scripts("latin, cyrillic"), parse_scripts(None)
+    (('cyrillic',), ('latin', 'cyrillic'), None)
+    """
+    names = tuple(n.strip() for n in (spec or "").split(",") if n.strip())
+    for n in names:
+        if n not in SCRIPTS:
+            raise ValueError(f"unknown script {n!r}: choose from {', '.join(SCRIPTS)}")
+    return names or None
+
+
 def normalize(text: str) -> str:
     """Canonical form of labels and outputs: NFC (composes e.g. alef + hamza above into U+0623),
     no-break spaces as spaces."""

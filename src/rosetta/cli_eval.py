@@ -18,6 +18,8 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from rosetta.cli_read import scripts_arg
+
     p = sub.add_parser("eval", help="evaluate models on labelled data")
     esub = p.add_subparsers(dest="what", required=True)
     r = esub.add_parser("recognizer", help="word accuracy, case-sensitive accuracy, 1-NED, CER (labels.jsonl)")
@@ -28,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--split", choices=["val", "train", "all"], default="all")
     r.add_argument("--case-sensitive", action="store_true", help="use IIIT5K's text_cs labels where present")
     r.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
+    r.add_argument("--scripts", default=None, type=scripts_arg, help="the scripts the text is in, e.g. cyrillic (default: all)")
     for name, helptext in (("detector", "ICDAR 2015 detection precision/recall/hmean (gt.jsonl)"),
                            ("ocr", "detection and end-to-end precision/recall/hmean (gt.jsonl)")):
         q = esub.add_parser(name, help=helptext)
@@ -56,10 +59,14 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     folder = Path(args.models) if args.models else None
+    if args.what == "recognizer":
+        from rosetta.recognition.recognizer import DecodeConfig
+
+        decode = DecodeConfig(beam_width=max(1, args.beam), scripts=args.scripts)
     if args.what == "recognizer" and args.synthetic:
-        res = eval_synthetic(args.synthetic, folder, args.engine, args.beam)
+        res = eval_synthetic(args.synthetic, folder, args.engine, decode)
     elif args.what == "recognizer":
-        res = eval_recognizer(Path(args.data), args.split, args.case_sensitive, folder, args.engine, args.beam)
+        res = eval_recognizer(Path(args.data), args.split, args.case_sensitive, folder, args.engine, decode)
     else:
         res = eval_images(Path(args.data), _parse_range(args.images), args.what == "ocr", folder, args.engine,
                           args.size)
@@ -71,13 +78,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path | None, engine: str,
-                    beam: int = 1) -> dict:
+                    decode=None) -> dict:
     from rosetta.data.crops import load_crops
     from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 
     crops = load_crops(data.name, split, root=data.parent, case_sensitive=case_sensitive)
-    rec = Recognizer.load(folder, engine=engine, decode=DecodeConfig(beam_width=beam))
-    return {"data": str(data), "split": split, **score_recognizer(rec, crops.images, crops.texts)}
+    decode = decode or DecodeConfig()
+    rec = Recognizer.load(folder, engine=engine, decode=decode)
+    return {"data": str(data), "split": split, "scripts": decode.scripts,
+            **score_recognizer(rec, crops.images, crops.texts)}
 
 
 def score_recognizer(rec, images: list, texts: list[str]) -> dict:
@@ -104,12 +113,13 @@ def synthetic_val(script: str, n: int | None = None) -> tuple[list, list[str]]:
     return [np.asarray(s.image) for s in samples], [s.text for s in samples]
 
 
-def eval_synthetic(script: str, folder: Path | None, engine: str, beam: int = 1) -> dict:
+def eval_synthetic(script: str, folder: Path | None, engine: str, decode=None) -> dict:
     from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 
     images, texts = synthetic_val(script)
-    rec = Recognizer.load(folder, engine=engine, decode=DecodeConfig(beam_width=beam))
-    return {"data": f"synthetic {script} validation", **score_recognizer(rec, images, texts)}
+    decode = decode or DecodeConfig()
+    rec = Recognizer.load(folder, engine=engine, decode=decode)
+    return {"data": f"synthetic {script} validation", "scripts": decode.scripts, **score_recognizer(rec, images, texts)}
 
 
 def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: Path | None, engine: str,

@@ -20,6 +20,16 @@ EXTENSIONS = {"json": ".json", "jsonl": ".jsonl", "text": ".txt", "tsv": ".tsv",
 CHUNK = 8  # images per batch through the models
 
 
+def scripts_arg(spec: str) -> tuple[str, ...] | None:
+    """argparse type of ``--scripts``: "latin,cyrillic" -> ("latin", "cyrillic"), with a clean error."""
+    from rosetta.charset import parse_scripts
+
+    try:
+        return parse_scripts(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("read", help="read the text in images")
     r.add_argument("paths", nargs="*", help="image files, directories, globs, or - for stdin")
@@ -34,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--int8", action="store_true", help="int8 detector and recognizer (ONNX Runtime; built by `rosetta quantize`)")
     r.add_argument("--models", default=None, help="folder with detector/recognizer files (default: shipped)")
     r.add_argument("--beam", type=int, default=1, help="CTC beam width (1 = greedy)")
+    r.add_argument("--scripts", default=None, type=scripts_arg,
+                   help="the scripts the text is in, e.g. cyrillic or latin,cyrillic (default: every script)")
     r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
     r.add_argument("--no-progress", action="store_true")
 
@@ -78,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from rosetta.ocr import OCR
 
     out_dir = _out_dir(args, len(items))
-    recognizer = _recognizer(args) if args.beam > 1 or args.lexicon else None
+    recognizer = _recognizer(args) if args.beam > 1 or args.lexicon or args.scripts else None
     ocr = OCR(recognizer=recognizer, threads=args.threads, engine=args.engine, int8=args.int8, folder=args.models)
     failed = 0
     bar = _progress(items, args)
@@ -124,7 +136,8 @@ def _recognizer(args: argparse.Namespace):
     if args.lexicon:
         lexicon = [w.strip() for w in Path(args.lexicon).read_text(encoding="utf-8").splitlines() if w.strip()]
     return Recognizer.load(Path(args.models) if args.models else None, engine="int8" if args.int8 else args.engine,
-                           decode=DecodeConfig(beam_width=max(1, args.beam)), lexicon=lexicon)
+                           decode=DecodeConfig(beam_width=max(1, args.beam), scripts=args.scripts),
+                           lexicon=lexicon)
 
 
 def _write_viz(folder: Path, item: str, res, stdin_bytes: bytes | None) -> None:

@@ -21,7 +21,7 @@ import torch
 from rosetta.detection.detector import Detector
 from rosetta.geometry import rotated_crop
 from rosetta.io import ImageError, ImageInput, describe, load_image
-from rosetta.recognition.recognizer import Recognizer
+from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 from rosetta.result import Result, RotatedBox, Word
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,18 @@ class OCR:
 
     def __init__(self, detector: Detector | None = None, recognizer: Recognizer | None = None,
                  config: OCRConfig = OCRConfig(), threads: int | None = None, engine: str = "onnx",
-                 int8: bool = False, folder: str | Path | None = None):
+                 int8: bool = False, folder: str | Path | None = None, scripts: Sequence[str] | None = None):
         """``engine``: "onnx" (default: measured fastest here, see docs/RESULTS.md) or "torch"; ``int8``:
-        both models in int8 (ONNX Runtime); ``folder``: model files other than the shipped ones.
+        both models in int8 (ONNX Runtime); ``folder``: model files other than the shipped ones; ``scripts``:
+        the scripts the text is known to be in, e.g. ("cyrillic",) (default: every script the model reads).
         A ``detector`` or ``recognizer`` given replaces the one that would be loaded."""
         if threads:
             torch.set_num_threads(int(threads))
         folder = Path(folder) if folder else None
         engine = "int8" if int8 else engine
         self.detector = detector or Detector.load(folder, engine=engine)
-        self.recognizer = recognizer or Recognizer.load(folder, engine=engine)
+        self.recognizer = recognizer or Recognizer.load(folder, engine=engine,
+                                                        decode=DecodeConfig(scripts=tuple(scripts) if scripts else None))
         self.config = config
 
     @property

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rosetta.charset import Charset, harmonize_script, visual_to_logical
+from rosetta.charset import Charset, harmonize_script, load_script_chars, visual_to_logical
 from rosetta.models import MODEL_DIR, load_weights
 from rosetta.recognition.decode import Trie, beam_search, greedy_decode, log_softmax
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
@@ -46,6 +46,25 @@ class DecodeConfig:
     beam_width: int = 1  # 1 = greedy
     batch_size: int = 32
     max_pad_ratio: float = 1.6  # start a new batch when the widest crop would be this much wider than the narrowest
+    # scripts the text is known to be in (None: every script the model reads). Letters of other scripts
+    # are never output, so words of look-alike letters come out right: "МАРА", not "MAPA"
+    scripts: tuple[str, ...] | None = None
+
+
+def allowed_classes(charset: Charset, scripts: Sequence[str] | None) -> np.ndarray | None:
+    """Boolean mask over the CTC classes (blank first) of ``common`` and ``scripts``; None for all.
+
+    >>> cs = Charset.from_scripts(["latin", "cyrillic"])
+    >>> m = allowed_classes(cs, ["cyrillic"])
+    >>> bool(m[0]), bool(m[cs.index["Ж"]]), bool(m[cs.index["7"]]), bool(m[cs.index["M"]])
+    (True, True, True, False)
+    """
+    if not scripts:
+        return None
+    keep = set(load_script_chars("common"))
+    for name in scripts:
+        keep.update(load_script_chars(name))  # raises on an unknown script name
+    return np.array([True] + [c in keep for c in charset.chars])
 
 
 class Recognizer:
@@ -56,6 +75,7 @@ class Recognizer:
         self.model = model.eval()
         self.charset, self.decode_cfg, self.meta = charset, decode, dict(meta or {})
         self.trie = Trie(charset.encode(w) for w in lexicon) if lexicon else None
+        self.allowed = allowed_classes(charset, decode.scripts)
         self.engine = engine
         self._session = None
         if engine == "onnx":
@@ -112,6 +132,9 @@ class Recognizer:
         for idx in self.batches([x.shape[1] for x in inputs]):
             x, widths = pad_batch([inputs[i] for i in idx])
             lp = self.logits(x)
+            if self.allowed is not None:  # renormalise over the classes of the allowed scripts
+                lp = np.where(self.allowed, lp, -np.inf)
+                lp = lp - np.logaddexp.reduce(lp, axis=-1, keepdims=True)
             lens = output_lengths(widths).tolist()
             for j, i in enumerate(idx):
                 seq_lp = lp[j, :lens[j]]
@@ -124,4 +147,4 @@ class Recognizer:
         return out
 
 
-__all__ = ["Recognizer", "DecodeConfig", "build_int8"]
+__all__ = ["Recognizer", "DecodeConfig", "allowed_classes", "build_int8"]
