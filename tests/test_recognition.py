@@ -131,3 +131,22 @@ def test_script_hint_reads_lookalike_words_in_the_given_script():
     assert not any("\u0400" <= c <= "\u04ff" for g in latin for c in g)
     with pytest.raises(ValueError, match="unknown script"):
         Recognizer.load(decode=DecodeConfig(scripts=("klingon",)))
+
+
+def test_each_word_is_decoded_in_one_script():
+    """A frame whose best letter is Cyrillic inside an otherwise Latin word is read in Latin ("вale" -> "sale")."""
+    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
+
+    def fake_logits(rec, frames):  # (1, T, C) log-probs: each frame puts 0.6 on its first letter, 0.3 on the second
+        lp = np.full((1, len(frames), rec.charset.num_classes), np.log(0.1 / rec.charset.num_classes))
+        for t, letters in enumerate(frames):
+            for c, p in zip(letters, (0.6, 0.3)):
+                lp[0, t, 0 if c == "" else rec.charset.index[c]] = np.log(p)
+        return lp
+
+    frames = [("в", "s"), ("",), ("a", "а"), ("",), ("l",), ("",), ("e", "е"), ("",)]  # 8 frames = 32 px of input
+    crop = np.full((32, 32), 255, np.uint8)
+    for one_script, want in ((True, "sale"), (False, "вale")):
+        rec = Recognizer.load(decode=DecodeConfig(one_script=one_script))
+        rec.logits = lambda x, rec=rec: fake_logits(rec, frames)
+        assert rec([crop])[0][0] == want

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from rosetta.charset import Charset, harmonize_script, load_script_chars, visual_to_logical
+from rosetta.charset import SCRIPTS, Charset, harmonize_script, load_script_chars, visual_to_logical
 from rosetta.models import MODEL_DIR, load_weights
 from rosetta.recognition.decode import Trie, beam_search, greedy_decode, log_softmax
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
@@ -49,6 +49,9 @@ class DecodeConfig:
     # scripts the text is known to be in (None: every script the model reads). Letters of other scripts
     # are never output, so words of look-alike letters come out right: "МАРА", not "MAPA"
     scripts: tuple[str, ...] | None = None
+    # a word is written in one script: decode each crop within the script (of ``scripts``, or of all the
+    # model reads) whose best path is most probable, so no word mixes Latin, Cyrillic and Arabic letters
+    one_script: bool = True
 
 
 def allowed_classes(charset: Charset, scripts: Sequence[str] | None) -> np.ndarray | None:
@@ -75,7 +78,12 @@ class Recognizer:
         self.model = model.eval()
         self.charset, self.decode_cfg, self.meta = charset, decode, dict(meta or {})
         self.trie = Trie(charset.encode(w) for w in lexicon) if lexicon else None
-        self.allowed = allowed_classes(charset, decode.scripts)
+        names = decode.scripts or tuple(n for n in SCRIPTS if any(c in charset.index for c in load_script_chars(n)))
+        if decode.one_script:
+            masks = [allowed_classes(charset, [n]) for n in names]
+        else:
+            masks = [allowed_classes(charset, decode.scripts)] if decode.scripts else []
+        self.script_masks = np.stack(masks) if masks else None  # (S, C) classes each candidate script may use
         self.engine = engine
         self._session = None
         if engine == "onnx":
@@ -125,6 +133,18 @@ class Recognizer:
                 out.append([i])
         return out
 
+    def pick_scripts(self, lp: np.ndarray, lens: Sequence[int]) -> np.ndarray | None:
+        """For log-probs (B, T, C), the candidate script (row of ``script_masks``) whose best path is most
+        probable for each crop: (B,) indices, or None when every class is allowed."""
+        if self.script_masks is None:
+            return None
+        if len(self.script_masks) == 1:
+            return np.zeros(len(lp), dtype=np.int64)
+        valid = np.arange(lp.shape[1])[None, :] < np.asarray(lens)[:, None]  # (B, T) frames inside each crop
+        best = [np.where(m, lp, -np.inf).max(-1) for m in self.script_masks]  # S x (B, T): best frame log-prob
+        score = np.stack([np.where(valid, b, 0.0).sum(1) for b in best])  # (S, B) best-path log-probability
+        return score.argmax(0)
+
     def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
         """Crops (H, W[, C]) uint8 -> [(text, confidence)] in input order. Blank or degenerate crops give ''."""
         inputs = [to_input(c) for c in crops]
@@ -132,12 +152,12 @@ class Recognizer:
         for idx in self.batches([x.shape[1] for x in inputs]):
             x, widths = pad_batch([inputs[i] for i in idx])
             lp = self.logits(x)
-            if self.allowed is not None:  # renormalise over the classes of the allowed scripts
-                lp = np.where(self.allowed, lp, -np.inf)
-                lp = lp - np.logaddexp.reduce(lp, axis=-1, keepdims=True)
             lens = output_lengths(widths).tolist()
+            script = self.pick_scripts(lp, lens)
             for j, i in enumerate(idx):
                 seq_lp = lp[j, :lens[j]]
+                if script is not None:  # letters of other scripts can never be output
+                    seq_lp = np.where(self.script_masks[script[j]], seq_lp, -np.inf)
                 if self.decode_cfg.beam_width > 1 or self.trie is not None:
                     seq, conf = beam_search(seq_lp, self.decode_cfg.beam_width, self.trie)
                 else:
