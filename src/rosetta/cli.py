@@ -200,6 +200,9 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--scores", default=None, help="a JSON file of measured scores to put on the card")
     q.add_argument("--notes", default="")
     q.add_argument("--out", default=None, help="model folder (default: src/rosetta/models)")
+    q.add_argument("--score-thresh", type=float, default=None,
+                   help="detector: the word score threshold to ship with it (choose it on training images "
+                        "with `rosetta eval detector --thresholds`)")
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -224,7 +227,8 @@ def _run_models(args: argparse.Namespace) -> int:
             print(json.dumps(meta, indent=2))
         return 0
     scores = json.loads(Path(args.scores).read_text()) if args.scores else None
-    print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes))
+    print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes,
+                  score_thresh=args.score_thresh if args.name == "detector" else None))
     return 0
 
 

@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--data", required=True, help="folder with images/ + gt.jsonl")
         q.add_argument("--images", default=None, help="image numbers to use, e.g. 201-250 (img_N names)")
         q.add_argument("--size", type=int, default=None, help="detector input size (long side)")
+        if name == "detector":
+            q.add_argument("--thresholds", default=None,
+                           help="also score these word-score thresholds, e.g. 0.5,0.6,0.7 (one pass over the images)")
     for q in esub.choices.values():
         q.add_argument("--models", default=None, help="model folder (default: the shipped models)")
         q.add_argument("--threads", type=int, default=1)
@@ -68,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.what == "recognizer":
         res = eval_recognizer(Path(args.data), args.split, args.case_sensitive, folder, args.engine, decode)
     else:
+        sweep = [float(t) for t in args.thresholds.split(",")] if getattr(args, "thresholds", None) else None
         res = eval_images(Path(args.data), _parse_range(args.images), args.what == "ocr", folder, args.engine,
-                          args.size)
+                          args.size, sweep)
     text = json.dumps(res, indent=2, ensure_ascii=False)
     print(text)
     if args.output:
@@ -123,7 +127,10 @@ def eval_synthetic(script: str, folder: Path | None, engine: str, decode=None) -
 
 
 def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: Path | None, engine: str,
-                size: int | None = None) -> dict:
+                size: int | None = None, thresholds: list[float] | None = None) -> dict:
+    """ICDAR 2015 scores of the detector (or the whole OCR) on ``data``'s images. ``thresholds`` (detector
+    only): also the scores at these word-score thresholds, from the same pass (boxes are kept down to the
+    lowest; rotated NMS keeps the higher-scored of two boxes, so filtering afterwards is exact)."""
     import resource
 
     from rosetta.eval import evaluate_images
@@ -139,13 +146,24 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     det = Detector.load(folder, engine=engine)
     if size:
         det = det.with_config(size=size, min_size=min(det.config.min_size, size))
+    keep_at = det.config.score_thresh  # the model's own threshold: the main figures
+    if thresholds and end_to_end:
+        raise SystemExit("rosetta eval: error: --thresholds is for `eval detector`")
+    if thresholds:
+        from dataclasses import replace
+
+        low = min(min(thresholds), keep_at)
+        det = det.with_config(score_thresh=low)
+        det.model.roi_heads.cfg = replace(det.model.roi_heads.cfg, score_thresh=min(low, det.model.roi_heads.cfg.score_thresh))
     ocr = None
     if end_to_end:
         from rosetta.ocr import OCR
         from rosetta.recognition.recognizer import Recognizer
 
         ocr = OCR(det, Recognizer.load(folder, engine=engine))
-    gts, dets = [], []
+    from rosetta.geometry import boxes_to_quads
+
+    gts, dets, scored = [], [], []
     t = time.perf_counter()
     for r in rows:
         img = load_image(data / r["image"])
@@ -153,18 +171,20 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
             res = ocr(img, name=r["image"])
             dets.append([{"points": w.box.polygon(), "text": w.text} for w in res.words])
         else:
-            from rosetta.geometry import boxes_to_quads
-
-            boxes, _ = det([img])[0]
-            dets.append([{"points": q.tolist()} for q in boxes_to_quads(boxes)])
+            boxes, scores = det([img])[0]
+            scored.append((boxes_to_quads(boxes), scores))
+            dets.append([{"points": q.tolist()} for q, s in zip(*scored[-1]) if s >= keep_at])
         gts.append(r["words"])
     dt = time.perf_counter() - t
     res = evaluate_images(gts, dets)
-    out = {"data": str(data), "images": len(rows), "det": res["det"], "counts": res["counts"],
+    out = {"data": str(data), "images": len(rows), "score_thresh": keep_at, "det": res["det"], "counts": res["counts"],
            "s_per_image": round(dt / len(rows), 4),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if end_to_end:
         out["e2e"] = res["e2e"]
+    for th in thresholds or []:
+        kept = [[{"points": q.tolist()} for q, s in zip(quads, scores) if s >= th] for quads, scores in scored]
+        out.setdefault("thresholds", {})[str(th)] = evaluate_images(gts, kept)["det"]
     return out
 
 

@@ -59,7 +59,7 @@ DATA = {"recognizer": "synthetic words rendered on the fly (Latin, Cyrillic, Ara
 
 
 def package(name: str, checkpoint: Path, scores: dict[str, Any] | None = None, folder: Path | None = None,
-            notes: str = "") -> Path:
+            notes: str = "", **extra: Any) -> Path:
     """Checkpoint (``rosetta train ...`` output) -> shipped model files, with a card in the sidecar."""
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     meta = {"name": name, "version": time.strftime("%Y.%m.%d"), "step": ck.get("step"),
@@ -68,6 +68,7 @@ def package(name: str, checkpoint: Path, scores: dict[str, Any] | None = None, f
     if "charset" in ck:
         meta["charset"] = ck["charset"]
     meta["weights"] = "weight average (EMA)" if "ema" in ck else "raw"
+    meta.update({k: v for k, v in extra.items() if v is not None})  # e.g. the detector's score_thresh
     return save_weights(name, ck.get("ema", ck["model"]), meta, folder)
 
 

@@ -28,7 +28,7 @@ MIN_SIDE = 8  # images smaller than this hold no legible word
 class DetectConfig:
     size: int = 1280  # largest long side the network sees (larger images are scaled down to it)
     min_size: int = 640  # smaller images are scaled up to this long side; in between they keep their size
-    score_thresh: float = 0.5  # minimum word score kept
+    score_thresh: float = 0.5  # minimum word score kept (a model's card may set its own, chosen on training images)
     min_box_height: float = 3.0  # px in the original image
     batch_size: int = 1  # same-size images per network call (measured: batches of 4 are 12% slower per image on CPU)
 
@@ -84,6 +84,8 @@ class Detector:
         width = float((meta.get("model_config") or {}).get("width", 0.5))
         model = RotatedFasterRCNN.build(DetectorConfig(width=width))
         model.load_state_dict(state)
+        if "score_thresh" in meta and "config" not in kwargs:  # the model's own calibrated threshold
+            kwargs["config"] = DetectConfig(score_thresh=float(meta["score_thresh"]))
         return cls(model, meta=meta, engine=engine, folder=folder, **kwargs)
 
     def with_config(self, **changes) -> "Detector":
