@@ -44,14 +44,6 @@ def test_int8_agrees_with_fp32(folder):
     assert np.mean([abs(x[1] - y[1]) for x, y in zip(a, b)]) < 0.05  # confidences within 0.05 on average
 
 
-def test_stale_int8_model_is_refused(folder, tmp_path):
-    for f in ("recognizer.safetensors", "recognizer.json", "recognizer.int8.onnx", "recognizer.int8.json"):
-        shutil.copy(folder / f, tmp_path / f)
-    (tmp_path / "recognizer.int8.json").write_text(json.dumps({"weights_sha1": "0" * 40}))
-    with pytest.raises(ValueError, match="rosetta quantize"):
-        Recognizer.load(tmp_path, engine="int8")
-
-
 def test_unsupported_layer_raises_instead_of_falling_back(folder, tmp_path):
     class WithGelu(torch.nn.Module):
         def __init__(self, inner):
@@ -93,12 +85,15 @@ def test_int8_detector_finds_the_fp32_boxes(det_folder):
     assert total >= 10 and found >= 0.8 * total  # stated tolerance: 80% of fp32 words found again at IoU 0.5
 
 
-def test_stale_int8_detector_is_refused(det_folder, tmp_path):
-    for f in ("detector.safetensors", "detector.json", "detector.int8.onnx", "detector.int8.json"):
-        shutil.copy(det_folder / f, tmp_path / f)
-    (tmp_path / "detector.int8.json").write_text(json.dumps({"weights_sha1": "0" * 40}))
+@pytest.mark.parametrize("name", ["recognizer", "detector"])
+def test_stale_or_missing_int8_model_is_refused(name, request, tmp_path):
+    source = request.getfixturevalue("folder" if name == "recognizer" else "det_folder")
+    for f in (f"{name}.safetensors", f"{name}.json", f"{name}.int8.onnx", f"{name}.int8.json"):
+        shutil.copy(source / f, tmp_path / f)
+    load = (Recognizer if name == "recognizer" else Detector).load
+    (tmp_path / f"{name}.int8.json").write_text(json.dumps({"weights_sha1": "0" * 40}))
     with pytest.raises(ValueError, match="rosetta quantize"):
-        Detector.load(tmp_path, engine="int8")
-    (tmp_path / "detector.int8.onnx").unlink()
+        load(tmp_path, engine="int8")
+    (tmp_path / f"{name}.int8.onnx").unlink()
     with pytest.raises(FileNotFoundError, match="rosetta quantize"):
-        Detector.load(tmp_path, engine="int8")
+        load(tmp_path, engine="int8")
