@@ -23,18 +23,19 @@ def png(w: int, h: int) -> bytes:
 
 
 class FakeReader:
-    """Stands in for OCR._read: one word naming the image's width, and a record of batch sizes."""
+    """Stands in for OCR._read: one word naming the image's width (or the script hint), and a record of batch sizes."""
 
     def __init__(self, delay: float = 0.0):
         self.delay, self.batches = delay, []
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(self, arrays, names):
+    def __call__(self, arrays, names, scripts=None):
         self.gate.wait()
         time.sleep(self.delay)
         self.batches.append(len(arrays))
-        return [Result.build(a.shape[1], a.shape[0], [Word(f"w{a.shape[1]}", 0.9, 0.8, RotatedBox(10, 10, 8, 4, 15))],
+        return [Result.build(a.shape[1], a.shape[0], [Word("+".join(scripts) if scripts else f"w{a.shape[1]}", 0.9,
+                                                           0.8, RotatedBox(10, 10, 8, 4, 15))],
                              image=n) for a, n in zip(arrays, names)]
 
 
@@ -116,7 +117,7 @@ class LaneReader(FakeReader):
         self.calls, self.active, self.peak = [], 0, 0
         self.lock = threading.Lock()
 
-    def __call__(self, arrays, names):
+    def __call__(self, arrays, names, scripts=None):
         with self.lock:
             self.active += 1
             self.peak = max(self.peak, self.active)
@@ -124,7 +125,7 @@ class LaneReader(FakeReader):
         try:
             if any(a.shape[1] == 31 for a in arrays):
                 raise RuntimeError("model failed")
-            return super().__call__(arrays, names)
+            return super().__call__(arrays, names, scripts)
         finally:
             with self.lock:
                 self.active -= 1
@@ -162,3 +163,22 @@ def test_serve_config_splits_cores_into_lanes():
     assert (ServeConfig(threads=2, max_batch=8).lanes, ServeConfig(threads=2, max_batch=8).lane_threads) == (2, 1)
     assert (ServeConfig(threads=2, max_batch=1).lanes, ServeConfig(threads=2, max_batch=1).lane_threads) == (1, 2)
     assert (ServeConfig(threads=5, max_batch=2).lanes, ServeConfig(threads=5, max_batch=2).lane_threads) == (2, 2)
+
+
+def test_script_hint_reaches_the_reader_and_bad_hints_are_400():
+    reader = FakeReader(delay=0.05)
+    with client(reader, max_batch=8, max_wait_ms=50) as c:
+        out = {}
+
+        def go(k, query):
+            out[k] = c.post(f"/v1/ocr{query}", content=png(30 + k, 12)).json()
+
+        queries = ["", "?scripts=cyrillic", "?scripts=latin,cyrillic", ""]
+        threads = [threading.Thread(target=go, args=(k, q)) for k, q in enumerate(queries)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [out[k]["words"][0]["text"] for k in range(4)] == ["w30", "cyrillic", "latin+cyrillic", "w33"]
+        r = c.post("/v1/ocr?scripts=klingon", content=png(30, 12))
+        assert r.status_code == 400 and "klingon" in r.json()["error"]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from rosetta.cli_read import scripts_arg
+
     b = sub.add_parser("batch", help="OCR a directory, glob, list or table of images into Parquet/JSONL parts")
     b.add_argument("input", help="a directory (recursive), a glob, a .txt list of paths, or a .parquet/.jsonl "
                                  "table with a 'path' or 'bytes' column")
@@ -27,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
     b.add_argument("--int8", action="store_true", help="int8 detector and recognizer (ONNX Runtime)")
     b.add_argument("--models", default=None, help="model folder (default: the shipped models)")
+    b.add_argument("--scripts", default=None, type=scripts_arg,
+                   help="the scripts the text is in, e.g. cyrillic (default: every script)")
     b.add_argument("--no-progress", action="store_true")
 
 
@@ -37,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     workers = args.workers or os.cpu_count() or 1
     cfg = BatchConfig(output=args.output, fmt=args.format, batch_size=max(1, args.batch_size), workers=workers,
-                      models=args.models, int8=args.int8)
+                      models=args.models, int8=args.int8, scripts=args.scripts)
     ids, sources = list_inputs(args.input)
     if not ids:
         raise SystemExit(f"rosetta batch: error: no images found in {args.input}")

@@ -58,22 +58,24 @@ class OCR:
         return {"detector": str(self.detector.meta.get("version", "?")),
                 "recognizer": str(self.recognizer.meta.get("version", "?"))}
 
-    def __call__(self, image: ImageInput, name: str | None = None) -> Result:
-        """Read one image (path, bytes, numpy array or PIL image). Raises ImageError for bad input."""
+    def __call__(self, image: ImageInput, name: str | None = None, scripts: Sequence[str] | None = None) -> Result:
+        """Read one image (path, bytes, numpy array or PIL image). Raises ImageError for bad input.
+        ``scripts``: the scripts its text is in, for this call (e.g. ("cyrillic",))."""
         name = name or describe(image)
-        return self._read([load_image(image, name)], [name])[0]
+        return self._read([load_image(image, name)], [name], scripts)[0]
 
-    def batch(self, images: Iterable[ImageInput], names: Sequence[str] | None = None) -> list[Result]:
+    def batch(self, images: Iterable[ImageInput], names: Sequence[str] | None = None,
+              scripts: Sequence[str] | None = None) -> list[Result]:
         """Read many images; results in input order. A bad input gives a Result with ``error`` set."""
         arrays, names, errors = load_all(images, names)
         ok = [i for i, a in enumerate(arrays) if a is not None]
-        read = self._read([arrays[i] for i in ok], [names[i] for i in ok]) if ok else []
+        read = self._read([arrays[i] for i in ok], [names[i] for i in ok], scripts) if ok else []
         out: list[Result] = [Result.failed(nm, str(err)) for nm, err in zip(names, errors)]
         for i, r in zip(ok, read):
             out[i] = r
         return out
 
-    def _read(self, arrays: list[np.ndarray], names: list[str]) -> list[Result]:
+    def _read(self, arrays: list[np.ndarray], names: list[str], scripts: Sequence[str] | None = None) -> list[Result]:
         t0 = time.perf_counter()
         dets = self.detector(arrays)
         t1 = time.perf_counter()
@@ -82,7 +84,7 @@ class OCR:
             for j, b in enumerate(boxes):
                 crops.append(rotated_crop(img, b, self.config.crop_margin))
                 owners.append((k, j))
-        texts = self.recognizer(crops) if crops else []
+        texts = self.recognizer(crops, scripts) if crops else []
         t2 = time.perf_counter()
         per_image: list[list[Word]] = [[] for _ in arrays]
         for (k, j), (text, conf) in zip(owners, texts):

@@ -49,6 +49,7 @@ class BatchConfig:
     threads_per_worker: int = 1
     int8: bool = False
     models: str | None = None  # model folder; None = shipped
+    scripts: tuple[str, ...] | None = None  # the scripts the text is in, when known (None: any)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -202,7 +203,7 @@ def make_ocr(cfg: BatchConfig):
     torch.set_num_threads(cfg.threads_per_worker)
     from rosetta.ocr import OCR
 
-    return OCR(int8=cfg.int8, folder=cfg.models)
+    return OCR(int8=cfg.int8, folder=cfg.models, scripts=cfg.scripts)
 
 
 __all__ = ["Shard", "BatchConfig", "list_inputs", "make_shards", "check_manifest", "pending", "process_shard",

@@ -2,7 +2,8 @@
 
     rosetta serve --port 8080 --max-batch 8 --max-wait-ms 10
 
-``POST /v1/ocr`` (raw image body or multipart ``file``; ``?format=json|text|hocr|alto``) returns the
+``POST /v1/ocr`` (raw image body or multipart ``file``; ``?format=json|text|hocr|alto``; ``?scripts=cyrillic``
+when the text is known to be in some scripts) returns the
 same serialisation as the CLI. Concurrent requests are gathered into one batch (up to ``max_batch``
 images or ``max_wait_ms``) and run off the event loop, split across one inference lane per core. The queue is bounded:
 when full, 503 with Retry-After; bodies over ``max_bytes`` get 413; unreadable images 400; a request
@@ -67,10 +68,11 @@ class Metrics:
 
 
 class MicroBatcher:
-    """Gather queued (image, name) pairs into batches; split each batch across ``lanes`` inference
-    threads that run ``read(arrays, names)`` on their share concurrently (the models release the GIL)."""
+    """Gather queued images into batches; split each batch (by script hint, then across ``lanes``
+    inference threads) into calls ``read(arrays, names, scripts)`` that run concurrently (the models
+    release the GIL)."""
 
-    def __init__(self, read: Callable[[list, list], list], config: ServeConfig, metrics: Metrics, lanes: int = 1):
+    def __init__(self, read: Callable[..., list], config: ServeConfig, metrics: Metrics, lanes: int = 1):
         self.read, self.cfg, self.metrics, self.lanes = read, config, metrics, max(1, lanes)
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=config.max_queue)
         self.pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="rosetta-infer")
@@ -84,10 +86,10 @@ class MicroBatcher:
             self.task.cancel()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
-    def submit(self, array, name: str) -> asyncio.Future:
-        """Queue one image; raises asyncio.QueueFull when saturated."""
+    def submit(self, array, name: str, scripts: tuple[str, ...] | None = None) -> asyncio.Future:
+        """Queue one image (and the scripts its text is in, if known); raises asyncio.QueueFull when saturated."""
         fut = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((array, name, fut))
+        self.queue.put_nowait((array, name, fut, scripts))
         self.metrics.queue.set(self.queue.qsize())
         return fut
 
@@ -110,15 +112,18 @@ class MicroBatcher:
             if not items:
                 continue
             self.metrics.batch.observe(len(items))
-            shards = [items[k::self.lanes] for k in range(min(self.lanes, len(items)))]  # interleaved shares
+            shards = []
+            for scripts in dict.fromkeys(it[3] for it in items):  # one call per script hint, in arrival order
+                same = [it for it in items if it[3] == scripts]
+                shards += [same[k::self.lanes] for k in range(min(self.lanes, len(same)))]  # interleaved shares
             outs = await asyncio.gather(*(loop.run_in_executor(self.pool, self.read, [i[0] for i in sh],
-                                                               [i[1] for i in sh]) for sh in shards),
+                                                               [i[1] for i in sh], sh[0][3]) for sh in shards),
                                         return_exceptions=True)
             for shard, results in zip(shards, outs):
                 if isinstance(results, BaseException):  # that shard failed: each request in it gets the error (500)
                     log.error("inference failed", exc_info=results)
                     results = [results] * len(shard)
-                for (_, _, fut), r in zip(shard, results):
+                for (_, _, fut, _), r in zip(shard, results):
                     if fut.done():
                         continue
                     if isinstance(r, BaseException):
@@ -127,16 +132,17 @@ class MicroBatcher:
                         fut.set_result(r)
 
 
-def create_app(read: Callable[[list, list], list], info: dict[str, Any], config: ServeConfig = ServeConfig(),
+def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeConfig = ServeConfig(),
                lanes: int = 1):
-    """The FastAPI app around ``read(arrays, names) -> [Result]`` (``OCR._read`` in production), which
-    ``lanes`` threads may call concurrently."""
+    """The FastAPI app around ``read(arrays, names, scripts) -> [Result]`` (``OCR._read`` in production),
+    which ``lanes`` threads may call concurrently."""
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.concurrency import run_in_threadpool
 
     from rosetta import export
+    from rosetta.charset import parse_scripts
     from rosetta.io import ImageError, load_image
 
     from contextlib import asynccontextmanager
@@ -158,10 +164,14 @@ def create_app(read: Callable[[list, list], list], info: dict[str, Any], config:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     @app.post("/v1/ocr")
-    async def ocr(request: Request, format: str = "json"):
+    async def ocr(request: Request, format: str = "json", scripts: str | None = None):
         t0 = time.perf_counter()
         if format not in ("json", "text", "hocr", "alto"):
             return fail(400, "format", f"unknown format {format!r} (json, text, hocr or alto)")
+        try:
+            hint = parse_scripts(scripts)
+        except ValueError as exc:
+            return fail(400, "scripts", str(exc))
         length = request.headers.get("content-length")
         if length and int(length) > config.max_bytes:
             return fail(413, "too_large", f"request body over {config.max_bytes} bytes")
@@ -182,7 +192,7 @@ def create_app(read: Callable[[list, list], list], info: dict[str, Any], config:
         except ImageError as exc:
             return fail(400, "bad_image", str(exc))
         try:
-            fut = batcher.submit(array, name)
+            fut = batcher.submit(array, name, hint)
         except asyncio.QueueFull:
             return fail(503, "overloaded", "server busy, retry shortly", {"Retry-After": "1"})
         try:

@@ -78,12 +78,8 @@ class Recognizer:
         self.model = model.eval()
         self.charset, self.decode_cfg, self.meta = charset, decode, dict(meta or {})
         self.trie = Trie(charset.encode(w) for w in lexicon) if lexicon else None
-        names = decode.scripts or tuple(n for n in SCRIPTS if any(c in charset.index for c in load_script_chars(n)))
-        if decode.one_script:
-            masks = [allowed_classes(charset, [n]) for n in names]
-        else:
-            masks = [allowed_classes(charset, decode.scripts)] if decode.scripts else []
-        self.script_masks = np.stack(masks) if masks else None  # (S, C) classes each candidate script may use
+        self._masks: dict[tuple[str, ...] | None, np.ndarray | None] = {}
+        self.script_masks(decode.scripts)  # fail early on an unknown script name
         self.engine = engine
         self._session = None
         if engine == "onnx":
@@ -133,31 +129,47 @@ class Recognizer:
                 out.append([i])
         return out
 
-    def pick_scripts(self, lp: np.ndarray, lens: Sequence[int]) -> np.ndarray | None:
-        """For log-probs (B, T, C), the candidate script (row of ``script_masks``) whose best path is most
+    def script_masks(self, scripts: Sequence[str] | None) -> np.ndarray | None:
+        """(S, C) classes each candidate script may use, for text known to be in ``scripts`` (None: any
+        script the model reads); None when nothing is masked. Cached per ``scripts``."""
+        key = tuple(scripts) if scripts else None
+        if key not in self._masks:
+            names = key or tuple(n for n in SCRIPTS if any(c in self.charset.index for c in load_script_chars(n)))
+            if self.decode_cfg.one_script:
+                masks = [allowed_classes(self.charset, [n]) for n in names]
+            else:
+                masks = [allowed_classes(self.charset, key)] if key else []
+            self._masks[key] = np.stack(masks) if masks else None
+        return self._masks[key]
+
+    @staticmethod
+    def pick_scripts(masks: np.ndarray | None, lp: np.ndarray, lens: Sequence[int]) -> np.ndarray | None:
+        """For log-probs (B, T, C), the candidate script (row of ``masks``) whose best path is most
         probable for each crop: (B,) indices, or None when every class is allowed."""
-        if self.script_masks is None:
+        if masks is None:
             return None
-        if len(self.script_masks) == 1:
+        if len(masks) == 1:
             return np.zeros(len(lp), dtype=np.int64)
         valid = np.arange(lp.shape[1])[None, :] < np.asarray(lens)[:, None]  # (B, T) frames inside each crop
-        best = [np.where(m, lp, -np.inf).max(-1) for m in self.script_masks]  # S x (B, T): best frame log-prob
+        best = [np.where(m, lp, -np.inf).max(-1) for m in masks]  # S x (B, T): best frame log-prob
         score = np.stack([np.where(valid, b, 0.0).sum(1) for b in best])  # (S, B) best-path log-probability
         return score.argmax(0)
 
-    def __call__(self, crops: Sequence[np.ndarray]) -> list[tuple[str, float]]:
-        """Crops (H, W[, C]) uint8 -> [(text, confidence)] in input order. Blank or degenerate crops give ''."""
+    def __call__(self, crops: Sequence[np.ndarray], scripts: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """Crops (H, W[, C]) uint8 -> [(text, confidence)] in input order. Blank or degenerate crops give ''.
+        ``scripts``: the scripts the text is in, for this call (default: the decode config's)."""
+        masks = self.script_masks(scripts or self.decode_cfg.scripts)
         inputs = [to_input(c) for c in crops]
         out: list[tuple[str, float]] = [("", 0.0)] * len(inputs)
         for idx in self.batches([x.shape[1] for x in inputs]):
             x, widths = pad_batch([inputs[i] for i in idx])
             lp = self.logits(x)
             lens = output_lengths(widths).tolist()
-            script = self.pick_scripts(lp, lens)
+            script = self.pick_scripts(masks, lp, lens)
             for j, i in enumerate(idx):
                 seq_lp = lp[j, :lens[j]]
                 if script is not None:  # letters of other scripts can never be output
-                    seq_lp = np.where(self.script_masks[script[j]], seq_lp, -np.inf)
+                    seq_lp = np.where(masks[script[j]], seq_lp, -np.inf)
                 if self.decode_cfg.beam_width > 1 or self.trie is not None:
                     seq, conf = beam_search(seq_lp, self.decode_cfg.beam_width, self.trie)
                 else:
