@@ -35,6 +35,7 @@ class Int8Config:
     reduce_range: bool = True
     per_channel: bool = True
     float_ops: tuple[str, ...] = ()  # op types left in float (any layer that measures badly)
+    float_scopes: tuple[str, ...] = ()  # node-name parts (e.g. "/head/") whose layers stay in float
 
 
 # The detector's choice (measured, docs/RESULTS.md): its first convolution quantized too, so that ONNX
@@ -158,7 +159,7 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
         raise ValueError(f"int8: unsupported layer(s) {', '.join(unsupported)} in the {what} graph "
                          f"(supported: {', '.join(sorted(SUPPORTED_OPS))})")
     exclude = [nodes[[n.op_type for n in nodes].index("Conv")].name] if config.keep_first_fp32 else []
-    exclude += [n.name for n in nodes if n.op_type in config.float_ops]
+    exclude += [n.name for n in nodes if n.op_type in config.float_ops or any(p in n.name for p in config.float_scopes)]
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[config.calibration]
     out.parent.mkdir(parents=True, exist_ok=True)
