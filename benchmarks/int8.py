@@ -115,7 +115,7 @@ def main() -> None:
     variants = {"int8 (all tricks)": Int8Config(),
                 "no exact zero / symmetric weights": Int8Config(symmetric_weights=False),
                 "no conv+relu fusion": Int8Config(fuse_relu=False),
-                "min-max ranges": Int8Config(calibration="minmax"),
+                "histogram (percentile) ranges": Int8Config(calibration="percentile"),
                 "first layer int8": Int8Config(keep_first_fp32=False)}
     rows = []
 
