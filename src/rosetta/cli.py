@@ -203,6 +203,8 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--score-thresh", type=float, default=None,
                    help="detector: the word score threshold to ship with it (choose it on training images "
                         "with `rosetta eval detector --thresholds`)")
+    q.add_argument("--size", type=int, default=None, help="detector: largest long side the network sees")
+    q.add_argument("--upscale", type=float, default=None, help="detector: scale images are seen at (up to --size)")
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -228,7 +230,8 @@ def _run_models(args: argparse.Namespace) -> int:
         return 0
     scores = json.loads(Path(args.scores).read_text()) if args.scores else None
     print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes,
-                  score_thresh=args.score_thresh if args.name == "detector" else None))
+                  **({"score_thresh": args.score_thresh, "size": args.size, "upscale": args.upscale}
+                     if args.name == "detector" else {})))
     return 0
 
 

@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q = esub.add_parser(name, help=helptext)
         q.add_argument("--data", required=True, help="folder with images/ + gt.jsonl")
         q.add_argument("--images", default=None, help="image numbers to use, e.g. 201-250 (img_N names)")
-        q.add_argument("--size", type=int, default=None, help="detector input size (long side)")
+        q.add_argument("--size", type=int, default=None, help="detector: largest long side (default: the model's)")
+        q.add_argument("--upscale", type=float, default=None, help="detector: image scale (default: the model's)")
         if name == "detector":
             q.add_argument("--thresholds", default=None,
                            help="also score these word-score thresholds, e.g. 0.5,0.6,0.7 (one pass over the images)")
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         sweep = [float(t) for t in args.thresholds.split(",")] if getattr(args, "thresholds", None) else None
         res = eval_images(Path(args.data), _parse_range(args.images), args.what == "ocr", folder, args.engine,
-                          args.size, sweep)
+                          args.size, sweep, args.upscale)
     text = json.dumps(res, indent=2, ensure_ascii=False)
     print(text)
     if args.output:
@@ -127,7 +128,7 @@ def eval_synthetic(script: str, folder: Path | None, engine: str, decode=None) -
 
 
 def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: Path | None, engine: str,
-                size: int | None = None, thresholds: list[float] | None = None) -> dict:
+                size: int | None = None, thresholds: list[float] | None = None, upscale: float | None = None) -> dict:
     """ICDAR 2015 scores of the detector (or the whole OCR) on ``data``'s images. ``thresholds`` (detector
     only): also the scores at these word-score thresholds, from the same pass (boxes are kept down to the
     lowest; rotated NMS keeps the higher-scored of two boxes, so filtering afterwards is exact)."""
@@ -146,6 +147,8 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     det = Detector.load(folder, engine=engine)
     if size:
         det = det.with_config(size=size, min_size=min(det.config.min_size, size))
+    if upscale:
+        det = det.with_config(upscale=upscale)
     keep_at = det.config.score_thresh  # the model's own threshold: the main figures
     if thresholds and end_to_end:
         raise SystemExit("rosetta eval: error: --thresholds is for `eval detector`")
@@ -177,7 +180,8 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         gts.append(r["words"])
     dt = time.perf_counter() - t
     res = evaluate_images(gts, dets)
-    out = {"data": str(data), "images": len(rows), "score_thresh": keep_at, "det": res["det"], "counts": res["counts"],
+    out = {"data": str(data), "images": len(rows), "score_thresh": keep_at, "size": det.config.size,
+           "upscale": det.config.upscale, "det": res["det"], "counts": res["counts"],
            "s_per_image": round(dt / len(rows), 4),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if end_to_end:

@@ -27,8 +27,10 @@ MIN_SIDE = 8  # images smaller than this hold no legible word
 @dataclass(frozen=True)
 class DetectConfig:
     size: int = 1280  # largest long side the network sees (larger images are scaled down to it)
-    min_size: int = 640  # smaller images are scaled up to this long side; in between they keep their size
-    score_thresh: float = 0.5  # minimum word score kept (a model's card may set its own, chosen on training images)
+    min_size: int = 640  # smaller images are scaled up to this long side
+    upscale: float = 1.0  # in between, images are seen at this scale (small words are the detector's weak point)
+    score_thresh: float = 0.5  # minimum word score kept
+    # a model's card may set its own score_thresh, size and upscale (chosen on its training images)
     min_box_height: float = 3.0  # px in the original image
     batch_size: int = 1  # same-size images per network call (measured: batches of 4 are 12% slower per image on CPU)
 
@@ -84,8 +86,9 @@ class Detector:
         width = float((meta.get("model_config") or {}).get("width", 0.5))
         model = RotatedFasterRCNN.build(DetectorConfig(width=width))
         model.load_state_dict(state)
-        if "score_thresh" in meta and "config" not in kwargs:  # the model's own calibrated threshold
-            kwargs["config"] = DetectConfig(score_thresh=float(meta["score_thresh"]))
+        tuned = {k: meta[k] for k in ("score_thresh", "size", "upscale") if k in meta}
+        if tuned and "config" not in kwargs:  # the model's own threshold and scale, chosen on training images
+            kwargs["config"] = DetectConfig(**tuned)
         return cls(model, meta=meta, engine=engine, folder=folder, **kwargs)
 
     def with_config(self, **changes) -> "Detector":
@@ -111,7 +114,7 @@ class Detector:
                 xs = [torch.from_numpy(np.multiply(images[i].transpose(2, 0, 1), np.float32(1 / 255.0),
                                                    dtype=np.float32)) for i in chunk]  # (H, W, 3) -> (3, H, W) in [0, 1]
                 long_side = max(images[chunk[0]].shape[:2])
-                size = int(min(self.config.size, max(self.config.min_size, long_side)))
+                size = int(min(self.config.size, max(self.config.min_size, round(long_side * self.config.upscale))))
                 for i, r in zip(chunk, self.model(xs, size=size)):
                     boxes, scores = r["boxes"].numpy().astype(np.float32), r["scores"].numpy().astype(np.float32)
                     keep = (scores >= self.config.score_thresh) & (boxes[:, 3] >= self.config.min_box_height)
