@@ -28,7 +28,8 @@ def f(v, d=3):
 def main() -> None:
     print("### Recognizer accuracy\n\n| set | n | word acc | case-sensitive acc | 1 - NED | CER |\n|---|---|---|---|---|---|")
     for name, label in (("rec_iiit5k_val.json", "IIIT5K-val"), ("rec_ic15_val.json", "IC15-val"),
-                        ("rec_arabic_val.json", "Arabic lines val"), ("rec_cyrillic_synth_val.json", "synthetic Cyrillic val")):
+                        ("rec_arabic_val.json", "Arabic lines val"), ("rec_cyrillic_synth_val.json", "synthetic Cyrillic val"),
+                        ("rec_cyrillic_synth_val_hint.json", "synthetic Cyrillic val, --scripts cyrillic")):
         d = load(name)
         if d:
             print(f"| {label} | {d['n']} | {f(d['word_acc'])} | {f(d['word_acc_cs'])} | {f(d['one_minus_ned'])} | {f(d['cer'])} |")
@@ -53,15 +54,21 @@ def main() -> None:
         print("\n### int8\n\n| variant | threads | IIIT5K acc | IC15 acc | ms/crop (IIIT5K) |\n|---|---|---|---|---|")
         for r in rep.get("recognizer", []):
             print(f"| {r['variant']} | {r['threads']} | {f(r['iiit5k_acc'], 4)} | {f(r['ic15_acc'], 4)} | {f(r['iiit5k_ms_per_crop'])} |")
+        if rep.get("detector"):
+            print("\n| detector variant | threads | det hmean | ms/image |\n|---|---|---|---|")
+            for r in rep["detector"]:
+                print(f"| {r['variant']} | {r['threads']} | {f(r['det_hmean'], 4)} | {f(r['ms_per_image'], 1)} |")
         if "e2e_fp32" in rep:
             a, b = rep["e2e_fp32"], rep["e2e_int8"]
             print(f"\nEnd to end: fp32 e2e hmean {f(a['e2e']['hmean'])} at {f(a['s_per_image'])} s/image; int8 "
                   f"{f(b['e2e']['hmean'])} at {f(b['s_per_image'])} s/image; speed-up {rep['e2e_speedup']}x")
     rows = load("bench_batch.jsonl")
     if rows:
-        print("\n### Batch engine\n\n| engine | workers | images | seconds | first shard s | images/s |\n|---|---|---|---|---|---|")
+        print("\n### Batch engine\n\n| engine | workers | images | seconds | first shard s | images/s | after first shard |"
+              "\n|---|---|---|---|---|---|---|")
         for r in rows[:-1]:
-            print(f"| {r['engine']} | {r['workers']} | {r['images']} | {r['seconds']} | {r['first_shard_s']} | {r['images_per_s']} |")
+            print(f"| {r['engine']} | {r['workers']} | {r['images']} | {r['seconds']} | {r['first_shard_s']} | "
+                  f"{r['images_per_s']} | {r.get('after_first_shard_images_per_s', '-')} |")
         print(f"\n`{json.dumps(rows[-1])}`")
     rows = load("bench_serve.jsonl")
     if rows:
