@@ -92,6 +92,8 @@ def write_card(folder: Path | None = None) -> Path:
                   f"- data: {meta.get('data', 'see notes')}",
                   f"- charset: {len(meta['charset'].splitlines())} characters (Latin + accents, Cyrillic, Arabic, digits, "
                   "punctuation)" if meta.get("charset") else "- charset: n/a",
+                  f"- weights: {meta.get('weights', 'raw')}",
+                  f"- inference settings: {json.dumps({k: meta[k] for k in ('score_thresh', 'size', 'upscale') if k in meta} or 'defaults')}",
                   f"- scores: {json.dumps(meta.get('scores') or {})}",
                   f"- notes: {meta.get('notes') or '-'}", ""]
     out = folder / "MODEL_CARD.md"
