@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="activation ranges (default: each model's measured choice)")
     q.add_argument("--crops", type=int, default=400, help="recognizer calibration crops (real training crops)")
     q.add_argument("--images", type=int, default=32, help="detector calibration photos (ICDAR 2015 img_1..N)")
+    q.add_argument("--first-layer-int8", action="store_true",
+                   help="quantize each model's first convolution too: faster, less accurate (docs/RESULTS.md)")
     return p
 
 
@@ -180,12 +182,12 @@ def _run_quantize(args: argparse.Namespace) -> int:
     unknown = sorted(set(which) - {"recognizer", "detector"})
     if unknown:
         raise SystemExit(f"rosetta quantize: error: unknown model(s) {', '.join(unknown)} (recognizer, detector)")
+    changes = {k: v for k, v in (("calibration", args.calibration),
+                                 ("keep_first_fp32", False if args.first_layer_int8 else None)) if v is not None}
     if "recognizer" in which:
-        cfg = Int8Config() if args.calibration is None else Int8Config(calibration=args.calibration)
-        print(build_recognizer(folder, real_calibration_crops(args.crops), cfg))
+        print(build_recognizer(folder, real_calibration_crops(args.crops), replace(Int8Config(), **changes)))
     if "detector" in which:
-        cfg = DETECTOR_INT8 if args.calibration is None else replace(DETECTOR_INT8, calibration=args.calibration)
-        print(build_detector(folder, real_calibration_images(args.images), cfg))
+        print(build_detector(folder, real_calibration_images(args.images), replace(DETECTOR_INT8, **changes)))
     return 0
 
 

@@ -39,9 +39,8 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> 
     """Quantize the detector's network part (trunk, neck, RPN head) in ``folder`` to ``detector.int8.onnx``,
     stamped with the weights it came from. ``calibration``: a few dozen real RGB photos.
 
-    The default quantizes the first convolution too: with it in float, ONNX Runtime keeps the stem and
-    its max-pool in the slow NCHW float path (a third of the int8 graph's time); quantized, the whole
-    graph runs NHWC int8 (measured in docs/RESULTS.md, with the accuracy of both choices)."""
+    The default (``DETECTOR_INT8``) keeps the first convolution in float, as for the recognizer: quantized
+    it is faster (the whole graph runs NHWC int8) but loses more accuracy (docs/RESULTS.md)."""
     from rosetta.quant.files import int8_path, stamp
     from rosetta.quant.ort_int8 import DETECTOR_INT8, quantize_detector
 
