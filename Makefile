@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test sheets bench train-recognizer train-detector evaluate clean
+.PHONY: setup system-deps demo test sheets bench train-recognizer train-detector train-stop evaluate clean
 
 setup: system-deps $(STAMP)
 
@@ -42,6 +42,9 @@ train-recognizer: setup
 train-detector: setup
 	mkdir -p runs/det; [ -f runs/det/last.pt ] || cp checkpoints/detector_last.pt runs/det/last.pt 2>/dev/null || true
 	nice -n 10 $(BIN)/rosetta train detector --out runs/det --threads 1 --resume --eval-every 1500
+
+train-stop:  # SIGTERM: each trainer finishes its step, writes last.pt and exits (data workers ignore it)
+	-pkill -TERM -f "bin/[r]osetta train"
 
 evaluate: setup
 	sh scripts/evaluate.sh
