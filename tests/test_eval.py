@@ -54,3 +54,14 @@ def test_eval_recognizer_and_ocr_commands(tmp_path):
     res = json.loads(p.stdout)
     assert p.returncode == 0 and res["images"] == 1 and res["counts"]["gt"] == 1
     assert set(res) >= {"det", "e2e", "s_per_image", "peak_rss_mb"}
+
+
+def test_detector_tuning_refuses_the_validation_images():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "tune_detector.py"
+    r = subprocess.run([sys.executable, str(script), "src/rosetta/models", "--images", "190-210"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "validation images" in r.stderr
