@@ -69,9 +69,8 @@ class Detector:
         elif engine == "int8":  # no fallback: int8 was asked for
             from rosetta.engine.onnx import features_runner
             from rosetta.models import MODEL_DIR
-            from rosetta.quant.files import int8_session
-
             from rosetta.quant.fbgemm import int8_linear
+            from rosetta.quant.files import int8_session
 
             self.model.features_engine = features_runner(int8_session(Path(folder or MODEL_DIR), "detector"))
             self.model.roi_heads.head = int8_linear(self.model.roi_heads.head)  # FBGEMM for the RoI head

@@ -38,19 +38,22 @@ class ServeConfig:
     int8: bool = False  # int8 detector and recognizer
 
     @property
+    def cores(self) -> int:
+        """Cores for inference: ``threads``, else PyTorch's thread count (read before any model sets it)."""
+        import torch
+
+        return max(1, self.threads or torch.get_num_threads())
+
+    @property
     def lanes(self) -> int:
         """Inference lanes: a batch is split across them and runs data-parallel, one lane a core
         (measured: 2 images on 2 single-thread lanes beat 1 image on 2 intra-op threads by 1.5x)."""
-        import torch
-
-        return max(1, min(self.threads or torch.get_num_threads(), self.max_batch))
+        return max(1, min(self.cores, self.max_batch))
 
     @property
     def lane_threads(self) -> int:
         """Intra-op threads per lane: the cores no other lane needs (all of them when ``max_batch`` is 1)."""
-        import torch
-
-        return max(1, (self.threads or torch.get_num_threads()) // self.lanes)
+        return max(1, self.cores // self.lanes)
 
 
 class Metrics:
@@ -260,7 +263,8 @@ def production_app():
     lanes, lane_threads = cfg.lanes, cfg.lane_threads
     ocr = OCR(threads=lane_threads, int8=cfg.int8)
     info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.int8,
-            "engine": {"detector": ocr.detector.engine, "recognizer": ocr.recognizer.engine}, "lanes": lanes, "threads_per_lane": lane_threads}
+            "engine": {"detector": ocr.detector.engine, "recognizer": ocr.recognizer.engine},
+            "lanes": lanes, "threads_per_lane": lane_threads}
     return create_app(ocr._read, info, cfg, lanes)
 
 

@@ -174,7 +174,9 @@ class Recognizer:
                     seq, conf = beam_search(seq_lp, self.decode_cfg.beam_width, self.trie)
                 else:
                     seq, conf = greedy_decode(seq_lp)
-                text = " ".join(harmonize_script(w) for w in visual_to_logical(self.charset.decode(seq)).split(" "))
+                text = visual_to_logical(self.charset.decode(seq))
+                if not self.decode_cfg.one_script:  # one-script decoding never mixes scripts in the first place
+                    text = " ".join(harmonize_script(w) for w in text.split(" "))
                 out[i] = (text, float(conf))
         return out
 
