@@ -11,6 +11,7 @@ import io
 import logging
 import os
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -43,7 +44,9 @@ def export(model: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: d
     return path
 
 
-def session(path: Path, threads: int | None = None):
+def session(path: Path, threads: int | None = None, disabled_optimizers: Sequence[str] = ()):
+    """An ONNX Runtime CPU session at ``threads`` (default: PyTorch's) that does not spin idle threads;
+    ``disabled_optimizers``: graph rewrites to leave out (by ONNX Runtime's names)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -54,7 +57,8 @@ def session(path: Path, threads: int | None = None):
     # idle ORT threads must not spin: they would take the cores from PyTorch's post-processing and
     # from other sessions (measured: 2 spinning threads made a 2-core OCR slower than 1 thread)
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(disabled_optimizers) or None)
 
 
 class _Logits(torch.nn.Module):

@@ -27,9 +27,15 @@ def weights_sha1(folder: Path, name: str) -> str:
 
 
 def stamp(folder: Path, name: str, **facts: Any) -> Path:
-    """Record which weights (and calibration) ``{name}.int8.onnx`` was built from."""
-    path = int8_path(folder, name).with_suffix(".json")
-    path.write_text(json.dumps({"weights_sha1": weights_sha1(folder, name), **facts}, indent=2) + "\n")
+    """Record which weights (and calibration) ``{name}.int8.onnx`` was built from, and the ONNX Runtime
+    rewrites its session must leave out (a float pool after a float stem, :mod:`rosetta.quant.ort_int8`)."""
+    from rosetta.quant.ort_int8 import ORT_DISABLED_OPTIMIZERS, has_float_pool
+
+    model = int8_path(folder, name)
+    disabled = list(ORT_DISABLED_OPTIMIZERS) if has_float_pool(model) else []
+    path = model.with_suffix(".json")
+    path.write_text(json.dumps({"weights_sha1": weights_sha1(folder, name), **facts,
+                                "ort_disabled_optimizers": disabled}, indent=2) + "\n")
     return path
 
 
@@ -41,9 +47,10 @@ def int8_session(folder: Path, name: str, threads: int | None = None):
     if not path.exists():
         raise FileNotFoundError(f"int8 {name} {path} not found: run `rosetta quantize` first")
     st = path.with_suffix(".json")
-    if not st.exists() or json.loads(st.read_text()).get("weights_sha1") != weights_sha1(folder, name):
+    facts = json.loads(st.read_text()) if st.exists() else {}
+    if facts.get("weights_sha1") != weights_sha1(folder, name):
         raise ValueError(f"int8 {name} {path} was built from other weights: run `rosetta quantize` again")
-    return session(path, threads)
+    return session(path, threads, disabled_optimizers=facts.get("ort_disabled_optimizers", ()))
 
 
 __all__ = ["NAMES", "int8_path", "weights_sha1", "stamp", "int8_session"]

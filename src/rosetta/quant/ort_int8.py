@@ -8,7 +8,12 @@ The accuracy tricks are switches, so each can be measured (benchmarks/int8.py):
 * ``calibration``: "minmax" ranges or "entropy"/"percentile" (histogram, outlier-robust ranges). Min-max
   is the default: in two ablations (the step-11000 and step-17000 recognizers) it matched or beat the
   histogram ranges on IIIT5K and IC15, and histograms of the detector's 1280 px maps took over 17 GB.
-* ``keep_first_fp32``: the first convolution (raw pixels in) stays in float.
+* ``keep_first_fp32``: the first convolution (raw pixels in) stays in float, and so does a max-pool right
+  after it (the quantizer leaves it in float; max commutes with quantization, so nothing changes but speed).
+  ONNX Runtime runs the two in its blocked float layout, but its ``QDQPropagationTransformer`` would move the
+  quantization above the pool and run it on uint8 in a slow NCHW kernel (the detector's stem pool: 36 of
+  89 ms per 1600 px image), so such a graph's session leaves that rewrite out
+  (:data:`ORT_DISABLED_OPTIMIZERS`, recorded in the int8 stamp).
 * ``reduce_range``: 7-bit weights, which AVX2 machines without VNNI need to avoid int16 overflow.
 
 Calibration uses real word crops (never random tensors).
@@ -45,6 +50,8 @@ class Int8Config:
 # its max-pool fall back to slow NCHW kernels), but it lost 1.3 points of e2e hmean on img_201..250 against
 # 0.4 with the stem in float, at the shipped scale (1.25) for about 6% more time.
 DETECTOR_INT8 = Int8Config()
+# ONNX Runtime graph rewrites that would undo a float pool after a float first convolution (see above)
+ORT_DISABLED_OPTIMIZERS = ("QDQPropagationTransformer",)
 
 
 def real_calibration_images(n: int = 32) -> list[np.ndarray]:
@@ -174,4 +181,13 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
     return out
 
 
-__all__ = ["real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
+def has_float_pool(path: Path) -> bool:
+    """Whether an int8 graph keeps a max-pool in float (its session then needs ORT_DISABLED_OPTIMIZERS)."""
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False).graph
+    quantized = {n.input[0] for n in g.node if n.op_type == "QuantizeLinear"}
+    return any(n.op_type == "MaxPool" and n.output[0] in quantized for n in g.node)
+
+
+__all__ = ["ORT_DISABLED_OPTIMIZERS", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
