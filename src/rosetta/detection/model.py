@@ -82,17 +82,23 @@ class RotatedFasterRCNN(nn.Module):
         """``images``: (3, H, W) floats in [0, 1]. ``targets`` (training): per image ``boxes`` (G, 5) and
         optional ``ignore_boxes`` (I, 5), in the image's own pixels."""
         batch, sizes, scales = self.transform(images, size)
+        if targets is None:
+            return self.detect(batch, sizes, scales)
+        feats = self.features(batch)
+        targets = [{k: scale_boxes(v, s) for k, v in t.items()} for t, s in zip(targets, scales)]
+        proposals, rpn_losses = self.rpn(feats, sizes, targets)
+        _, roi_losses = self.roi_heads(feats, [p[0] for p in proposals], sizes, targets)
+        return {**rpn_losses, **roi_losses}
+
+    def detect(self, batch: torch.Tensor, sizes: list[tuple[int, int]], scales: list[float]) -> list[dict[str, torch.Tensor]]:
+        """Inference on a batch the transform made: per image ``boxes`` (N, 5) in the original image's
+        pixels and ``scores`` (N,)."""
         if self.features_engine is not None and not self.training:
             feats, head_out = self.features_engine(batch)
         else:
             feats, head_out = self.features(batch), None
-        if targets is not None:
-            targets = [{k: scale_boxes(v, s) for k, v in t.items()} for t, s in zip(targets, scales)]
-        proposals, rpn_losses = self.rpn(feats, sizes, targets, head_out)
-        boxes = [p[0] for p in proposals]
-        results, roi_losses = self.roi_heads(feats, boxes, sizes, targets)
-        if targets is not None:
-            return {**rpn_losses, **roi_losses}
+        proposals, _ = self.rpn(feats, sizes, None, head_out)
+        results, _ = self.roi_heads(feats, [p[0] for p in proposals], sizes, None)
         for r, s in zip(results, scales):
             r["boxes"] = scale_boxes(r["boxes"], 1.0 / s)
         return results
