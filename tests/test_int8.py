@@ -97,3 +97,26 @@ def test_stale_or_missing_int8_model_is_refused(name, request, tmp_path):
     (tmp_path / f"{name}.int8.onnx").unlink()
     with pytest.raises(FileNotFoundError, match="rosetta quantize"):
         load(tmp_path, engine="int8")
+
+
+def test_int8_detector_pools_its_float_stem_in_float(det_folder):
+    """The stem's max-pool stays in float (ONNX Runtime would otherwise pool uint8 in a slow NCHW kernel):
+    the built graph quantizes after the pool, and its stamp tells the session to keep it that way."""
+    import onnx
+    import onnxruntime as ort
+
+    from rosetta.quant.ort_int8 import ORT_DISABLED_OPTIMIZERS, has_float_pool
+
+    path = det_folder / "detector.int8.onnx"
+    assert has_float_pool(path)
+    assert json.loads((det_folder / "detector.int8.json").read_text())["ort_disabled_optimizers"] == list(
+        ORT_DISABLED_OPTIMIZERS)
+    opt = det_folder / "optimized.onnx"
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(opt)
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
+                         disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS))
+    nodes = onnx.load(str(opt)).graph.node
+    pool = next(n for n in nodes if "MaxPool" in n.op_type)
+    producers = {o: n for n in nodes for o in n.output}
+    assert producers[pool.input[0]].op_type != "QuantizeLinear"  # pools floats, not uint8
