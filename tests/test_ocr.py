@@ -110,3 +110,21 @@ def test_one_ocr_read_from_two_threads_gives_the_serial_results():
         for _ in range(2):
             parallel = list(pool.map(lambda im: ocr._read([im], ["x"])[0].to_dict()["words"], images))
             assert parallel == serial
+
+
+def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
+    """A word and a patch of noise: the noise is read with low confidence and dropped by default
+    (``min_confidence`` 0.7), kept with ``min_confidence=0``; the word stays in both."""
+    from rosetta.recognition.recognizer import Recognizer
+
+    img, box = _rotated_scene("market", 0.0)
+    noise = np.random.default_rng(0).integers(0, 256, (60, 200, 3), dtype=np.uint8)
+    img = img.copy()
+    img[20:80, 20:220] = noise
+    boxes = [box, [120.0, 50.0, 200.0, 60.0, 0.0]]
+    rec = Recognizer.load()
+    strict, loose = OCR(OracleDetector(boxes), rec), OCR(OracleDetector(boxes), rec, min_confidence=0.0)
+    assert strict.config.min_confidence == 0.7
+    kept, everything = strict(img).words, loose(img).words
+    assert [w.text.casefold() for w in kept] == ["market"] and kept[0].confidence >= 0.7
+    assert len(everything) == 2 and min(w.confidence for w in everything) < 0.7

@@ -47,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--scripts", default=None, type=scripts_arg,
                    help="the scripts the text is in, e.g. cyrillic or latin,cyrillic (default: every script)")
     r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
+    r.add_argument("--min-confidence", type=float, default=None,
+                   help="drop words read with a lower confidence (default: 0.7, chosen on training images; 0 keeps all)")
     r.add_argument("--no-progress", action="store_true")
 
 
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
     out_dir = _out_dir(args, len(items))
     recognizer = _recognizer(args) if args.beam > 1 or args.lexicon or args.scripts else None
-    ocr = OCR(recognizer=recognizer, threads=args.threads, engine=args.engine, int8=args.int8, folder=args.models)
+    ocr = OCR(recognizer=recognizer, threads=args.threads, engine=args.engine, int8=args.int8, folder=args.models,
+              min_confidence=args.min_confidence)
     failed = 0
     bar = _progress(items, args)
     stream: IO[str] = sys.stdout if args.output in (None, "-") or out_dir else open(args.output, "w", encoding="utf-8")
