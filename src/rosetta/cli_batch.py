@@ -31,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--models", default=None, help="model folder (default: the shipped models)")
     b.add_argument("--scripts", default=None, type=scripts_arg,
                    help="the scripts the text is in, e.g. cyrillic (default: every script)")
+    b.add_argument("--min-confidence", type=float, default=None, help="drop words read with a lower confidence (default: 0.7, chosen on training images; 0 keeps all)")
     b.add_argument("--no-progress", action="store_true")
 
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     workers = args.workers or os.cpu_count() or 1
     cfg = BatchConfig(output=args.output, fmt=args.format, batch_size=max(1, args.batch_size), workers=workers,
-                      models=args.models, int8=args.int8, scripts=args.scripts)
+                      models=args.models, int8=args.int8, scripts=args.scripts, min_confidence=args.min_confidence)
     ids, sources = list_inputs(args.input)
     if not ids:
         raise SystemExit(f"rosetta batch: error: no images found in {args.input}")

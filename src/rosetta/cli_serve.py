@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-queue", type=int, default=64)
     s.add_argument("--max-mb", type=float, default=20.0, help="request body cap in MB")
     s.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
+    s.add_argument("--min-confidence", type=float, default=None, help="drop words read with a lower confidence (default: 0.7, chosen on training images; 0 keeps all)")
     s.add_argument("--threads", type=int, default=None, help="cores per worker (default: all); a batch is split across them, one image per core")
 
 
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     cfg = {"max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "max_queue": args.max_queue,
-           "max_bytes": int(args.max_mb * 1024 * 1024), "timeout_s": args.timeout, "threads": args.threads, "int8": args.int8}
+           "max_bytes": int(args.max_mb * 1024 * 1024), "timeout_s": args.timeout, "threads": args.threads, "int8": args.int8,
+           "min_confidence": args.min_confidence}
     os.environ["ROSETTA_SERVE_CONFIG"] = json.dumps(cfg)
     uvicorn.run("rosetta.engine.serve:production_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning")

@@ -50,6 +50,7 @@ class BatchConfig:
     int8: bool = False
     models: str | None = None  # model folder; None = shipped
     scripts: tuple[str, ...] | None = None  # the scripts the text is in, when known (None: any)
+    min_confidence: float | None = None  # words read with less are dropped (None: OCRConfig's default)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -203,7 +204,7 @@ def make_ocr(cfg: BatchConfig):
     torch.set_num_threads(cfg.threads_per_worker)
     from rosetta.ocr import OCR
 
-    return OCR(int8=cfg.int8, folder=cfg.models, scripts=cfg.scripts)
+    return OCR(int8=cfg.int8, folder=cfg.models, scripts=cfg.scripts, min_confidence=cfg.min_confidence)
 
 
 __all__ = ["Shard", "BatchConfig", "list_inputs", "make_shards", "check_manifest", "pending", "process_shard",

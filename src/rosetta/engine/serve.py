@@ -36,6 +36,7 @@ class ServeConfig:
     timeout_s: float = 60.0  # per request, queueing included (504 above)
     threads: int | None = None  # cores for inference (default: all PyTorch sees)
     int8: bool = False  # int8 detector and recognizer
+    min_confidence: float | None = None  # words read with less are dropped (None: OCRConfig's default)
 
     @property
     def cores(self) -> int:
@@ -261,7 +262,7 @@ def production_app():
 
     cfg = ServeConfig(**json.loads(os.environ.get("ROSETTA_SERVE_CONFIG", "{}")))
     lanes, lane_threads = cfg.lanes, cfg.lane_threads
-    ocr = OCR(threads=lane_threads, int8=cfg.int8)
+    ocr = OCR(threads=lane_threads, int8=cfg.int8, min_confidence=cfg.min_confidence)
     info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.int8,
             "engine": {"detector": ocr.detector.engine, "recognizer": ocr.recognizer.engine},
             "lanes": lanes, "threads_per_lane": lane_threads}
