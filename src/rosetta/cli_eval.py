@@ -152,12 +152,8 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     keep_at = det.config.score_thresh  # the model's own threshold: the main figures
     if thresholds and end_to_end:
         raise SystemExit("rosetta eval: error: --thresholds is for `eval detector`")
-    if thresholds:
-        from dataclasses import replace
-
-        low = min(min(thresholds), keep_at)
-        det = det.with_config(score_thresh=low)
-        det.model.roi_heads.cfg = replace(det.model.roi_heads.cfg, score_thresh=min(low, det.model.roi_heads.cfg.score_thresh))
+    if thresholds:  # boxes down to the lowest threshold, the higher ones filtered from them (exact, see RoI head)
+        det = det.with_config(score_thresh=min(min(thresholds), keep_at))
     ocr = None
     if end_to_end:
         from rosetta.ocr import OCR

@@ -112,7 +112,7 @@ class Detector:
                 long_side = max(images[chunk[0]].shape[:2])
                 size = int(min(self.config.size, max(self.config.min_size, round(long_side * self.config.upscale))))
                 batch, sizes, scales = self.model.transform.from_uint8([images[i] for i in chunk], size)
-                for i, r in zip(chunk, self.model.detect(batch, sizes, scales)):
+                for i, r in zip(chunk, self.model.detect(batch, sizes, scales, self.config.score_thresh)):
                     boxes, scores = r["boxes"].numpy().astype(np.float32), r["scores"].numpy().astype(np.float32)
                     keep = (scores >= self.config.score_thresh) & (boxes[:, 3] >= self.config.min_box_height)
                     out[i] = (boxes[keep], scores[keep])

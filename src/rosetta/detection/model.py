@@ -90,15 +90,16 @@ class RotatedFasterRCNN(nn.Module):
         _, roi_losses = self.roi_heads(feats, [p[0] for p in proposals], sizes, targets)
         return {**rpn_losses, **roi_losses}
 
-    def detect(self, batch: torch.Tensor, sizes: list[tuple[int, int]], scales: list[float]) -> list[dict[str, torch.Tensor]]:
+    def detect(self, batch: torch.Tensor, sizes: list[tuple[int, int]], scales: list[float],
+               score_thresh: float | None = None) -> list[dict[str, torch.Tensor]]:
         """Inference on a batch the transform made: per image ``boxes`` (N, 5) in the original image's
-        pixels and ``scores`` (N,)."""
+        pixels and ``scores`` (N,); ``score_thresh`` lowers the RoI head's own threshold (see there)."""
         if self.features_engine is not None and not self.training:
             feats, head_out = self.features_engine(batch)
         else:
             feats, head_out = self.features(batch), None
         proposals, _ = self.rpn(feats, sizes, None, head_out)
-        results, _ = self.roi_heads(feats, [p[0] for p in proposals], sizes, None)
+        results, _ = self.roi_heads(feats, [p[0] for p in proposals], sizes, None, score_thresh)
         for r, s in zip(results, scales):
             r["boxes"] = scale_boxes(r["boxes"], 1.0 / s)
         return results

@@ -74,7 +74,10 @@ class RotatedRoIHeads(nn.Module):
         return out
 
     def forward(self, feats: list[torch.Tensor], proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
-                targets: list[dict[str, torch.Tensor]] | None = None):
+                targets: list[dict[str, torch.Tensor]] | None = None, score_thresh: float | None = None):
+        """``score_thresh`` (inference): boxes scored below it are dropped before NMS, when it is below the
+        configured one (a lower-scored box never suppresses a higher one, so the caller can filter the rest
+        afterwards at any higher threshold and get exactly what NMS would have kept)."""
         c = self.cfg
         if targets is not None:
             proposals, labels, reg_targets = self._sample(proposals, targets)
@@ -96,7 +99,7 @@ class RotatedRoIHeads(nn.Module):
             sc = torch.sigmoid(logits[start:start + n])
             bx = self.coder.decode(deltas[start:start + n], props) if n else props
             start += n
-            keep = sc >= c.score_thresh
+            keep = sc >= min(c.score_thresh, score_thresh if score_thresh is not None else c.score_thresh)
             bx, sc = bx[keep], sc[keep]
             keep = batched_rotated_nms(bx, sc, torch.zeros(len(sc), dtype=torch.long, device=sc.device), c.nms_thresh,
                                        c.max_detections)
