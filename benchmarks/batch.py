@@ -1,11 +1,13 @@
 """Batch throughput: images/s of the local and Ray engines with 1 and 2 workers, in one run.
 
-    python benchmarks/batch.py [--images 100] [--batch-size 4]
+    python benchmarks/batch.py [--images 100] [--batch-size 4] [--repeats 3]
 
 Input: ICDAR 2015 dev images (1280x720), written to fresh output folders. Each worker runs at one
 thread. The rate is wall clock over the whole job, worker start and model loading included (Ray's
 one-time ``ray.init`` is excluded by a warm-up job); ``first_shard_s`` shows the start-up part and
 ``after_first_shard_images_per_s`` the rate once the workers run (an explanatory figure, not the verdict).
+With ``--repeats N`` the four jobs run N times, interleaved (this 2-core machine's rates vary by about 10%
+from run to run); the ratios are those of the median rates, and each run's ratios are listed too.
 """
 
 from __future__ import annotations
@@ -44,31 +46,50 @@ def measure(engine: str, workers: int, paths: list[str], batch_size: int) -> dic
             "after_first_shard_images_per_s": round(steady, 3)}
 
 
+def ratios(rows: list[dict], key: str) -> dict:
+    """local 2/1 workers and Ray/local at 1 and 2 workers, from the median ``key`` of each setting."""
+    import statistics
+
+    med = {}
+    for r in rows:
+        med.setdefault((r["engine"], r["workers"]), []).append(r[key])
+    med = {k: statistics.median(v) for k, v in med.items()}
+    out = {}
+    if ("local", 1) in med and ("local", 2) in med:
+        out["local_2_over_1"] = round(med[("local", 2)] / med[("local", 1)], 2)
+    for w in (1, 2):
+        if ("ray", w) in med and ("local", w) in med:
+            out[f"ray_over_local_{w}w"] = round(med[("ray", w)] / med[("local", w)], 2)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--engines", default="local,ray")
+    ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
     folder = data_root() / "icdar2015_dev" / "images"
     paths = [str(folder / f"img_{i}.jpg") for i in range(1, a.images + 1)]
     rows = []
-    for engine in a.engines.split(","):
-        if engine == "ray":
-            measure("ray", 1, paths[:2], 1)  # ray.init and Ray Data's first-use costs, not counted
-        for w in (1, 2):
-            rows.append(measure(engine, w, paths, a.batch_size))
-            print(json.dumps(rows[-1]), flush=True)
-    by = {(r["engine"], r["workers"]): r["images_per_s"] for r in rows}
+    for rep in range(a.repeats):
+        for engine in a.engines.split(","):
+            if engine == "ray":  # a fresh local Ray per run, so the local engine never shares the cores with it
+                measure("ray", 1, paths[:2], 1)  # ray.init and Ray Data's first-use costs, not counted
+            for w in (1, 2):
+                rows.append({**measure(engine, w, paths, a.batch_size), "run": rep + 1})
+                print(json.dumps(rows[-1]), flush=True)
+            if engine == "ray":
+                import ray
+
+                ray.shutdown()
     summary = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-               "batch_size": a.batch_size}
-    if ("local", 2) in by:
-        summary["local_2_over_1"] = round(by[("local", 2)] / by[("local", 1)], 2)
-    if ("ray", 1) in by and ("local", 1) in by:
-        summary["ray_over_local_1w"] = round(by[("ray", 1)] / by[("local", 1)], 2)
-        summary["ray_over_local_2w"] = round(by[("ray", 2)] / by[("local", 2)], 2)
-        st = {(r["engine"], r["workers"]): r["after_first_shard_images_per_s"] for r in rows}
-        summary["after_first_shard_ray_over_local"] = [round(st[("ray", w)] / st[("local", w)], 2) for w in (1, 2)]
+               "batch_size": a.batch_size, "repeats": a.repeats,
+               **ratios(rows, "images_per_s"),
+               "after_first_shard": ratios(rows, "after_first_shard_images_per_s")}
+    if a.repeats > 1:
+        summary["per_run"] = [ratios([r for r in rows if r["run"] == k], "images_per_s") for k in range(1, a.repeats + 1)]
     print(json.dumps(summary))
 
 

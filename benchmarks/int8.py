@@ -51,7 +51,7 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     from rosetta.geometry import boxes_to_quads
     from rosetta.io import load_image
     from rosetta.quant.fbgemm import int8_linear
-    from rosetta.quant.ort_int8 import DETECTOR_INT8, quantize_detector, real_calibration_images
+    from rosetta.quant.ort_int8 import DETECTOR_INT8, disabled_optimizers, quantize_detector, real_calibration_images
 
     lo, hi = (int(x) for x in image_range.split("-"))
     data = data_root() / "icdar2015_dev"
@@ -87,7 +87,8 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
             if cfg not in graphs:
                 graphs[cfg] = quantize_detector(fp32.model, calib, tmp / f"det-{abs(hash(cfg))}.onnx", cfg)
             det = Detector.load(engine="torch")
-            det.model.features_engine = features_runner(session(graphs[cfg], threads))
+            det.model.features_engine = features_runner(session(graphs[cfg], threads,
+                                                                disabled_optimizers=disabled_optimizers(graphs[cfg])))
             if fbgemm:
                 det.model.roi_heads.head = int8_linear(det.model.roi_heads.head)
             measure(det, {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})

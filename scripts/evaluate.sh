@@ -28,7 +28,7 @@ for s in $SECTIONS; do
       $PY benchmarks/detector.py > $OUT/bench_detector.json ;;
     peers) $PY benchmarks/peers.py > $OUT/bench_peers.txt ;;
     int8) $PY benchmarks/int8.py > $OUT/bench_int8.jsonl ;;
-    batch) $PY benchmarks/batch.py --images 200 > $OUT/bench_batch.jsonl ;;
+    batch) $PY benchmarks/batch.py --images 200 --repeats 3 > $OUT/bench_batch.jsonl ;;
     serve) $PY benchmarks/serve_load.py --requests 120 --rss-requests 5000 > $OUT/bench_serve.jsonl ;;
     *) echo "evaluate.sh: unknown section $s (accuracy speed peers int8 batch serve, or quick)" >&2; exit 2 ;;
   esac

@@ -64,10 +64,10 @@ def main() -> None:
                   f"{f(b['e2e']['hmean'])} at {f(b['s_per_image'])} s/image; speed-up {rep['e2e_speedup']}x")
     rows = load("bench_batch.jsonl")
     if rows:
-        print("\n### Batch engine\n\n| engine | workers | images | seconds | first shard s | images/s | after first shard |"
-              "\n|---|---|---|---|---|---|---|")
+        print("\n### Batch engine\n\n| run | engine | workers | images | seconds | first shard s | images/s | after first shard |"
+              "\n|---|---|---|---|---|---|---|---|")
         for r in rows[:-1]:
-            print(f"| {r['engine']} | {r['workers']} | {r['images']} | {r['seconds']} | {r['first_shard_s']} | "
+            print(f"| {r.get('run', 1)} | {r['engine']} | {r['workers']} | {r['images']} | {r['seconds']} | {r['first_shard_s']} | "
                   f"{r['images_per_s']} | {r.get('after_first_shard_images_per_s', '-')} |")
         print(f"\n`{json.dumps(rows[-1])}`")
     rows = load("bench_serve.jsonl")

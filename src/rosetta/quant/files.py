@@ -29,10 +29,10 @@ def weights_sha1(folder: Path, name: str) -> str:
 def stamp(folder: Path, name: str, **facts: Any) -> Path:
     """Record which weights (and calibration) ``{name}.int8.onnx`` was built from, and the ONNX Runtime
     rewrites its session must leave out (a float pool after a float stem, :mod:`rosetta.quant.ort_int8`)."""
-    from rosetta.quant.ort_int8 import ORT_DISABLED_OPTIMIZERS, has_float_pool
+    from rosetta.quant.ort_int8 import disabled_optimizers
 
     model = int8_path(folder, name)
-    disabled = list(ORT_DISABLED_OPTIMIZERS) if has_float_pool(model) else []
+    disabled = list(disabled_optimizers(model))
     path = model.with_suffix(".json")
     path.write_text(json.dumps({"weights_sha1": weights_sha1(folder, name), **facts,
                                 "ort_disabled_optimizers": disabled}, indent=2) + "\n")

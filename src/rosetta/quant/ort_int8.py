@@ -181,6 +181,11 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
     return out
 
 
+def disabled_optimizers(path: Path) -> tuple[str, ...]:
+    """The ONNX Runtime rewrites a session of the int8 graph at ``path`` must leave out."""
+    return ORT_DISABLED_OPTIMIZERS if has_float_pool(path) else ()
+
+
 def has_float_pool(path: Path) -> bool:
     """Whether an int8 graph keeps a max-pool in float (its session then needs ORT_DISABLED_OPTIMIZERS)."""
     import onnx
@@ -190,4 +195,4 @@ def has_float_pool(path: Path) -> bool:
     return any(n.op_type == "MaxPool" and n.output[0] in quantized for n in g.node)
 
 
-__all__ = ["ORT_DISABLED_OPTIMIZERS", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
+__all__ = ["ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
