@@ -114,7 +114,7 @@ def test_one_ocr_read_from_two_threads_gives_the_serial_results():
 
 def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     """A word and a patch of noise: the noise is read with low confidence and dropped by default
-    (``min_confidence`` 0.7), kept with ``min_confidence=0``; the word stays in both."""
+    (the shipped recognizer card's ``min_confidence`` 0.7), kept with ``min_confidence=0``; the word stays in both."""
     from rosetta.recognition.recognizer import Recognizer
 
     img, box = _rotated_scene("market", 0.0)
@@ -128,3 +128,7 @@ def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     kept, everything = strict(img).words, loose(img).words
     assert [w.text.casefold() for w in kept] == ["market"] and kept[0].confidence >= 0.7
     assert len(everything) == 2 and min(w.confidence for w in everything) < 0.7
+    rec.meta = {k: v for k, v in rec.meta.items() if k != "min_confidence"}  # the floor travels with the card
+    assert OCR(OracleDetector(boxes), rec).config.min_confidence == 0.0
+    rec.meta["min_confidence"] = 0.25
+    assert OCR(OracleDetector(boxes), rec).config.min_confidence == 0.25

@@ -207,6 +207,8 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
                         "with `rosetta eval detector --thresholds`)")
     q.add_argument("--size", type=int, default=None, help="detector: largest long side the network sees")
     q.add_argument("--upscale", type=float, default=None, help="detector: scale images are seen at (up to --size)")
+    q.add_argument("--min-confidence", type=float, default=None,
+                   help="recognizer: the confidence below which the OCR drops a word (choose it on training images)")
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -233,7 +235,7 @@ def _run_models(args: argparse.Namespace) -> int:
     scores = json.loads(Path(args.scores).read_text()) if args.scores else None
     print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes,
                   **({"score_thresh": args.score_thresh, "size": args.size, "upscale": args.upscale}
-                     if args.name == "detector" else {})))
+                     if args.name == "detector" else {"min_confidence": args.min_confidence})))
     return 0
 
 

@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the scripts the text is in, e.g. cyrillic or latin,cyrillic (default: every script)")
     r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
     r.add_argument("--min-confidence", type=float, default=None,
-                   help="drop words read with a lower confidence (default: 0.7, chosen on training images; 0 keeps all)")
+                   help="drop words read with a lower confidence (default: the recognizer card's, 0.7 for the shipped one; 0 keeps all)")
     r.add_argument("--no-progress", action="store_true")
 
 

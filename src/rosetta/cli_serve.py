@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-queue", type=int, default=64)
     s.add_argument("--max-mb", type=float, default=20.0, help="request body cap in MB")
     s.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
-    s.add_argument("--min-confidence", type=float, default=None, help="drop words read with a lower confidence (default: 0.7, chosen on training images; 0 keeps all)")
+    s.add_argument("--min-confidence", type=float, default=None, help="drop words read with a lower confidence (default: the recognizer card's, 0.7 for the shipped one; 0 keeps all)")
     s.add_argument("--threads", type=int, default=None, help="cores per worker (default: all); a batch is split across them, one image per core")
 
 

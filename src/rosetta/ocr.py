@@ -29,13 +29,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OCRConfig:
-    # Both chosen for the shipped models on the training images img_1..200 (docs/RESULTS.md):
-    # context around each box, as a fraction of its height, on every side (e2e hmean 0.343 at 0.08, 0.363 at
-    # 0.16, 0.337 at 0.24), and the recognizer confidence below which a word is dropped: low-confidence reads
-    # are mostly misreads or non-text (e2e hmean 0.362 at 0, 0.412 at 0.5, 0.425 at 0.7, 0.418 at 0.8).
-    # min_confidence=0 keeps every detected word.
+    # context around each box, as a fraction of its height, on every side; chosen for the shipped models on the
+    # training images img_1..200 (e2e hmean 0.343 at 0.08, 0.363 at 0.16, 0.337 at 0.24; docs/RESULTS.md)
     crop_margin: float = 0.16
-    min_confidence: float = 0.7
+    # words read with a lower confidence are dropped (low-confidence reads are mostly misreads or non-text);
+    # None: the recognizer's own value from its card (0.7 for the shipped one, chosen on img_1..200: e2e hmean
+    # 0.362 at 0, 0.412 at 0.5, 0.425 at 0.7, 0.418 at 0.8), 0 when the card has none; 0 keeps every word
+    min_confidence: float | None = None
     keep_empty: bool = False  # keep detections whose text came out empty
 
 
@@ -49,7 +49,7 @@ class OCR:
         """``engine``: "onnx" (default: measured fastest here, see docs/RESULTS.md) or "torch"; ``int8``:
         both models in int8 (ONNX Runtime); ``folder``: model files other than the shipped ones; ``scripts``:
         the scripts the text is known to be in, e.g. ("cyrillic",) (default: every script the model reads).
-        ``min_confidence``: overrides ``config.min_confidence`` (0 keeps every word found).
+        ``min_confidence``: overrides ``config.min_confidence`` and the recognizer card's (0 keeps every word found).
         A ``detector`` or ``recognizer`` given replaces the one that would be loaded."""
         if threads:
             torch.set_num_threads(int(threads))
@@ -58,7 +58,11 @@ class OCR:
         self.detector = detector or Detector.load(folder, engine=engine)
         self.recognizer = recognizer or Recognizer.load(folder, engine=engine,
                                                         decode=DecodeConfig(scripts=tuple(scripts) if scripts else None))
-        self.config = config if min_confidence is None else replace(config, min_confidence=float(min_confidence))
+        if min_confidence is None:
+            min_confidence = config.min_confidence
+        if min_confidence is None:
+            min_confidence = float(self.recognizer.meta.get("min_confidence", 0.0))
+        self.config = replace(config, min_confidence=float(min_confidence))
 
     @property
     def versions(self) -> dict[str, str]:

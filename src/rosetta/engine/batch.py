@@ -50,7 +50,7 @@ class BatchConfig:
     int8: bool = False
     models: str | None = None  # model folder; None = shipped
     scripts: tuple[str, ...] | None = None  # the scripts the text is in, when known (None: any)
-    min_confidence: float | None = None  # words read with less are dropped (None: OCRConfig's default)
+    min_confidence: float | None = None  # words read with less are dropped (None: the recognizer card's)
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -36,7 +36,7 @@ class ServeConfig:
     timeout_s: float = 60.0  # per request, queueing included (504 above)
     threads: int | None = None  # cores for inference (default: all PyTorch sees)
     int8: bool = False  # int8 detector and recognizer
-    min_confidence: float | None = None  # words read with less are dropped (None: OCRConfig's default)
+    min_confidence: float | None = None  # words read with less are dropped (None: the recognizer card's)
 
     @property
     def cores(self) -> int:
