@@ -158,12 +158,15 @@ class Recognizer:
     def __call__(self, crops: Sequence[np.ndarray], scripts: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Crops (H, W[, C]) uint8 -> [(text, confidence)] in input order. Blank or degenerate crops give ''.
         ``scripts``: the scripts the text is in, for this call (default: the decode config's)."""
-        masks = self.script_masks(scripts or self.decode_cfg.scripts)
+        hint = scripts or self.decode_cfg.scripts
+        masks = self.script_masks(hint)
         inputs = [to_input(c) for c in crops]
         out: list[tuple[str, float]] = [("", 0.0)] * len(inputs)
         for idx in self.batches([x.shape[1] for x in inputs]):
             x, widths = pad_batch([inputs[i] for i in idx])
             lp = self.logits(x)
+            if hint:  # the text is known to be in these scripts: probabilities (and confidences) given that
+                lp = log_softmax(np.where(masks.any(0), lp, -np.inf), -1)
             lens = output_lengths(widths).tolist()
             script = self.pick_scripts(masks, lp, lens)
             for j, i in enumerate(idx):
