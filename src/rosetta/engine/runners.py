@@ -83,8 +83,8 @@ def run_ray(shards: Sequence[Shard], cfg: BatchConfig) -> Iterator[dict]:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ds = ray.data.from_items([{"shard": pickle.dumps(s)} for s in shards], override_num_blocks=max(1, len(shards)))
-    ds = ds.map_batches(_RayShardActor, fn_constructor_args=(cfg,), batch_size=1, concurrency=max(1, cfg.workers),
-                        num_cpus=cfg.threads_per_worker)
+    ds = ds.map_batches(_RayShardActor, fn_constructor_args=(cfg,), batch_size=1,
+                        compute=ray.data.ActorPoolStrategy(size=max(1, cfg.workers)), num_cpus=cfg.threads_per_worker)
     for row in ds.iter_rows():
         k, n, f = (int(v) for v in row["summary"].split(","))
         yield {"shard": k, "images": n, "failed": f}
