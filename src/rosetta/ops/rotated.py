@@ -120,12 +120,13 @@ def iou_upper_bound(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area_a + area_b - inter).clamp(min=_EPS)
 
 
-def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0) -> torch.Tensor:
+def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0, upper: bool = False) -> torch.Tensor:
     """Dense IoU matrix of rotated boxes: (N, 5) x (M, 5) -> (N, M).
 
     Only pairs whose circumscribed circles meet and that may overlap by more than ``min_iou`` (by
     :func:`iou_upper_bound`) are computed exactly; the others are 0. ``min_iou`` > 0 suits callers
-    that only compare with a threshold.
+    that only compare with a threshold. ``upper``: only entries (i, j) with i < j (the rest 0), for a
+    set of boxes against itself.
     """
     n, m = a.shape[0], b.shape[0]
     out = torch.zeros(n, m, dtype=torch.float32, device=a.device)
@@ -135,6 +136,8 @@ def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0) -> torch
     ra, rb = 0.5 * torch.hypot(a[:, 2], a[:, 3]), 0.5 * torch.hypot(b[:, 2], b[:, 3])
     d2 = (a[:, None, 0] - b[None, :, 0]) ** 2 + (a[:, None, 1] - b[None, :, 1]) ** 2  # (N, M)
     near = d2 < (ra[:, None] + rb[None, :]) ** 2
+    if upper:
+        near = torch.triu(near, diagonal=1)
     if min_iou > 0:  # IoU <= min(area) / max(area): boxes of very different sizes cannot reach min_iou
         aa, ab = (a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None, :]
         near &= torch.minimum(aa, ab) > min_iou * torch.maximum(aa, ab)
@@ -186,7 +189,7 @@ def batched_rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.T
         cand = cand[alive]
         if len(cand) == 0:
             continue
-        iou = rotated_iou(boxes[cand], boxes[cand], min_iou=iou_threshold)
+        iou = rotated_iou(boxes[cand], boxes[cand], min_iou=iou_threshold, upper=True)  # a box only suppresses later ones
         iou = torch.where(groups[cand][:, None] == groups[cand][None, :], iou, torch.zeros_like(iou)).numpy()
         kept.extend(cand[torch.from_numpy(_greedy(iou, iou_threshold))].tolist())
         if len(kept) >= limit:
