@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from dataclasses import replace
 import json
 import os
 import platform
@@ -26,7 +27,7 @@ import torch
 from rosetta.data.crops import load_crops
 from rosetta.engine.onnx import session
 from rosetta.metrics import text_scores
-from rosetta.quant.ort_int8 import Int8Config, quantize_recognizer, real_calibration_crops
+from rosetta.quant.ort_int8 import RECOGNIZER_INT8, Int8Config, quantize_recognizer, real_calibration_crops
 from rosetta.recognition.recognizer import Recognizer
 
 
@@ -113,11 +114,13 @@ def main() -> None:
         r._session = session(path)  # the quantized graph under test
         return r
 
-    variants = {"int8 (all tricks)": Int8Config(),
-                "no exact zero / symmetric weights": Int8Config(symmetric_weights=False),
-                "no conv+relu fusion": Int8Config(fuse_relu=False),
-                "histogram (percentile) ranges": Int8Config(calibration="percentile"),
-                "first layer int8": Int8Config(keep_first_fp32=False)}
+    shipped = RECOGNIZER_INT8
+    variants = {"int8 (all tricks)": shipped,
+                "no exact zero / symmetric weights": replace(shipped, symmetric_weights=False),
+                "no conv+relu fusion": replace(shipped, fuse_relu=False),
+                "min-max ranges" if shipped.calibration != "minmax" else "histogram (percentile) ranges":
+                    replace(shipped, calibration="minmax" if shipped.calibration != "minmax" else "percentile"),
+                "first layer int8": replace(shipped, keep_first_fp32=False)}
     rows = []
 
     def measure(rec: Recognizer, row: dict) -> None:

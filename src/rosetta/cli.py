@@ -174,7 +174,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
     from rosetta.detection.detector import build_int8 as build_detector
     from rosetta.models import MODEL_DIR
-    from rosetta.quant.ort_int8 import DETECTOR_INT8, Int8Config, real_calibration_crops, real_calibration_images
+    from rosetta.quant.ort_int8 import DETECTOR_INT8, RECOGNIZER_INT8, real_calibration_crops, real_calibration_images
     from rosetta.recognition.recognizer import build_int8 as build_recognizer
 
     folder = Path(args.out) if args.out else MODEL_DIR
@@ -185,7 +185,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("calibration", args.calibration),
                                  ("keep_first_fp32", False if args.first_layer_int8 else None)) if v is not None}
     if "recognizer" in which:
-        print(build_recognizer(folder, real_calibration_crops(args.crops), replace(Int8Config(), **changes)))
+        print(build_recognizer(folder, real_calibration_crops(args.crops), replace(RECOGNIZER_INT8, **changes)))
     if "detector" in which:
         print(build_detector(folder, real_calibration_images(args.images), replace(DETECTOR_INT8, **changes)))
     return 0

@@ -32,9 +32,9 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> 
     """Quantize the recognizer in ``folder`` to ``recognizer.int8.onnx``, stamped with the weights it
     came from (:mod:`rosetta.quant.files`), so a stale int8 model is refused at load."""
     from rosetta.quant.files import int8_path, stamp
-    from rosetta.quant.ort_int8 import Int8Config, quantize_recognizer
+    from rosetta.quant.ort_int8 import RECOGNIZER_INT8, quantize_recognizer
 
-    config = config or Int8Config()
+    config = config or RECOGNIZER_INT8
     folder = Path(folder)
     out = quantize_recognizer(Recognizer.load(folder).model, calibration, int8_path(folder, "recognizer"), config)
     stamp(folder, "recognizer", calibration=config.calibration, calibration_crops=len(calibration))
