@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import replace
 import json
 import os
 import platform
@@ -114,12 +113,13 @@ def main() -> None:
         r._session = session(path)  # the quantized graph under test
         return r
 
-    shipped = RECOGNIZER_INT8
+    shipped, replace = RECOGNIZER_INT8, dataclasses.replace
+    other_ranges = "percentile" if shipped.calibration == "minmax" else "minmax"  # the ranges it does not use
     variants = {"int8 (all tricks)": shipped,
                 "no exact zero / symmetric weights": replace(shipped, symmetric_weights=False),
                 "no conv+relu fusion": replace(shipped, fuse_relu=False),
-                "min-max ranges" if shipped.calibration != "minmax" else "histogram (percentile) ranges":
-                    replace(shipped, calibration="minmax" if shipped.calibration != "minmax" else "percentile"),
+                {"minmax": "min-max", "percentile": "histogram (percentile)"}[other_ranges] + " ranges":
+                    replace(shipped, calibration=other_ranges),
                 "first layer int8": replace(shipped, keep_first_fp32=False)}
     rows = []
 

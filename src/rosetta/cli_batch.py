@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from rosetta.cli_read import scripts_arg
+    from rosetta.cli_read import add_min_confidence, scripts_arg
 
     b = sub.add_parser("batch", help="OCR a directory, glob, list or table of images into Parquet/JSONL parts")
     b.add_argument("input", help="a directory (recursive), a glob, a .txt list of paths, or a .parquet/.jsonl "
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--models", default=None, help="model folder (default: the shipped models)")
     b.add_argument("--scripts", default=None, type=scripts_arg,
                    help="the scripts the text is in, e.g. cyrillic (default: every script)")
-    b.add_argument("--min-confidence", type=float, default=None, help="drop words read with a lower confidence (default: the recognizer card's, 0.7 for the shipped one; 0 keeps all)")
+    add_min_confidence(b)
     b.add_argument("--no-progress", action="store_true")
 
 

@@ -20,6 +20,13 @@ EXTENSIONS = {"json": ".json", "jsonl": ".jsonl", "text": ".txt", "tsv": ".tsv",
 CHUNK = 8  # images per batch through the models
 
 
+def add_min_confidence(p: argparse.ArgumentParser) -> None:
+    """The ``--min-confidence`` option of read, batch and serve."""
+    p.add_argument("--min-confidence", type=float, default=None,
+                   help="drop words read with a lower confidence (default: the recognizer card's, 0.7 for the "
+                        "shipped one; 0 keeps all)")
+
+
 def scripts_arg(spec: str) -> tuple[str, ...] | None:
     """argparse type of ``--scripts``: "latin,cyrillic" -> ("latin", "cyrillic"), with a clean error."""
     from rosetta.charset import parse_scripts
@@ -47,8 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--scripts", default=None, type=scripts_arg,
                    help="the scripts the text is in, e.g. cyrillic or latin,cyrillic (default: every script)")
     r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
-    r.add_argument("--min-confidence", type=float, default=None,
-                   help="drop words read with a lower confidence (default: the recognizer card's, 0.7 for the shipped one; 0 keeps all)")
+    add_min_confidence(r)
     r.add_argument("--no-progress", action="store_true")
 
 

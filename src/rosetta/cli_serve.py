@@ -11,6 +11,8 @@ import os
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from rosetta.cli_read import add_min_confidence
+
     s = sub.add_parser("serve", help="serve OCR over HTTP (POST /v1/ocr, GET / for a web page)")
     s.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     s.add_argument("--port", type=int, default=8080)
@@ -21,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-queue", type=int, default=64)
     s.add_argument("--max-mb", type=float, default=20.0, help="request body cap in MB")
     s.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
-    s.add_argument("--min-confidence", type=float, default=None, help="drop words read with a lower confidence (default: the recognizer card's, 0.7 for the shipped one; 0 keeps all)")
+    add_min_confidence(s)
     s.add_argument("--threads", type=int, default=None, help="cores per worker (default: all); a batch is split across them, one image per core")
 
 

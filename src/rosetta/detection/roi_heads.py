@@ -92,6 +92,7 @@ class RotatedRoIHeads(nn.Module):
             else:
                 box_loss = deltas.sum() * 0.0
             return [], {"roi_cls": cls_loss, "roi_box": box_loss}
+        thresh = c.score_thresh if score_thresh is None else min(c.score_thresh, score_thresh)
         results = []
         start = 0
         for props, (h, w) in zip(proposals, image_sizes):
@@ -99,7 +100,7 @@ class RotatedRoIHeads(nn.Module):
             sc = torch.sigmoid(logits[start:start + n])
             bx = self.coder.decode(deltas[start:start + n], props) if n else props
             start += n
-            keep = sc >= min(c.score_thresh, score_thresh if score_thresh is not None else c.score_thresh)
+            keep = sc >= thresh
             bx, sc = bx[keep], sc[keep]
             keep = batched_rotated_nms(bx, sc, torch.zeros(len(sc), dtype=torch.long, device=sc.device), c.nms_thresh,
                                        c.max_detections)

@@ -25,6 +25,21 @@ class DetectionTransform:
     def __init__(self, size: int = 800, divisor: int = 32):
         self.size, self.divisor = size, divisor
 
+    @staticmethod
+    def working_size(h: int, w: int, size: int) -> tuple[int, int, float]:
+        """(new height, new width, scale) of an (h, w) image whose long side becomes ``size``.
+
+        >>> DetectionTransform.working_size(100, 50, 64)
+        (64, 32, 0.64)
+        """
+        s = size / max(h, w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        return nh, nw, (nh / h if h >= w else nw / w)
+
+    def padded(self, sizes: list[tuple[int, int]]) -> tuple[int, int]:
+        """The batch's (height, width): the largest image's, rounded up to a multiple of ``divisor``."""
+        return tuple(int(-(-max(v) // self.divisor) * self.divisor) for v in zip(*sizes))
+
     def __call__(self, images: list[torch.Tensor], size: int | None = None
                  ) -> tuple[torch.Tensor, list[tuple[int, int]], list[float]]:
         """``images``: (3, H, W) float tensors in [0, 1]. Returns (B, 3, H', W'), sizes (h, w) and scales."""
@@ -32,18 +47,15 @@ class DetectionTransform:
         resized, sizes, scales = [], [], []
         for im in images:
             h, w = im.shape[-2:]
-            s = size / max(h, w)
-            nh, nw = max(1, round(h * s)), max(1, round(w * s))
+            nh, nw, scale = self.working_size(h, w, size)
             if (nh, nw) == (h, w):
                 x = im  # already at the working size
             else:
-                x = F.interpolate(im[None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=s < 1)[0]
+                x = F.interpolate(im[None], size=(nh, nw), mode="bilinear", align_corners=False, antialias=size < max(h, w))[0]
             resized.append(x)
             sizes.append((nh, nw))
-            scales.append(nh / h if h >= w else nw / w)
-        mh = max(s[0] for s in sizes)
-        mw = max(s[1] for s in sizes)
-        mh, mw = [int(-(-v // self.divisor) * self.divisor) for v in (mh, mw)]
+            scales.append(scale)
+        mh, mw = self.padded(sizes)
         device = images[0].device
         batch = torch.zeros(len(images), 3, mh, mw, device=device)
         inv_std = (1.0 / torch.tensor(STD)).view(3, 1, 1).to(device)
@@ -66,14 +78,13 @@ class DetectionTransform:
         resized, sizes, scales = [], [], []
         for im in images:
             h, w = im.shape[:2]
-            s = size / max(h, w)
-            nh, nw = max(1, round(h * s)), max(1, round(w * s))
+            nh, nw, scale = self.working_size(h, w, size)
             if (nh, nw) != (h, w):
-                im = cv2.resize(im, (nw, nh), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+                im = cv2.resize(im, (nw, nh), interpolation=cv2.INTER_AREA if size < max(h, w) else cv2.INTER_LINEAR)
             resized.append(im)
             sizes.append((nh, nw))
-            scales.append(nh / h if h >= w else nw / w)
-        mh, mw = [int(-(-max(v) // self.divisor) * self.divisor) for v in zip(*sizes)]
+            scales.append(scale)
+        mh, mw = self.padded(sizes)
         batch = np.empty((len(images), 3, mh, mw), np.float32)
         for i, im in enumerate(resized):
             h, w = im.shape[:2]

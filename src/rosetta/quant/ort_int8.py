@@ -5,9 +5,9 @@ The accuracy tricks are switches, so each can be measured (benchmarks/int8.py):
 * ``symmetric_weights`` / exact zero: weights symmetric around 0; activations keep an asymmetric uint8
   range whose zero point makes 0.0 exactly representable (ORT does that by construction).
 * ``fuse_relu``: ORT's pre-processing folds BatchNorm into Conv and Conv+ReLU into one quantized op.
-* ``calibration``: "minmax" ranges or "entropy"/"percentile" (histogram, outlier-robust ranges). Min-max
-  is the default: in two ablations (the step-11000 and step-17000 recognizers) it matched or beat the
-  histogram ranges on IIIT5K and IC15, and histograms of the detector's 1280 px maps took over 17 GB.
+* ``calibration``: "minmax" ranges or "entropy"/"percentile" (histogram, outlier-robust ranges). The
+  detector uses min-max (histograms of its 1280 px maps took over 17 GB); the recognizer percentile since
+  its step-33198 weights (:data:`RECOGNIZER_INT8`; min-max had matched or beaten it for earlier weights).
 * ``keep_first_fp32``: the first convolution (raw pixels in) stays in float, and so does a max-pool right
   after it (the quantizer leaves it in float; max commutes with quantization, so nothing changes but speed).
   ONNX Runtime runs the two in its blocked float layout, but its ``QDQPropagationTransformer`` would move the
