@@ -92,3 +92,28 @@ def test_tiny_overfit_drives_the_loss_down_and_boxes_come_back_in_image_pixels()
     assert out["boxes"].shape[1] == 5 and len(out["boxes"]) == len(out["scores"])
     if len(out["boxes"]):  # in the original image's frame: centres inside the 224x160 picture
         assert (out["boxes"][:, 0] < 224).all() and (out["boxes"][:, 1] < 160).all()
+
+
+def test_a_new_stem_learns_the_shipped_stems_features():
+    """Fine-tuning to another stem starts by teaching it the shipped detector's stem output (distil_stem):
+    on real photos (the bundled samples) its error against the teacher falls well below where it starts."""
+    import itertools
+    from pathlib import Path
+
+    import numpy as np
+
+    from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
+    from rosetta.io import load_image
+    from rosetta.train.detector import distill_stem
+
+    torch.manual_seed(0)
+    samples = sorted((Path(__file__).parents[1] / "src/rosetta/samples").glob("*.jpg"))
+    crops = [torch.from_numpy(np.ascontiguousarray(load_image(p)[:160, :160])).permute(2, 0, 1).float() / 255
+             for p in samples]
+    batches = itertools.cycle([(crops[i:i + 2], None, 160) for i in range(0, len(crops), 2)])
+    student = RotatedFasterRCNN.build(DetectorConfig(stem="patch4"))
+    teacher = Path(__file__).parents[1] / "src/rosetta/models/detector.safetensors"
+    first = distill_stem(student, teacher, batches, 1)
+    last = distill_stem(student, teacher, batches, 150, lr=1e-2)
+    assert last < 0.6 * first, (first, last)
+    assert tuple(student.trunk.stem(crops[0][None]).shape) == (1, 24, 40, 40)

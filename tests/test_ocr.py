@@ -132,3 +132,25 @@ def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     assert OCR(OracleDetector(boxes), rec).config.min_confidence == 0.0
     rec.meta["min_confidence"] = 0.25
     assert OCR(OracleDetector(boxes), rec).config.min_confidence == 0.25
+
+
+def test_the_reading_threshold_travels_in_the_detector_card():
+    """The detector's threshold when words are read: OCRConfig.score_thresh, else the card's
+    ``read_score_thresh``, else the detector's own (for detection alone); the detector then keeps boxes
+    down to it."""
+    from dataclasses import replace
+
+    from rosetta.detection.detector import Detector
+    from rosetta.ocr import OCRConfig
+    from rosetta.recognition.recognizer import Recognizer
+
+    det, rec = Detector.load(), Recognizer.load()
+    own = det.config.score_thresh
+    det.meta.pop("read_score_thresh", None)
+    assert OCR(det, rec).detector.config.score_thresh == own
+    det.meta["read_score_thresh"] = 0.55
+    ocr = OCR(det, rec)
+    assert ocr.detector.config.score_thresh == 0.55 and ocr.config.score_thresh == 0.55
+    assert det.config.score_thresh == own  # the detector given is not changed
+    ocr = OCR(det, rec, config=replace(OCRConfig(), score_thresh=0.9))
+    assert ocr.detector.config.score_thresh == 0.9

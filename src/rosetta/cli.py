@@ -205,6 +205,9 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--score-thresh", type=float, default=None,
                    help="detector: the word score threshold to ship with it (choose it on training images "
                         "with `rosetta eval detector --thresholds`)")
+    q.add_argument("--read-score-thresh", type=float, default=None,
+                   help="detector: the word score threshold when the OCR reads its words (chosen with the "
+                        "recognizer's --min-confidence by scripts/tune_ocr.py on training images)")
     q.add_argument("--size", type=int, default=None, help="detector: largest long side the network sees")
     q.add_argument("--upscale", type=float, default=None, help="detector: scale images are seen at (up to --size)")
     q.add_argument("--min-confidence", type=float, default=None,
@@ -234,7 +237,8 @@ def _run_models(args: argparse.Namespace) -> int:
         return 0
     scores = json.loads(Path(args.scores).read_text()) if args.scores else None
     print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes,
-                  **({"score_thresh": args.score_thresh, "size": args.size, "upscale": args.upscale}
+                  **({"score_thresh": args.score_thresh, "read_score_thresh": args.read_score_thresh, "size": args.size,
+                     "upscale": args.upscale}
                      if args.name == "detector" else {"min_confidence": args.min_confidence})))
     return 0
 

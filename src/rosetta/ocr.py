@@ -37,6 +37,10 @@ class OCRConfig:
     # 0.362 at 0, 0.412 at 0.5, 0.425 at 0.7, 0.418 at 0.8), 0 when the card has none; 0 keeps every word
     min_confidence: float | None = None
     keep_empty: bool = False  # keep detections whose text came out empty
+    # the detector's word-score threshold when its words are read; None: the detector card's
+    # ``read_score_thresh`` (chosen with the floor above by end-to-end hmean on img_1..200,
+    # scripts/tune_ocr.py), else its own ``score_thresh`` (chosen for detection alone)
+    score_thresh: float | None = None
 
 
 class OCR:
@@ -62,7 +66,13 @@ class OCR:
             min_confidence = config.min_confidence
         if min_confidence is None:
             min_confidence = float(self.recognizer.meta.get("min_confidence", 0.0))
-        self.config = replace(config, min_confidence=float(min_confidence))
+        score_thresh = config.score_thresh
+        if score_thresh is None:
+            score_thresh = getattr(self.detector, "meta", {}).get("read_score_thresh")
+        if score_thresh is not None and isinstance(self.detector, Detector):
+            self.detector = self.detector.with_config(score_thresh=float(score_thresh))
+        self.config = replace(config, min_confidence=float(min_confidence),
+                              score_thresh=None if score_thresh is None else float(score_thresh))
 
     @property
     def versions(self) -> dict[str, str]:

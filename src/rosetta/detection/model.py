@@ -30,6 +30,7 @@ STRIDES = (8, 16, 32)
 @dataclass(frozen=True)
 class DetectorConfig:
     width: float = 0.5  # ShuffleNetV2 width multiplier
+    stem: str = "pool"  # the trunk's stride-4 stem (rosetta.backbones.shufflenet.STEMS)
     neck_channels: int = 64
     size: int = 800  # long side at inference
     anchors: AnchorGenerator = field(default_factory=lambda: AnchorGenerator(
@@ -68,7 +69,7 @@ class RotatedFasterRCNN(nn.Module):
 
     @classmethod
     def build(cls, config: DetectorConfig = DetectorConfig()) -> "RotatedFasterRCNN":
-        trunk = ShuffleNetV2(config.width)
+        trunk = ShuffleNetV2(config.width, config.stem)
         neck = TopDownNeck(trunk.channels, config.neck_channels)
         rpn = RotatedRPN(RPNHead(config.neck_channels, config.anchors.per_cell(0)), config.anchors, STRIDES, config.rpn)
         roi = RotatedRoIHeads(RoIBoxHead(config.neck_channels, config.roi.output_size), STRIDES, config.roi)

@@ -60,6 +60,15 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint (``.pt``), or a shipped model (``NAME.safetensors`` beside its ``NAME.json``) as
+    a checkpoint holding only its weights (float32) and ``model_config``: fine-tuning starts from either."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        meta = json.loads(path.with_suffix(".json").read_text())
+        return {"model": {k: v.float() for k, v in load_file(str(path)).items()},
+                "model_config": meta.get("model_config") or {}}
     return torch.load(path, map_location="cpu", weights_only=False)
 
 

@@ -25,14 +25,15 @@ from typing import Iterator
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, data_root, ic15_image_number
 from rosetta.detection.box_coder import wrap180
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.geometry import quad_to_box
-from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, restore, save_checkpoint,
-                                  set_threads, setup_logging, warmup_cosine)
+from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, load_checkpoint, restore,
+                                  save_checkpoint, set_threads, setup_logging, warmup_cosine)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,42 @@ class DetTrainConfig:
     eval_every: int = 2000
     checkpoint_seconds: float = 300.0
     width: float = 0.5
+    stem: str = "pool"  # the trunk's stem (rosetta.backbones.shufflenet.STEMS)
+    distill_steps: int = 600  # with --init from a detector with another stem: steps teaching the new stem first
+
+
+def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: Path, batches: Iterator, steps: int, lr: float = 3e-3) -> float:
+    """Teach ``model``'s (new) stem to reproduce the stem output of the detector in ``teacher_ckpt`` (mean
+    squared error on training batches), so that fine-tuning starts from features the rest of the network
+    knows. Only the stem learns; returns the last loss relative to the teacher's output energy.
+
+    The stems differ (e.g. ``pool`` -> ``patch4``) but both give (B, C, H/4, W/4).
+    """
+    ck = load_checkpoint(teacher_ckpt)
+    arch = ck.get("model_config") or {}
+    teacher = RotatedFasterRCNN.build(DetectorConfig(width=float(arch.get("width", 0.5)),
+                                                     stem=str(arch.get("stem", "pool")))).eval()
+    teacher.load_state_dict(ck.get("ema") or ck["model"])
+    stem = model.trunk.stem
+    stem.train()
+    opt = torch.optim.Adam(stem.parameters(), lr=lr)
+    rel = float("nan")
+    for i in range(steps):
+        images, _, size = next(batches)
+        batch, _, _ = model.transform(images, size)  # (B, 3, H, W), normalised and padded
+        with torch.no_grad():
+            target = teacher.trunk.stem(batch)  # (B, C, H/4, W/4)
+        out = stem(batch)
+        loss = F.mse_loss(out, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for g in opt.param_groups:
+            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * i / steps))
+        opt.step()
+        rel = loss.item() / max(1e-12, target.pow(2).mean().item())
+        if i % 100 == 0 or i == steps - 1:
+            log.info("distil stem step %d/%d relative error %.4f", i, steps, rel)
+    return rel
 
 
 def quads_to_boxes(quads: list) -> torch.Tensor:
@@ -198,7 +235,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     setup_logging(out / "train.log")
     set_threads(cfg.threads)
     device = torch.device(cfg.device)
-    model_cfg = DetectorConfig(width=cfg.width)
+    model_cfg = DetectorConfig(width=cfg.width, stem=cfg.stem)
     model = RotatedFasterRCNN.build(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     last = out / "last.pt"
@@ -209,6 +246,10 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     loader = DataLoader(DetBatchStream(cfg, start=step), batch_size=None, num_workers=cfg.workers,
                         prefetch_factor=2 if cfg.workers else None, worker_init_fn=ignore_stop_signals)
+    batches = iter(loader)
+    if step == 0 and init and str((load_checkpoint(Path(init)).get("model_config") or {}).get("stem", "pool")) != cfg.stem:
+        distill_stem(model, Path(init), batches, cfg.distill_steps)
+        ema.reset(model)
     val_rows = [r for r in load_gt() if ic15_image_number(r["image"]) in IC15_VAL_IMAGES]
     ckpt_timer = Every(cfg.checkpoint_seconds)
     t_end = time.monotonic() + 60 * max_minutes if max_minutes else math.inf
@@ -221,7 +262,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
 
     def state() -> dict:
         return {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
-                "model_config": {"width": cfg.width}, "train_config": dataclasses.asdict(cfg)}
+                "model_config": {"width": cfg.width, "stem": cfg.stem}, "train_config": dataclasses.asdict(cfg)}
 
     from tqdm import tqdm
 
@@ -229,7 +270,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     avg: dict[str, float] = {}  # running averages of the losses, for the log
     t0, seen = time.monotonic(), 0
     model.train()
-    for images, targets, size in loader:
+    for images, targets, size in batches:
         if step >= cfg.steps or time.monotonic() > t_end or stop["now"]:
             break
         for g in opt.param_groups:
