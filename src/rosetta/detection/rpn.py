@@ -21,12 +21,9 @@ from rosetta.ops.rotated import batched_rotated_nms
 @dataclass(frozen=True)
 class RPNConfig:
     pre_nms_train: int = 1000  # per level
-    # at inference: 200 per level, 100 after NMS, chosen on training images img_101..200 (detection hmean 0.5948
-    # at 500/200, 0.5935 at 300/150, 0.5950 at 200/100, 0.5935 at 150/75, 0.5873 at 100/50, int8 detector;
-    # 133 -> 93 ms per image: rotated NMS and RoI align scale with the proposals; docs/RESULTS.md)
-    pre_nms_test: int = 200
+    pre_nms_test: int = 500
     post_nms_train: int = 400  # per image
-    post_nms_test: int = 100
+    post_nms_test: int = 200
     nms_thresh: float = 0.7
     pos_thresh: float = 0.5
     neg_thresh: float = 0.3
