@@ -154,3 +154,27 @@ def test_the_reading_threshold_travels_in_the_detector_card():
     assert det.config.score_thresh == own  # the detector given is not changed
     ocr = OCR(det, rec, config=replace(OCRConfig(), score_thresh=0.9))
     assert ocr.detector.config.score_thresh == 0.9
+
+
+def test_rereads_keep_each_boxs_most_confident_read():
+    """With ``reread_margins`` each box is cropped at every margin and read; the read with the highest
+    confidence is kept, in box order (the stub recognizer is surest of the widest crop)."""
+    from dataclasses import replace
+
+    from rosetta.ocr import OCRConfig
+
+    class WidthRecognizer:
+        meta = {"version": "stub", "min_confidence": 0.0}
+
+        def __call__(self, crops, scripts=None):
+            return [(f"w{c.shape[1]}", c.shape[1] / 1000) for c in crops]
+
+    img, box = _rotated_scene("market", 0.0)
+    boxes = [box, [120.0, 50.0, 100.0, 30.0, 0.0]]
+    once = OCR(OracleDetector(boxes), WidthRecognizer())(img).words
+    cfg = replace(OCRConfig(), reread_margins=(0.0, 0.4))
+    again = OCR(OracleDetector(boxes), WidthRecognizer(), config=cfg)(img).words
+    assert len(once) == len(again) == 2
+    for a, b in zip(once, again):
+        assert int(b.text[1:]) > int(a.text[1:]) and b.confidence == max(b.confidence, a.confidence)
+        assert b.box == a.box

@@ -32,6 +32,9 @@ class OCRConfig:
     # context around each box, as a fraction of its height, on every side; chosen for the shipped models on the
     # training images img_1..200 (e2e hmean 0.343 at 0.08, 0.363 at 0.16, 0.337 at 0.24; docs/RESULTS.md)
     crop_margin: float = 0.16
+    # each box is also read at these margins and its most confident read is kept (a word's end letters are
+    # sometimes cut by one margin or joined by a neighbour's letter at another); () reads once
+    reread_margins: tuple[float, ...] = ()
     # words read with a lower confidence are dropped (low-confidence reads are mostly misreads or non-text);
     # None: the recognizer's own value from its card (0.7 for the shipped one, chosen on img_1..200: e2e hmean
     # 0.362 at 0, 0.412 at 0.5, 0.425 at 0.7, 0.418 at 0.8), 0 when the card has none; 0 keeps every word
@@ -100,12 +103,15 @@ class OCR:
         t0 = time.perf_counter()
         dets = self.detector(arrays)
         t1 = time.perf_counter()
+        margins = (self.config.crop_margin, *self.config.reread_margins)
         crops, owners = [], []
         for k, (img, (boxes, _)) in enumerate(zip(arrays, dets)):
             for j, b in enumerate(boxes):
-                crops.append(rotated_crop(img, b, self.config.crop_margin))
+                crops.extend(rotated_crop(img, b, m) for m in margins)
                 owners.append((k, j))
-        texts = self.recognizer(crops, scripts) if crops else []
+        reads = self.recognizer(crops, scripts) if crops else []
+        n_m = len(margins)  # reads of one box are consecutive: keep the most confident (the first on ties)
+        texts = [max(reads[i:i + n_m], key=lambda r: r[1]) for i in range(0, len(reads), n_m)]
         t2 = time.perf_counter()
         per_image: list[list[Word]] = [[] for _ in arrays]
         for (k, j), (text, conf) in zip(owners, texts):
