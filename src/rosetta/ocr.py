@@ -33,11 +33,14 @@ class OCRConfig:
     # training images img_1..200 (e2e hmean 0.343 at 0.08, 0.363 at 0.16, 0.337 at 0.24; docs/RESULTS.md)
     crop_margin: float = 0.16
     # each box is also read at these margins and its most confident read is kept (a word's end letters are
-    # sometimes cut by one margin or joined by a neighbour's letter at another); () reads once
-    reread_margins: tuple[float, ...] = ()
+    # sometimes cut by one margin or joined by a neighbour's letter at another); () reads once. 0.12 chosen
+    # on img_1..200 with the shipped models (best e2e hmean 0.4415 reading once, 0.4632 with 0.12, 0.4476
+    # with 0.20, 0.4517 with both; scripts/tune_ocr.py)
+    reread_margins: tuple[float, ...] = (0.12,)
     # words read with a lower confidence are dropped (low-confidence reads are mostly misreads or non-text);
-    # None: the recognizer's own value from its card (0.7 for the shipped one, chosen on img_1..200: e2e hmean
-    # 0.362 at 0, 0.412 at 0.5, 0.425 at 0.7, 0.418 at 0.8), 0 when the card has none; 0 keeps every word
+    # None: the recognizer's own value from its card (0.85 for the shipped one, chosen on img_1..200 with the
+    # re-read below and the detector's read_score_thresh, scripts/tune_ocr.py), 0 when the card has none;
+    # 0 keeps every word
     min_confidence: float | None = None
     keep_empty: bool = False  # keep detections whose text came out empty
     # the detector's word-score threshold when its words are read; None: the detector card's
