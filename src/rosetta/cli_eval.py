@@ -160,6 +160,7 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         from rosetta.recognition.recognizer import Recognizer
 
         ocr = OCR(det, Recognizer.load(folder, engine=engine))
+        keep_at = ocr.detector.config.score_thresh  # the threshold words are read at (the card's read_score_thresh)
     from rosetta.geometry import boxes_to_quads
 
     gts, dets, scored = [], [], []
