@@ -65,3 +65,13 @@ def test_detector_tuning_refuses_the_validation_images():
     r = subprocess.run([sys.executable, str(script), "src/rosetta/models", "--images", "190-210"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "validation images" in r.stderr
+
+
+def test_tune_ocr_refuses_validation_images():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "tune_ocr.py"
+    r = subprocess.run([sys.executable, str(script), "--images", "150-201"], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "validation images" in r.stderr
