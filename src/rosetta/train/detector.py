@@ -61,6 +61,7 @@ class DetTrainConfig:
     width: float = 0.5
     stem: str = "pool"  # the trunk's stem (rosetta.backbones.shufflenet.STEMS)
     distill_steps: int = 600  # with --init from a detector with another stem: steps teaching the new stem first
+    qat: bool = False  # train through ONNX Runtime's int8 rounding (rosetta.quant.qat), for the int8 path
 
 
 def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: Path, batches: Iterator, steps: int, lr: float = 3e-3) -> float:
@@ -250,6 +251,10 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     if step == 0 and init and str((load_checkpoint(Path(init)).get("model_config") or {}).get("stem", "pool")) != cfg.stem:
         distill_stem(model, Path(init), batches, cfg.distill_steps)
         ema.reset(model)
+    if cfg.qat:
+        from rosetta.quant.qat import attach_fake_quant
+
+        attach_fake_quant(model)
     val_rows = [r for r in load_gt() if ic15_image_number(r["image"]) in IC15_VAL_IMAGES]
     ckpt_timer = Every(cfg.checkpoint_seconds)
     t_end = time.monotonic() + 60 * max_minutes if max_minutes else math.inf
