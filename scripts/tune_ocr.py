@@ -18,7 +18,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from rosetta.cli_eval import _number, _parse_range
+from rosetta.cli_eval import _parse_range, load_gt_rows
 from rosetta.data.splits import data_root
 from rosetta.eval import evaluate_images
 
@@ -47,12 +47,10 @@ def main() -> None:
     if numbers & set(range(201, 251)):
         raise SystemExit("tune_ocr: img_201..img_250 are the validation images: tune on training images")
     data = data_root() / "icdar2015_dev"
-    rows = [json.loads(line) for line in (data / "gt.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if _number(r["image"]) in numbers]
+    rows = load_gt_rows(data, numbers)
     folder = Path(a.models) if a.models else None
     thresholds, floors = floats(a.thresholds), floats(a.floors)
-    det = Detector.load(folder, engine=a.engine)
-    det = det.with_config(score_thresh=min(thresholds))
+    det = Detector.load(folder, engine=a.engine)  # OCRConfig.score_thresh below keeps its boxes down to the lowest
     rec = Recognizer.load(folder, engine=a.engine)
     images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]

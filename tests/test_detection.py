@@ -104,6 +104,7 @@ def test_a_new_stem_learns_the_shipped_stems_features():
 
     from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
     from rosetta.io import load_image
+    from rosetta.train.common import load_checkpoint
     from rosetta.train.detector import distill_stem
 
     torch.manual_seed(0)
@@ -112,7 +113,7 @@ def test_a_new_stem_learns_the_shipped_stems_features():
              for p in samples]
     batches = itertools.cycle([(crops[i:i + 2], None, 160) for i in range(0, len(crops), 2)])
     student = RotatedFasterRCNN.build(DetectorConfig(stem="patch4"))
-    teacher = Path(__file__).parents[1] / "src/rosetta/models/detector.safetensors"
+    teacher = load_checkpoint(Path(__file__).parents[1] / "src/rosetta/models/detector.safetensors")
     first = distill_stem(student, teacher, batches, 1)
     last = distill_stem(student, teacher, batches, 150, lr=1e-2)
     assert last < 0.6 * first, (first, last)

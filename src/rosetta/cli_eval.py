@@ -137,9 +137,7 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     from rosetta.eval import evaluate_images
     from rosetta.io import load_image
 
-    rows = [json.loads(line) for line in (data / "gt.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    if numbers is not None:
-        rows = [r for r in rows if _number(r["image"]) in numbers]
+    rows = load_gt_rows(data, numbers)
     if not rows:
         raise SystemExit(f"rosetta eval: error: no images selected in {data}")
     from rosetta.detection.detector import Detector
@@ -187,6 +185,12 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         kept = [[{"points": q.tolist()} for q, s in zip(quads, scores) if s >= th] for quads, scores in scored]
         out.setdefault("thresholds", {})[str(th)] = evaluate_images(gts, kept)["det"]
     return out
+
+
+def load_gt_rows(data: Path, numbers: set[int] | None = None) -> list[dict]:
+    """The rows of ``data/gt.jsonl`` (one image each), only images ``img_N`` with N in ``numbers`` if given."""
+    rows = [json.loads(line) for line in (data / "gt.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows if numbers is None else [r for r in rows if _number(r["image"]) in numbers]
 
 
 def _number(name: str) -> int:

@@ -23,8 +23,8 @@ CHUNK = 8  # images per batch through the models
 def add_min_confidence(p: argparse.ArgumentParser) -> None:
     """The ``--min-confidence`` option of read, batch and serve."""
     p.add_argument("--min-confidence", type=float, default=None,
-                   help="drop words read with a lower confidence (default: the recognizer card's, 0.7 for the "
-                        "shipped one; 0 keeps all)")
+                   help="drop words read with a lower confidence (default: the recognizer card's "
+                        "min_confidence, 0.85 for the shipped one; 0 keeps all)")
 
 
 def scripts_arg(spec: str) -> tuple[str, ...] | None:

@@ -81,9 +81,7 @@ class Detector:
     def load(cls, folder: Path | None = None, engine: str = "torch", **kwargs) -> "Detector":
         """The shipped detector (``src/rosetta/models/detector.*``) or one in ``folder``."""
         state, meta = load_weights("detector", folder)
-        arch = meta.get("model_config") or {}
-        model = RotatedFasterRCNN.build(DetectorConfig(width=float(arch.get("width", 0.5)),
-                                                       stem=str(arch.get("stem", "pool"))))
+        model = RotatedFasterRCNN.build(DetectorConfig.from_arch(meta.get("model_config")))
         model.load_state_dict(state)
         tuned = {k: meta[k] for k in ("score_thresh", "size", "upscale") if k in meta}
         if tuned and "config" not in kwargs:  # the model's own threshold and scale, chosen on training images

@@ -38,6 +38,16 @@ class DetectorConfig:
     rpn: RPNConfig = field(default_factory=RPNConfig)
     roi: RoIConfig = field(default_factory=RoIConfig)
 
+    @classmethod
+    def from_arch(cls, arch: dict | None) -> "DetectorConfig":
+        """The architecture recorded as ``model_config`` in a checkpoint or a model card.
+
+        >>> DetectorConfig.from_arch({"width": 0.5, "stem": "patch4"}).stem, DetectorConfig.from_arch(None).stem
+        ('patch4', 'pool')
+        """
+        arch = arch or {}
+        return cls(width=float(arch.get("width", 0.5)), stem=str(arch.get("stem", "pool")))
+
 
 class TopDownNeck(nn.Module):
     """FPN-style fusion: lateral 1x1 convs, upsample-and-add from coarse to fine, 3x3 smoothing."""

@@ -64,18 +64,16 @@ class DetTrainConfig:
     qat: bool = False  # train through ONNX Runtime's int8 rounding (rosetta.quant.qat), for the int8 path
 
 
-def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: Path, batches: Iterator, steps: int, lr: float = 3e-3) -> float:
-    """Teach ``model``'s (new) stem to reproduce the stem output of the detector in ``teacher_ckpt`` (mean
+def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: dict, batches: Iterator, steps: int, lr: float = 3e-3) -> float:
+    """Teach ``model``'s (new) stem to reproduce the stem output of the detector in ``teacher_ckpt`` (a loaded
+    checkpoint, :func:`rosetta.train.common.load_checkpoint`; mean
     squared error on training batches), so that fine-tuning starts from features the rest of the network
     knows. Only the stem learns; returns the last loss relative to the teacher's output energy.
 
     The stems differ (e.g. ``pool`` -> ``patch4``) but both give (B, C, H/4, W/4).
     """
-    ck = load_checkpoint(teacher_ckpt)
-    arch = ck.get("model_config") or {}
-    teacher = RotatedFasterRCNN.build(DetectorConfig(width=float(arch.get("width", 0.5)),
-                                                     stem=str(arch.get("stem", "pool")))).eval()
-    teacher.load_state_dict(ck.get("ema") or ck["model"])
+    teacher = RotatedFasterRCNN.build(DetectorConfig.from_arch(teacher_ckpt.get("model_config"))).eval()
+    teacher.load_state_dict(teacher_ckpt.get("ema") or teacher_ckpt["model"])
     stem = model.trunk.stem
     stem.train()
     opt = torch.optim.Adam(stem.parameters(), lr=lr)
@@ -248,9 +246,11 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     loader = DataLoader(DetBatchStream(cfg, start=step), batch_size=None, num_workers=cfg.workers,
                         prefetch_factor=2 if cfg.workers else None, worker_init_fn=ignore_stop_signals)
     batches = iter(loader)
-    if step == 0 and init and str((load_checkpoint(Path(init)).get("model_config") or {}).get("stem", "pool")) != cfg.stem:
-        distill_stem(model, Path(init), batches, cfg.distill_steps)
-        ema.reset(model)
+    if step == 0 and init:
+        teacher = load_checkpoint(Path(init))
+        if DetectorConfig.from_arch(teacher.get("model_config")).stem != cfg.stem:
+            distill_stem(model, teacher, batches, cfg.distill_steps)
+            ema.reset(model)
     if cfg.qat:
         from rosetta.quant.qat import attach_fake_quant
 
