@@ -46,9 +46,12 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> 
 
     config = config or DETECTOR_INT8
     folder = Path(folder)
-    out = quantize_detector(Detector.load(folder).model, calibration, int8_path(folder, "detector"), config)
+    det = Detector.load(folder)
+    sizes = [det.working_size(im.shape[:2]) for im in calibration]  # calibrated at the sizes it runs at
+    size = config.calibration_size or max(set(sizes), key=sizes.count)
+    out = quantize_detector(det.model, calibration, int8_path(folder, "detector"), config, size)
     stamp(folder, "detector", calibration=config.calibration, calibration_images=len(calibration),
-          keep_first_fp32=config.keep_first_fp32)
+          calibration_size=size, keep_first_fp32=config.keep_first_fp32)
     return out
 
 
@@ -93,6 +96,17 @@ class Detector:
         d.engine = self.engine
         return d
 
+    def working_size(self, shape: tuple[int, ...]) -> int:
+        """The long side the network sees an (H, W, ...) image at.
+
+        >>> d = Detector.__new__(Detector)
+        >>> d.config = DetectConfig(size=1600, upscale=1.25)
+        >>> d.working_size((720, 1280, 3)), d.working_size((300, 400)), d.working_size((4000, 3000))
+        (1600, 640, 1600)
+        """
+        long_side = max(shape[:2])
+        return int(min(self.config.size, max(self.config.min_size, round(long_side * self.config.upscale))))
+
     @torch.inference_mode()
     def __call__(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """RGB uint8 (H, W, 3) images -> per image (boxes (N, 5) float32, scores (N,)), best first.
@@ -108,8 +122,7 @@ class Detector:
         for idx in groups.values():
             for k in range(0, len(idx), self.config.batch_size):
                 chunk = idx[k:k + self.config.batch_size]
-                long_side = max(images[chunk[0]].shape[:2])
-                size = int(min(self.config.size, max(self.config.min_size, round(long_side * self.config.upscale))))
+                size = self.working_size(images[chunk[0]].shape[:2])
                 batch, sizes, scales = self.model.transform.from_uint8([images[i] for i in chunk], size)
                 for i, r in zip(chunk, self.model.detect(batch, sizes, scales, self.config.score_thresh)):
                     boxes, scores = r["boxes"].numpy().astype(np.float32), r["scores"].numpy().astype(np.float32)

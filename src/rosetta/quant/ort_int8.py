@@ -43,6 +43,7 @@ class Int8Config:
     per_channel: bool = True
     float_ops: tuple[str, ...] = ()  # op types left in float (any layer that measures badly)
     float_scopes: tuple[str, ...] = ()  # node-name parts (e.g. "/head/") whose layers stay in float
+    calibration_size: int | None = None  # detector only: long side of the calibration inputs (None: the detector's)
 
 
 # The detector's choice (measured, docs/RESULTS.md): every trick on, first convolution in float included.
@@ -126,25 +127,31 @@ def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out
 
 
 def detector_batches(images: Sequence[np.ndarray], size: int = 1280) -> list[np.ndarray]:
-    """Calibration inputs for the detector graph: each image as the detector transform makes it,
-    padded to one (size x size) shape so histogram calibrators see equal shapes."""
+    """Calibration inputs for the detector graph: each image as the detector transform makes it at long side
+    ``size`` (calibrate at the size the detector runs at: its activation ranges depend on the scale), all
+    padded to one shape so histogram calibrators see equal shapes.
+
+    >>> [b.shape for b in detector_batches([np.zeros((72, 128, 3), np.uint8), np.zeros((100, 50, 3), np.uint8)], 64)]
+    [(1, 3, 64, 64), (1, 3, 64, 64)]
+    """
     from rosetta.detection.transform import DetectionTransform
 
     t = DetectionTransform(size)
+    made = [t.from_uint8([np.ascontiguousarray(im)], size)[0] for im in images]  # (1, 3, h, w) each
+    h, w = max(b.shape[2] for b in made), max(b.shape[3] for b in made)
     out = []
-    for im in images:
-        x = torch.from_numpy(np.multiply(im.transpose(2, 0, 1), np.float32(1 / 255.0), dtype=np.float32))
-        b, _, _ = t([x], size)
-        pad = torch.zeros(1, 3, size, size)
-        pad[..., :b.shape[2], :b.shape[3]] = b
-        out.append(pad.numpy())
+    for b in made:
+        pad = np.zeros((1, 3, h, w), np.float32)
+        pad[..., :b.shape[2], :b.shape[3]] = b.numpy()
+        out.append(pad)
     return out
 
 
 def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: Path,
-                      config: Int8Config = Int8Config()) -> Path:
+                      config: Int8Config = Int8Config(), size: int = 1280) -> Path:
     """The detector's trunk, neck and RPN head (the ONNX part of the detector) -> static int8 QDQ ONNX.
-    ``calib``: real RGB photos (a few dozen)."""
+    ``calib``: real RGB photos (a few dozen), seen at long side ``size`` (the detector's working size) unless
+    ``config.calibration_size`` says otherwise."""
     from rosetta.engine.onnx import _Features, export
 
     if len(calib) < 8:
@@ -153,8 +160,9 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
     names = [f"{k}{i}" for k in ("p", "l", "d") for i in range(3)]
     dyn = {"x": {0: "batch", 2: "height", 3: "width"}}
     dyn.update({n: {0: "batch", 2: f"h{n[1]}", 3: f"w{n[1]}"} for n in names})
+    batches = detector_batches(calib, config.calibration_size or size)
     fp32 = export(_Features(model.eval()), torch.zeros(1, 3, 256, 320), tmp / "fp32.onnx", dyn, names)
-    return _quantize(fp32, detector_batches(calib), out, config, "detector")
+    return _quantize(fp32, batches, out, config, "detector")
 
 
 def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Config, what: str) -> Path:
