@@ -120,3 +120,18 @@ def test_int8_detector_pools_its_float_stem_in_float(det_folder):
     pool = next(n for n in nodes if "MaxPool" in n.op_type)
     producers = {o: n for n in nodes for o in n.output}
     assert producers[pool.input[0]].op_type != "QuantizeLinear"  # pools floats, not uint8
+
+
+def test_int8_detector_is_calibrated_at_its_working_size(det_folder):
+    """Activation ranges depend on the scale the network sees: calibration runs at the detector's own working
+    size, through the same uint8 preparation as inference, and the stamp says which size."""
+    from rosetta.quant.ort_int8 import detector_batches
+
+    facts = json.loads((det_folder / "detector.int8.json").read_text())
+    det = Detector.load(det_folder)
+    photo = load_image(SAMPLES[0])
+    assert facts["calibration_size"] in {det.working_size(load_image(p).shape) for p in SAMPLES}
+    size = det.working_size(photo.shape)
+    (batch,) = detector_batches([photo], size)
+    ref, _, _ = det.model.transform.from_uint8([photo], size)
+    assert batch.shape == tuple(ref.shape) and np.array_equal(batch, ref.numpy())
