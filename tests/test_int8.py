@@ -99,19 +99,32 @@ def test_stale_or_missing_int8_model_is_refused(name, request, tmp_path):
         load(tmp_path, engine="int8")
 
 
-def test_int8_detector_pools_its_float_stem_in_float(det_folder):
-    """The stem's max-pool stays in float (ONNX Runtime would otherwise pool uint8 in a slow NCHW kernel):
-    the built graph quantizes after the pool, and its stamp tells the session to keep it that way."""
+def test_int8_detector_pools_its_float_stem_in_float(det_folder, tmp_path):
+    """With the "pool" stem (a 3x3 convolution and a max-pool), the pool stays in float (ONNX Runtime would
+    otherwise pool uint8 in a slow NCHW kernel): the built graph quantizes after the pool, and its stamp tells
+    the session to keep it that way. The shipped detector's "patch4" stem has no pool, and no such rewrite."""
     import onnx
     import onnxruntime as ort
 
+    from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
+    from rosetta.models import load_weights, save_weights
     from rosetta.quant.ort_int8 import ORT_DISABLED_OPTIMIZERS, has_float_pool
 
-    path = det_folder / "detector.int8.onnx"
+    shipped, meta = load_weights("detector", det_folder)
+    pool_stem = meta["model_config"].get("stem", "pool") == "pool"
+    assert has_float_pool(det_folder / "detector.int8.onnx") == pool_stem
+    assert json.loads((det_folder / "detector.int8.json").read_text())["ort_disabled_optimizers"] == (
+        list(ORT_DISABLED_OPTIMIZERS) if pool_stem else [])
+    model = RotatedFasterRCNN.build(DetectorConfig(stem="pool"))  # the shipped weights, a pool stem of its own
+    own = model.state_dict()
+    model.load_state_dict({k: v.float() for k, v in shipped.items() if own[k].shape == v.shape}, strict=False)
+    save_weights("detector", model.state_dict(), {**meta, "model_config": {"width": 0.5, "stem": "pool"}}, tmp_path)
+    build_detector_int8(tmp_path, [load_image(p) for p in SAMPLES] * 2)
+    path = tmp_path / "detector.int8.onnx"
     assert has_float_pool(path)
-    assert json.loads((det_folder / "detector.int8.json").read_text())["ort_disabled_optimizers"] == list(
+    assert json.loads((tmp_path / "detector.int8.json").read_text())["ort_disabled_optimizers"] == list(
         ORT_DISABLED_OPTIMIZERS)
-    opt = det_folder / "optimized.onnx"
+    opt = tmp_path / "optimized.onnx"
     so = ort.SessionOptions()
     so.optimized_model_filepath = str(opt)
     ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"],
