@@ -62,6 +62,14 @@ def main() -> None:
             a, b = rep["e2e_fp32"], rep["e2e_int8"]
             print(f"\nEnd to end: fp32 e2e hmean {f(a['e2e']['hmean'])} at {f(a['s_per_image'])} s/image; int8 "
                   f"{f(b['e2e']['hmean'])} at {f(b['s_per_image'])} s/image; speed-up {rep['e2e_speedup']}x")
+        noise = rep.get("e2e_under_noise")
+        if noise:
+            print(f"\nEnd to end under invisible noise (uniform +-{noise['amplitude']:g} grey levels, paired draws, "
+                  f"{noise['images']} images):\n\n| draw | fp32 e2e hmean | int8 e2e hmean | gap (points) |\n|---|---|---|---|")
+            for r in noise["per_seed"]:
+                print(f"| {r['seed']} | {f(r['fp32'], 4)} | {f(r['int8'], 4)} | {100 * r['gap']:.1f} |")
+            print(f"| mean | {f(noise['fp32'], 4)} | {f(noise['int8'], 4)} | {100 * noise['gap_mean']:.1f} "
+                  f"(sd {100 * noise['gap_sd']:.1f}) |")
     rows = load("bench_batch.jsonl")
     if rows:
         print("\n### Batch engine\n\n| run | engine | workers | images | seconds | first shard s | images/s | after first shard |"
