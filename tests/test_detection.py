@@ -118,3 +118,18 @@ def test_a_new_stem_learns_the_shipped_stems_features():
     last = distill_stem(student, teacher, batches, 150, lr=1e-2)
     assert last < 0.6 * first, (first, last)
     assert tuple(student.trunk.stem(crops[0][None]).shape) == (1, 24, 40, 40)
+
+
+def test_detector_training_holds_out_images_when_asked():
+    """``holdout``: the last training images are never in the real-image pool, so checkpoints can be chosen
+    on images the detector did not see."""
+    from rosetta.data.splits import ic15_image_number
+    from rosetta.train.detector import DetBatchStream, DetTrainConfig
+
+    numbers = {}
+    for holdout in (0, 20):
+        stream = DetBatchStream(DetTrainConfig(holdout=holdout))
+        stream._setup()
+        numbers[holdout] = {ic15_image_number(r["image"]) for r in stream.real}
+    assert numbers[0] == set(range(1, 201))
+    assert numbers[20] == set(range(1, 181))

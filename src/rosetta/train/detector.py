@@ -62,6 +62,9 @@ class DetTrainConfig:
     stem: str = "pool"  # the trunk's stem (rosetta.backbones.shufflenet.STEMS)
     distill_steps: int = 600  # with --init from a detector with another stem: steps teaching the new stem first
     qat: bool = False  # train through ONNX Runtime's int8 rounding (rosetta.quant.qat), for the int8 path
+    # the last ``holdout`` training images (img_181..200 for 20) are not trained on, so that checkpoints and
+    # settings can be chosen on images the detector never saw (img_1..200 alone cannot tell an overfit detector)
+    holdout: int = 0
 
 
 def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: dict, batches: Iterator, steps: int, lr: float = 3e-3) -> float:
@@ -94,6 +97,15 @@ def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: dict, batches: Iterator
         if i % 100 == 0 or i == steps - 1:
             log.info("distil stem step %d/%d relative error %.4f", i, steps, rel)
     return rel
+
+
+def trained_images(holdout: int = 0) -> range:
+    """The ICDAR 2015 dev image numbers a detector trains on: img_1..200 less the last ``holdout``.
+
+    >>> trained_images(), trained_images(20)
+    (range(1, 201), range(1, 181))
+    """
+    return IC15_TRAIN_IMAGES[:len(IC15_TRAIN_IMAGES) - holdout]
 
 
 def quads_to_boxes(quads: list) -> torch.Tensor:
@@ -174,7 +186,7 @@ class DetBatchStream(IterableDataset):
         from rosetta.synth.scenes import SceneSynth, SceneSynthConfig
 
         self.synth = SceneSynth.create(SceneSynthConfig(seed=self.cfg.seed))
-        self.real = [r for r in load_gt() if ic15_image_number(r["image"]) in IC15_TRAIN_IMAGES]
+        self.real = [r for r in load_gt() if ic15_image_number(r["image"]) in trained_images(self.cfg.holdout)]
         self._ready = True
 
     def sample(self, rng: random.Random, k: int, j: int) -> tuple[np.ndarray, list[dict]]:
