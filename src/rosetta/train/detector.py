@@ -267,7 +267,10 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
         from rosetta.quant.qat import attach_fake_quant
 
         attach_fake_quant(model)
-    val_rows = [r for r in load_gt() if ic15_image_number(r["image"]) in IC15_VAL_IMAGES]
+    # the learning curve (and best.pt) on the held-out training images when there are some, so that no
+    # checkpoint is ever picked on the validation images; else on the validation images, for the curve only
+    scored = IC15_TRAIN_IMAGES[len(trained_images(cfg.holdout)):] if cfg.holdout else IC15_VAL_IMAGES
+    val_rows = [r for r in load_gt() if ic15_image_number(r["image"]) in scored]
     ckpt_timer = Every(cfg.checkpoint_seconds)
     t_end = time.monotonic() + 60 * max_minutes if max_minutes else math.inf
     stop = {"now": False}
