@@ -114,7 +114,12 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0)
     rows = load_gt_rows(data, numbers)
     images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
-    engines = {"fp32": OCR(threads=1), "int8": OCR(threads=1, int8=True)}
+    from rosetta.detection.detector import Detector
+    from rosetta.recognition.recognizer import Recognizer
+
+    engines = {"fp32": OCR(threads=1), "int8": OCR(threads=1, int8=True),  # and one model int8 at a time:
+               "int8_detector_only": OCR(Detector.load(engine="int8"), Recognizer.load(engine="onnx"), threads=1),
+               "int8_recognizer_only": OCR(Detector.load(engine="onnx"), Recognizer.load(engine="int8"), threads=1)}
     out: dict = {"amplitude": amplitude, "images": len(images), "per_seed": []}
     for seed in range(1, seeds + 1):
         rng = np.random.default_rng(seed)
@@ -124,7 +129,7 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0)
         for name, ocr in engines.items():
             words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in noisy]
             row[name] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
-        row["gap"] = round(row["fp32"] - row["int8"], 4)
+        row["gap"] = round(row["fp32"] - row["int8"], 4)  # the mixed rows show which model the gap comes from
         out["per_seed"].append(row)
         print(json.dumps(row), flush=True)
     gaps = np.array([r["gap"] for r in out["per_seed"]])

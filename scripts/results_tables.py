@@ -70,6 +70,11 @@ def main() -> None:
                 print(f"| {r['seed']} | {f(r['fp32'], 4)} | {f(r['int8'], 4)} | {100 * r['gap']:.1f} |")
             print(f"| mean | {f(noise['fp32'], 4)} | {f(noise['int8'], 4)} | {100 * noise['gap_mean']:.1f} "
                   f"(sd {100 * noise['gap_sd']:.1f}) |")
+            for k in ("int8_detector_only", "int8_recognizer_only"):
+                if k in noise:
+                    print(f"\n{k.replace('_', ' ')}: mean e2e hmean {f(noise[k], 4)} "
+                          f"({100 * (noise['fp32'] - noise[k]):.1f} points under fp32)", end="")
+            print()
     rows = load("bench_batch.jsonl")
     if rows:
         print("\n### Batch engine\n\n| run | engine | workers | images | seconds | first shard s | images/s | after first shard |"
