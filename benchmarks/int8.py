@@ -87,7 +87,7 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
                 continue
             if cfg not in graphs:
                 graphs[cfg] = quantize_detector(fp32.model, calib, tmp / f"det-{abs(hash(cfg))}.onnx", cfg,
-                                                fp32.working_size(calib[0].shape))
+                                                fp32.common_working_size(calib))
             det = Detector.load(engine="torch")
             det.model.features_engine = features_runner(session(graphs[cfg], threads,
                                                                 disabled_optimizers=disabled_optimizers(graphs[cfg])))
@@ -107,16 +107,15 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0)
     import numpy as np
 
     from rosetta.cli_eval import load_gt_rows
+    from rosetta.detection.detector import Detector
     from rosetta.eval import evaluate_images
     from rosetta.io import load_image
     from rosetta.ocr import OCR
+    from rosetta.recognition.recognizer import Recognizer
 
     rows = load_gt_rows(data, numbers)
     images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
-    from rosetta.detection.detector import Detector
-    from rosetta.recognition.recognizer import Recognizer
-
     engines = {"fp32": OCR(threads=1), "int8": OCR(threads=1, int8=True),  # and one model int8 at a time:
                "int8_detector_only": OCR(Detector.load(engine="int8"), Recognizer.load(engine="onnx"), threads=1),
                "int8_recognizer_only": OCR(Detector.load(engine="onnx"), Recognizer.load(engine="int8"), threads=1)}

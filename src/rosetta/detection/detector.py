@@ -47,8 +47,7 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> 
     config = config or DETECTOR_INT8
     folder = Path(folder)
     det = Detector.load(folder)
-    sizes = [det.working_size(im.shape[:2]) for im in calibration]  # calibrated at the sizes it runs at
-    size = config.calibration_size or max(set(sizes), key=sizes.count)
+    size = config.calibration_size or det.common_working_size(calibration)  # calibrated at the size it runs at
     out = quantize_detector(det.model, calibration, int8_path(folder, "detector"), config, size)
     stamp(folder, "detector", calibration=config.calibration, calibration_images=len(calibration),
           calibration_size=size, keep_first_fp32=config.keep_first_fp32)
@@ -106,6 +105,11 @@ class Detector:
         """
         long_side = max(shape[:2])
         return int(min(self.config.size, max(self.config.min_size, round(long_side * self.config.upscale))))
+
+    def common_working_size(self, images: Sequence[np.ndarray]) -> int:
+        """The working size most of ``images`` are seen at (the size to calibrate int8 ranges at)."""
+        sizes = [self.working_size(im.shape) for im in images]
+        return max(set(sizes), key=sizes.count)
 
     @torch.inference_mode()
     def __call__(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:

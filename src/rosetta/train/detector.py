@@ -108,6 +108,15 @@ def trained_images(holdout: int = 0) -> range:
     return IC15_TRAIN_IMAGES[:len(IC15_TRAIN_IMAGES) - holdout]
 
 
+def held_out_images(holdout: int) -> range:
+    """The training images ``trained_images(holdout)`` leaves out, for choosing checkpoints and settings.
+
+    >>> held_out_images(20), held_out_images(0)
+    (range(181, 201), range(201, 201))
+    """
+    return IC15_TRAIN_IMAGES[len(trained_images(holdout)):]
+
+
 def quads_to_boxes(quads: list) -> torch.Tensor:
     """Quads (TL, TR, BR, BL) -> undirected rotated boxes (N, 5), angle in [-90, 90)."""
     if not quads:
@@ -269,7 +278,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
         attach_fake_quant(model)
     # the learning curve (and best.pt) on the held-out training images when there are some, so that no
     # checkpoint is ever picked on the validation images; else on the validation images, for the curve only
-    scored = IC15_TRAIN_IMAGES[len(trained_images(cfg.holdout)):] if cfg.holdout else IC15_VAL_IMAGES
+    scored = held_out_images(cfg.holdout) if cfg.holdout else IC15_VAL_IMAGES
     val_rows = [r for r in load_gt() if ic15_image_number(r["image"]) in scored]
     ckpt_timer = Every(cfg.checkpoint_seconds)
     t_end = time.monotonic() + 60 * max_minutes if max_minutes else math.inf
