@@ -133,3 +133,42 @@ def test_detector_training_holds_out_images_when_asked():
         numbers[holdout] = {ic15_image_number(r["image"]) for r in stream.real}
     assert numbers[0] == set(range(1, 201))
     assert numbers[20] == set(range(1, 181))
+
+
+def test_int8_self_distillation_learns_its_rounding_and_leaves_the_rest():
+    """Quantization-aware self-distillation (``--set qat=1 --set qat_distill=1``): through ONNX Runtime's
+    rounding the student's outputs move back towards its float self's, while BatchNorm statistics and the
+    RoI head (outside the int8 graph, never in the loss) stay exactly as shipped."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from rosetta.io import load_image
+    from rosetta.quant.distill import distill_losses, freeze_batchnorm
+    from rosetta.quant.qat import attach_fake_quant
+    from rosetta.train.common import load_checkpoint
+
+    ck = load_checkpoint(Path(__file__).parents[1] / "src/rosetta/models/detector.safetensors")
+    float_self, student = RotatedFasterRCNN.build().eval(), RotatedFasterRCNN.build()
+    float_self.load_state_dict(ck["model"])
+    student.load_state_dict(ck["model"])
+    attach_fake_quant(student)
+    student.train()
+    freeze_batchnorm(student)
+    photo = load_image(sorted((Path(__file__).parents[1] / "src/rosetta/samples").glob("*.jpg"))[0])
+    x = torch.from_numpy(np.ascontiguousarray(photo[:256, :256])).permute(2, 0, 1).float() / 255
+    batch = student.transform([x], 256)[0]  # (1, 3, 256, 256)
+    before = {k: v.clone() for k, v in student.state_dict().items()}
+    opt = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=1e-4)
+    losses = []
+    for _ in range(25):
+        loss = sum(distill_losses(student, float_self, batch).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert min(losses[-5:]) < 0.8 * losses[0], losses
+    after = student.state_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert moved and all(k.startswith(("trunk.", "neck.", "rpn.head.")) for k in moved)
+    assert not any("running_" in k for k in moved)

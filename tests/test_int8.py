@@ -133,6 +133,37 @@ def test_int8_detector_pools_its_float_stem_in_float(det_folder, tmp_path):
     pool = next(n for n in nodes if "MaxPool" in n.op_type)
     producers = {o: n for n in nodes for o in n.output}
     assert producers[pool.input[0]].op_type != "QuantizeLinear"  # pools floats, not uint8
+    # ... in ONNX Runtime's blocked float layout, straight from the stem's convolution (the stem is exported
+    # 32 channels wide for that: with ShuffleNet's 24 the pool ran in NCHW between two layout conversions)
+    assert pool.domain == "com.microsoft.nchwc" and producers[pool.input[0]].op_type == "Conv"
+
+
+def test_int8_graph_reads_shapes_from_quantized_tensors(det_folder):
+    """No Shape node reads a dequantized tensor: ONNX Runtime would dequantize the whole map to read its shape."""
+    import onnx
+
+    nodes = onnx.load(str(det_folder / "detector.int8.onnx")).graph.node
+    dequantized = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+    shapes = [n for n in nodes if n.op_type == "Shape"]
+    assert shapes and not any(n.input[0] in dequantized for n in shapes)
+
+
+def test_int8_detector_from_fine_tuned_weights(det_folder, tmp_path):
+    """`rosetta quantize --detector-weights` builds the int8 graph from a fine-tuned checkpoint's network part;
+    a checkpoint whose RoI head (outside that graph) differs from the folder's is refused."""
+    from rosetta.detection.detector import int8_weights
+
+    det = Detector.load(det_folder)
+    state = {k: v.clone() for k, v in det.model.state_dict().items()}
+    state["trunk.stage2.0.branch2.0.0.weight"] *= 1.01
+    torch.save({"model": state}, tmp_path / "ok.pt")
+    model = int8_weights(det.model, tmp_path / "ok.pt")
+    assert torch.equal(model.state_dict()["trunk.stage2.0.branch2.0.0.weight"], state["trunk.stage2.0.branch2.0.0.weight"])
+    key = next(k for k in state if k.startswith("roi_heads.") and k.endswith("weight"))
+    state[key] = state[key] + 0.1
+    torch.save({"model": state}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="RoI head"):
+        int8_weights(det.model, tmp_path / "bad.pt")
 
 
 def test_int8_detector_is_calibrated_at_its_working_size(det_folder):

@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--images", type=int, default=32, help="detector calibration photos (ICDAR 2015 img_1..N)")
     q.add_argument("--first-layer-int8", action="store_true",
                    help="quantize each model's first convolution too: faster, less accurate (docs/RESULTS.md)")
+    q.add_argument("--detector-weights", default=None, metavar="CHECKPOINT",
+                   help="build the int8 detector from this quantization-aware fine-tuned checkpoint of the same "
+                        "detector (`rosetta train detector --set qat=1 --set qat_distill=1`); the float model stays")
     return p
 
 
@@ -187,7 +190,8 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if "recognizer" in which:
         print(build_recognizer(folder, real_calibration_crops(args.crops), replace(RECOGNIZER_INT8, **changes)))
     if "detector" in which:
-        print(build_detector(folder, real_calibration_images(args.images), replace(DETECTOR_INT8, **changes)))
+        print(build_detector(folder, real_calibration_images(args.images), replace(DETECTOR_INT8, **changes),
+                             args.detector_weights))
     return 0
 
 

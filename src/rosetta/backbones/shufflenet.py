@@ -75,6 +75,62 @@ def make_stem(kind: str, cout: int) -> nn.Sequential:
     raise ValueError(f"stem {kind!r} not in {STEMS}")
 
 
+def _pad_conv(conv: nn.Conv2d, cout: int | None = None, cin: int | None = None, fill: float = 0.0) -> nn.Conv2d:
+    """A copy of ``conv`` with ``cout`` filters / ``cin`` input channels; the added weights are ``fill``."""
+    cout, cin = cout or conv.out_channels, cin or conv.in_channels
+    groups = cout if conv.groups > 1 else 1  # depthwise stays depthwise
+    new = nn.Conv2d(cin, cout, conv.kernel_size, conv.stride, conv.padding, groups=groups, bias=conv.bias is not None)
+    with torch.no_grad():
+        new.weight.fill_(fill)
+        o, i = conv.weight.shape[:2]
+        new.weight[:o, :i] = conv.weight  # (Cout, Cin/groups, kh, kw)
+        if conv.bias is not None:
+            new.bias.zero_()
+            new.bias[:o] = conv.bias
+    return new
+
+
+def _pad_bn(bn: nn.BatchNorm2d, c: int) -> nn.BatchNorm2d:
+    """A copy of ``bn`` over ``c`` channels; the added ones pass 0 on as 0 (scale ~1, no shift)."""
+    new = nn.BatchNorm2d(c, eps=bn.eps).eval()
+    with torch.no_grad():
+        new.weight.fill_(1.0), new.bias.zero_(), new.running_mean.zero_(), new.running_var.fill_(1.0)
+        n = bn.num_features
+        new.weight[:n], new.bias[:n] = bn.weight, bn.bias
+        new.running_mean[:n], new.running_var[:n] = bn.running_mean, bn.running_var
+    return new
+
+
+def widen_stem(trunk: "ShuffleNetV2", channels: int = 32) -> "ShuffleNetV2":
+    """An equivalent copy of a ``pool``-stem trunk whose stem gives ``channels`` channels, the added ones
+    always 0 (zero filters), and whose first block reads them with weights that cannot matter. For export only: ONNX Runtime runs a max-pool in its blocked float layout only when the channels
+    are a multiple of 16 here, and ShuffleNet's 24 cost a layout round trip around a slow pool (12-18 ms of
+    a 1600 px image; docs/RESULTS.md).
+
+    >>> import torch
+    >>> net = ShuffleNetV2(width=0.5).eval()
+    >>> x = torch.rand(1, 3, 64, 96)
+    >>> wide = widen_stem(net)
+    >>> wide.stem(x).shape[1], all(torch.allclose(a, b, atol=1e-5) for a, b in zip(net(x), wide(x)))
+    (32, True)
+    """
+    import copy
+
+    c0 = trunk.stem[0][0].out_channels
+    if len(trunk.stem) != 2 or channels <= c0:
+        return trunk
+    new = copy.deepcopy(trunk).eval()
+    conv, bn, relu = new.stem[0]
+    new.stem[0] = nn.Sequential(_pad_conv(conv, cout=channels), _pad_bn(bn, channels), relu)
+    first = new.stage2[0]
+    dw, dw_bn = first.branch1[0][0], first.branch1[0][1]
+    # the depthwise filters of the added channels see zeros only: 1s (not 0s) keep int8 per-channel scales finite
+    first.branch1[0][0], first.branch1[0][1] = _pad_conv(dw, cout=channels, cin=channels, fill=1.0), _pad_bn(dw_bn, channels)
+    first.branch1[1][0] = _pad_conv(first.branch1[1][0], cin=channels)
+    first.branch2[0][0] = _pad_conv(first.branch2[0][0], cin=channels)
+    return new
+
+
 class ShuffleNetV2(nn.Module):
     """Trunk: stem (stride 4) and three stages (strides 8, 16, 32)."""
 

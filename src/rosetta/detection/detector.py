@@ -35,23 +35,54 @@ class DetectConfig:
     batch_size: int = 1  # same-size images per network call (measured: batches of 4 are 12% slower per image on CPU)
 
 
-def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> Path:
+def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, weights: Path | None = None) -> Path:
     """Quantize the detector's network part (trunk, neck, RPN head) in ``folder`` to ``detector.int8.onnx``,
     stamped with the weights it came from. ``calibration``: a few dozen real RGB photos.
 
     The default (``DETECTOR_INT8``) keeps the first convolution in float, as for the recognizer: quantized
-    it is faster (the whole graph runs NHWC int8) but loses more accuracy (docs/RESULTS.md)."""
+    it is faster (the whole graph runs NHWC int8) but loses more accuracy (docs/RESULTS.md).
+
+    ``weights``: a checkpoint of the same detector fine-tuned for int8 (``rosetta train detector --init
+    FOLDER/detector.safetensors --set qat=1 --set qat_distill=1``): the int8 graph is built from its
+    network part, while the float model and the RoI head stay ``folder``'s (refused if its RoI head differs)."""
     from rosetta.quant.files import int8_path, stamp
     from rosetta.quant.ort_int8 import DETECTOR_INT8, quantize_detector
 
     config = config or DETECTOR_INT8
     folder = Path(folder)
     det = Detector.load(folder)
+    model, facts = det.model, {}
+    if weights is not None:
+        model, facts = int8_weights(det.model, Path(weights)), {"int8_weights": Path(weights).name}
     size = config.calibration_size or det.common_working_size(calibration)  # calibrated at the size it runs at
-    out = quantize_detector(det.model, calibration, int8_path(folder, "detector"), config, size)
+    out = quantize_detector(model, calibration, int8_path(folder, "detector"), config, size)
     stamp(folder, "detector", calibration=config.calibration, calibration_images=len(calibration),
-          calibration_size=size, keep_first_fp32=config.keep_first_fp32)
+          calibration_size=size, keep_first_fp32=config.keep_first_fp32, **facts)
     return out
+
+
+def int8_weights(model: RotatedFasterRCNN, checkpoint: Path) -> RotatedFasterRCNN:
+    """A copy of ``model`` with the network part (trunk, neck, RPN head) of ``checkpoint`` (its weight average
+    when it has one), for building the int8 graph from quantization-aware fine-tuned weights. Everything else
+    (the RoI head, which runs outside that graph) must be ``model``'s own, to fp16 precision."""
+    import copy
+
+    from rosetta.train.common import load_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    state = ck.get("ema") or ck["model"]
+    own = model.state_dict()
+    if set(state) != set(own) or any(state[k].shape != v.shape for k, v in own.items()):
+        raise ValueError(f"{checkpoint}: not a checkpoint of this detector's architecture")
+    graph = ("trunk.", "neck.", "rpn.head.")
+    differ = [k for k, v in own.items() if not k.startswith(graph) and v.is_floating_point()
+              and not torch.allclose(state[k].float(), v.float(), rtol=1e-3, atol=1e-4)]
+    if differ:
+        raise ValueError(f"{checkpoint}: {len(differ)} tensors outside the int8 graph differ from the shipped "
+                         f"detector's (e.g. {differ[0]}); fine-tune with the RoI head left as it is")
+    out = copy.deepcopy(model)
+    out.load_state_dict({k: (state[k] if k.startswith(graph) else v) for k, v in own.items()})
+    return out.eval()
 
 
 class Detector:

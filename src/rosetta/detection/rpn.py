@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -65,6 +66,20 @@ def _flatten(logits: list[torch.Tensor], deltas: list[torch.Tensor]) -> tuple[to
     return torch.cat(lo, 1), torch.cat(de, 1), counts
 
 
+def _top_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the ``k`` largest of a 1-D tensor, in no particular order (NumPy's partition on CPU:
+    half the time of ``topk`` for 500 of 340,000 anchors).
+
+    >>> sorted(_top_indices(torch.tensor([0.1, 5.0, -2.0, 3.0]), 2).tolist())
+    [1, 3]
+    """
+    if k >= scores.numel():
+        return torch.arange(scores.numel(), device=scores.device)
+    if scores.device.type != "cpu" or scores.requires_grad:
+        return scores.topk(k, sorted=False).indices
+    return torch.from_numpy(np.argpartition(-scores.numpy(), k - 1)[:k])
+
+
 class RotatedRPN(nn.Module):
     def __init__(self, head: RPNHead, anchors: AnchorGenerator, strides: tuple[int, ...], config: RPNConfig = RPNConfig()):
         super().__init__()
@@ -100,11 +115,12 @@ class RotatedRPN(nn.Module):
             for lg, dl in zip(logits, deltas):
                 _, a, fh, fw = lg.shape
                 hw = fh * fw
-                s = lg[b].reshape(-1)  # (A, H, W) -> (A*H*W), anchor-major
-                top = s.topk(min(pre, s.numel())).indices
-                a_idx, cell = top // hw, top % hw
-                d = dl[b].reshape(a, 5, hw)[a_idx, :, cell]  # (5A, H, W) -> (A, 5, HW) -> (k, 5)
-                sel_boxes.append(self.coder.decode(d, anchors[start + cell * a + a_idx]))  # anchors are cell-major
+                # cell-major, like the anchors: free views of channels-last maps (ONNX Runtime's), a copy otherwise
+                s = lg[b].permute(1, 2, 0).reshape(-1)  # (A, H, W) -> (H, W, A) -> (HWA)
+                top = _top_indices(s, pre)
+                cell, a_idx = top // a, top % a
+                d = dl[b].permute(1, 2, 0).reshape(hw, a, 5)[cell, a_idx]  # (5A, H, W) -> (H, W, 5A) -> (HW, A, 5) -> (k, 5)
+                sel_boxes.append(self.coder.decode(d, anchors[start + top]))
                 sel_scores.append(s[top])
                 start += hw * a
             boxes, scores = torch.cat(sel_boxes), torch.cat(sel_scores)

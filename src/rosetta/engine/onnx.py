@@ -81,27 +81,36 @@ def recognizer_session(model: torch.nn.Module, threads: int | None = None):
 
 
 class _Features(torch.nn.Module):
-    """Trunk, neck and the RPN head's convolutions: features, objectness logits and deltas per level."""
+    """Trunk, neck and the RPN head's convolutions: features, objectness logits and deltas per level, each
+    channels-last (B, H, W, C): ONNX Runtime computes them so (NHWC int8 kernels; its blocked float layout
+    converts to either at the same cost), and the PyTorch side reads them faster so (``grid_sample``
+    measured 2x faster on channels-last maps, the RPN picks its top anchors cell-major). A ``pool`` stem is
+    exported widened to 32 channels (:func:`rosetta.backbones.shufflenet.widen_stem`, the same function),
+    so that ONNX Runtime keeps its max-pool in its fast blocked layout."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
-        self.trunk, self.neck, self.head = model.trunk, model.neck, model.rpn.head
+        from rosetta.backbones.shufflenet import widen_stem
+
+        self.trunk, self.neck, self.head = widen_stem(model.trunk), model.neck, model.rpn.head
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         feats = self.neck(self.trunk(x))
         logits, deltas = self.head(feats)
-        return (*feats, *logits, *deltas)
+        return tuple(t.permute(0, 2, 3, 1) for t in (*feats, *logits, *deltas))  # (B, C, H, W) -> (B, H, W, C)
+
+
+FEATURE_NAMES = [f"{k}{i}" for k in ("p", "l", "d") for i in range(3)]
+FEATURE_AXES = {"x": {0: "batch", 2: "height", 3: "width"},
+                **{n: {0: "batch", 1: f"h{n[1]}", 2: f"w{n[1]}"} for n in FEATURE_NAMES}}  # outputs (B, H, W, C)
 
 
 def detector_features(model: torch.nn.Module, threads: int | None = None):
     """An ORT-backed ``(B, 3, H, W) -> ([stride 8, 16, 32 features], (RPN logits, RPN deltas))``."""
-    path = cache_dir() / f"detector-features-{_digest(model, 'det2')}.onnx"
-    names = [f"{k}{i}" for k in ("p", "l", "d") for i in range(3)]
+    path = cache_dir() / f"detector-features-{_digest(model, 'det3')}.onnx"
     if not path.exists():
         log.info("exporting the detector trunk to %s", path)
-        dyn = {"x": {0: "batch", 2: "height", 3: "width"}}
-        dyn.update({n: {0: "batch", 2: f"h{n[1]}", 3: f"w{n[1]}"} for n in names})
-        export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path, dyn, names)
+        export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path, FEATURE_AXES, FEATURE_NAMES)
     return features_runner(session(path, threads))
 
 
@@ -109,10 +118,15 @@ def features_runner(sess):
     """Wrap a session of the detector's feature graph (fp32 or int8) as the model's ``features_engine``."""
     import numpy as np
 
+    # graphs exported before outputs went channels-last give (B, C, H, W): the channel axis is the static one
+    channels_last = isinstance(sess.get_outputs()[3].shape[3], int)
+
     def run(x: torch.Tensor) -> tuple[list[torch.Tensor], tuple[list[torch.Tensor], list[torch.Tensor]]]:
         outs = [torch.from_numpy(o) for o in sess.run(None, {"x": np.ascontiguousarray(x.numpy())})]
+        if channels_last:
+            outs = [o.permute(0, 3, 1, 2) for o in outs]  # (B, H, W, C) -> (B, C, H, W) views, channels-last in memory
         return outs[0:3], (outs[3:6], outs[6:9])  # 3 feature maps, 3 RPN logits, 3 RPN deltas
     return run
 
 
-__all__ = ["detector_features", "cache_dir", "export", "session", "recognizer_session"]
+__all__ = ["FEATURE_AXES", "FEATURE_NAMES", "detector_features", "cache_dir", "export", "session", "recognizer_session"]

@@ -14,6 +14,7 @@ from rosetta.synth.errors import SynthSetupError
 
 import hashlib
 import logging
+import os
 import random
 from collections import OrderedDict
 from pathlib import Path
@@ -67,7 +68,7 @@ def _cached(path: str, cache_dir: Path, max_side: int) -> Path:
         im.draft("RGB", (max_side, max_side))
         im = im.convert("RGB")
         im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        tmp = out.with_suffix(".tmp.jpg")
+        tmp = out.with_suffix(f".{os.getpid()}.tmp.jpg")  # per process: several may fill the cache at once
         im.save(tmp, quality=92)
         tmp.replace(out)
     return out

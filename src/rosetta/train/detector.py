@@ -62,6 +62,12 @@ class DetTrainConfig:
     stem: str = "pool"  # the trunk's stem (rosetta.backbones.shufflenet.STEMS)
     distill_steps: int = 600  # with --init from a detector with another stem: steps teaching the new stem first
     qat: bool = False  # train through ONNX Runtime's int8 rounding (rosetta.quant.qat), for the int8 path
+    # with qat and --init: learn to reproduce the --init detector's own float outputs (rosetta.quant.distill)
+    # instead of the ground truth, BatchNorm statistics frozen; the int8 graph is then built from the result
+    qat_distill: bool = False
+    # with qat: train in float until this step, then through the int8 rounding for the rest of the schedule
+    # (quantization-aware training as the tail of a long run, where the learning rate is already low)
+    qat_from: int = 0
     # the last ``holdout`` training images (img_181..200 for 20) are not trained on, so that checkpoints and
     # settings can be chosen on images the detector never saw (img_1..200 alone cannot tell an overfit detector)
     holdout: int = 0
@@ -272,10 +278,26 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
         if DetectorConfig.from_arch(teacher.get("model_config")).stem != cfg.stem:
             distill_stem(model, teacher, batches, cfg.distill_steps)
             ema.reset(model)
-    if cfg.qat:
-        from rosetta.quant.qat import attach_fake_quant
+    float_self = None
+    if cfg.qat_distill:
+        if not (cfg.qat and init):
+            raise ValueError("qat_distill needs qat=1 and --init (the float detector to reproduce)")
+        ck = load_checkpoint(Path(init))
+        float_self = RotatedFasterRCNN.build(DetectorConfig.from_arch(ck.get("model_config"))).to(device).eval()
+        float_self.load_state_dict(ck.get("ema") or ck["model"])
+        for p in float_self.parameters():
+            p.requires_grad_(False)
+    quantized = {"on": False}
 
-        attach_fake_quant(model)
+    def quantize_when_due() -> None:
+        if cfg.qat and not quantized["on"] and step >= cfg.qat_from:
+            from rosetta.quant.qat import attach_fake_quant
+
+            attach_fake_quant(model)
+            quantized["on"] = True
+            log.info("step %d: training through the int8 rounding from here on", step)
+
+    quantize_when_due()
     # the learning curve (and best.pt) on the held-out training images when there are some, so that no
     # checkpoint is ever picked on the validation images; else on the validation images, for the curve only
     scored = held_out_images(cfg.holdout) if cfg.holdout else IC15_VAL_IMAGES
@@ -298,15 +320,28 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     bar = tqdm(total=cfg.steps, initial=step, dynamic_ncols=True, mininterval=5)
     avg: dict[str, float] = {}  # running averages of the losses, for the log
     t0, seen = time.monotonic(), 0
-    model.train()
+    def train_mode() -> None:
+        model.train()
+        if float_self is not None:
+            from rosetta.quant.distill import freeze_batchnorm
+
+            freeze_batchnorm(model)
+
+    train_mode()
     for images, targets, size in batches:
         if step >= cfg.steps or time.monotonic() > t_end or stop["now"]:
             break
+        quantize_when_due()
         for g in opt.param_groups:
             g["lr"] = cfg.lr * warmup_cosine(step, cfg.steps, cfg.warmup)
         images = [im.to(device) for im in images]
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-        losses = model(images, targets, size=size)
+        if float_self is not None:
+            from rosetta.quant.distill import distill_losses
+
+            losses = distill_losses(model, float_self, model.transform(images, size)[0])
+        else:
+            losses = model(images, targets, size=size)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -327,7 +362,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
         if step % cfg.eval_every == 0:
             with ema.applied(model):  # the averaged weights are the ones evaluated and shipped
                 res = evaluate_detector(model, val_rows, size=cfg.eval_size, device=str(device))
-            model.train()
+            train_mode()
             log.info("eval step %d %s", step, json.dumps(res))
             append_eval(out, step, res)
             if res["det"]["hmean"] > best:

@@ -1,0 +1,66 @@
+"""Compare int8 detector graphs on training images under paired draws of invisible input noise.
+
+One e2e hmean moves by 1-2 points under +-1 grey level of noise, and so does an int8 graph rebuilt from the
+same weights with calibration ranges that differ in the ninth digit (docs/RESULTS.md), so a single figure
+cannot choose between int8 variants. This scores the float detector and each folder's int8 detector (the
+recognizer in float throughout, so that only the detector differs) on the same noisy copies of the images.
+Validation images (img_201..250) are refused: choose on training images, measure once on validation.
+
+    python scripts/compare_int8.py --images 1-200 --seeds 3 /tmp/int8_a /tmp/int8_b
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    from rosetta.cli_eval import _parse_range, load_gt_rows
+    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
+    from rosetta.detection.detector import Detector
+    from rosetta.eval import evaluate_images
+    from rosetta.io import load_image
+    from rosetta.ocr import OCR
+    from rosetta.recognition.recognizer import Recognizer
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folders", nargs="+", help="model folders holding a detector.int8.onnx each")
+    ap.add_argument("--images", default="1-200", help="ICDAR 2015 dev image numbers (training images only)")
+    ap.add_argument("--seeds", type=int, default=3, help="noise draws (seed 0 is the clean images)")
+    ap.add_argument("--first-seed", type=int, default=0, help="draws first-seed .. first-seed+seeds-1 (to split runs)")
+    ap.add_argument("--amplitude", type=float, default=1.0)
+    a = ap.parse_args()
+    numbers = _parse_range(a.images)
+    if numbers & set(IC15_VAL_IMAGES):
+        raise SystemExit("compare_int8: validation images (201-250) are not for choosing; use 1-200")
+    data = data_root() / "icdar2015_dev"
+    rows = load_gt_rows(data, numbers)
+    images = [load_image(data / r["image"]) for r in rows]
+    gts = [r["words"] for r in rows]
+    rec = Recognizer.load(engine="onnx")
+    engines = {"fp32": OCR(Detector.load(engine="onnx"), rec, threads=1)}
+    engines.update({f: OCR(Detector.load(Path(f), engine="int8"), rec, threads=1) for f in a.folders})
+    per_seed = []
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
+        rng = np.random.default_rng(seed)
+        noisy = images if seed == 0 else [
+            np.clip(im + rng.uniform(-a.amplitude, a.amplitude, im.shape), 0, 255).round().astype(np.uint8)
+            for im in images]
+        row: dict = {"seed": seed}
+        for name, ocr in engines.items():
+            words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in noisy]
+            row[name] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
+        per_seed.append(row)
+        print(json.dumps(row), flush=True)
+    summary = {name: {"mean": round(float(np.mean([r[name] for r in per_seed])), 4),
+                      "gap_to_fp32": round(float(np.mean([r["fp32"] - r[name] for r in per_seed])), 4)}
+               for name in engines}
+    print(json.dumps({"images": len(images), "seeds": a.seeds, "summary": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
