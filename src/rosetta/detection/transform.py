@@ -85,14 +85,16 @@ class DetectionTransform:
             sizes.append((nh, nw))
             scales.append(scale)
         mh, mw = self.padded(sizes)
-        batch = np.empty((len(images), 3, mh, mw), np.float32)
+        batch = torch.empty(len(images), 3, mh, mw)
+        scale = torch.tensor([1 / (255.0 * s) for s in STD]).view(3, 1, 1)  # x / 255 -> (x - mean) / std
+        shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)]).view(3, 1, 1)
         for i, im in enumerate(resized):
             h, w = im.shape[:2]
             batch[i, :, h:], batch[i, :, :h, w:] = 0.0, 0.0  # padding: 0, as in __call__
-            for c, plane in enumerate(cv2.split(im)):  # (h, w, 3) -> 3 x (h, w); x / 255 -> (x - mean) / std
-                batch[i, c, :h, :w] = cv2.addWeighted(plane, 1 / (255.0 * STD[c]), plane, 0.0, -MEAN[c] / STD[c],
-                                                      dtype=cv2.CV_32F)
-        return torch.from_numpy(batch), sizes, scales
+            out = batch[i, :, :h, :w]
+            out.copy_(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1))  # (h, w, 3) uint8 -> (3, h, w) float
+            out.mul_(scale).add_(shift)
+        return batch, sizes, scales
 
 
 def scale_boxes(boxes: torch.Tensor, scale: float) -> torch.Tensor:
