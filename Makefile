@@ -43,7 +43,7 @@ bench: setup
 # (qat_from): quantization-aware training as the tail of the schedule, for the int8 path's accuracy.
 # When a GPU is lent, run the recognizer there (--device cuda) and bring the checkpoint back.
 train-recognizer: setup
-	mkdir -p runs/rec3
+	mkdir -p runs/rec3; [ -f runs/rec3/last.pt ] || cp checkpoints/recognizer_rec3.pt runs/rec3/last.pt 2>/dev/null || true
 	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec3 --threads 1 --resume --steps 60000 --lr 2e-3 --seed 3 \
 		--set model.widths=96,160,256 --set model.head=320
 

@@ -12,6 +12,8 @@ Rotated boxes scale isotropically, so their angle is unchanged.
 
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 import torch
@@ -92,7 +94,10 @@ class DetectionTransform:
             h, w = im.shape[:2]
             batch[i, :, h:], batch[i, :, :h, w:] = 0.0, 0.0  # padding: 0, as in __call__
             out = batch[i, :, :h, :w]
-            out.copy_(torch.from_numpy(np.ascontiguousarray(im)).permute(2, 0, 1))  # (h, w, 3) uint8 -> (3, h, w) float
+            with warnings.catch_warnings():  # a read-only image (a decoded file may be one) is only read here
+                warnings.simplefilter("ignore", UserWarning)
+                pixels = torch.from_numpy(np.ascontiguousarray(im))
+            out.copy_(pixels.permute(2, 0, 1))  # (h, w, 3) uint8 -> (3, h, w) float
             out.mul_(scale).add_(shift)
         return batch, sizes, scales
 

@@ -52,11 +52,34 @@ def warmup_cosine(step: int, total: int, warmup: int, floor: float = 0.05) -> fl
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically (tmp + rename) so a kill mid-write never corrupts the last checkpoint."""
+    """Write atomically (tmp + rename) so a kill mid-write never corrupts the last checkpoint. The optimizer's
+    moment estimates are stored in bfloat16 (:func:`compact_optimizer_state`): a resumable checkpoint of the
+    2.7 M-parameter recognizer then fits the repository's 40 MB file limit (32 MB, 43 in float32)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
+    if "opt" in state:
+        state = {**state, "opt": compact_optimizer_state(state["opt"])}
     torch.save(state, tmp)
     tmp.replace(path)
+
+
+def compact_optimizer_state(opt_state: dict[str, Any]) -> dict[str, Any]:
+    """An optimizer state dict with its float32 per-parameter tensors (Adam's moments) in bfloat16; the
+    optimizer casts them back to each parameter's dtype when it loads them, so resuming needs nothing else.
+
+    >>> p = torch.nn.Parameter(torch.ones(3))
+    >>> opt = torch.optim.AdamW([p])
+    >>> p.grad = torch.full((3,), 0.5); opt.step()
+    >>> small = compact_optimizer_state(opt.state_dict())
+    >>> small["state"][0]["exp_avg"].dtype
+    torch.bfloat16
+    >>> opt2 = torch.optim.AdamW([p]); opt2.load_state_dict(small); opt2.state[p]["exp_avg"].dtype
+    torch.float32
+    """
+    state = {k: ({n: (v.to(torch.bfloat16) if torch.is_tensor(v) and v.dtype == torch.float32 and v.dim() > 0 else v)
+                  for n, v in per.items()})
+             for k, per in opt_state["state"].items()}
+    return {**opt_state, "state": state}
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
