@@ -61,7 +61,13 @@ def main() -> None:
         if "e2e_fp32" in rep:
             a, b = rep["e2e_fp32"], rep["e2e_int8"]
             print(f"\nEnd to end: fp32 e2e hmean {f(a['e2e']['hmean'])} at {f(a['s_per_image'])} s/image; int8 "
-                  f"{f(b['e2e']['hmean'])} at {f(b['s_per_image'])} s/image; speed-up {rep['e2e_speedup']}x")
+                  f"{f(b['e2e']['hmean'])} at {f(b['s_per_image'])} s/image; speed-up {rep['e2e_speedup']}x "
+                  f"(one sequential run each{', on ' + rep['cpu'] if rep.get('cpu') else ''})")
+        inter = rep.get("e2e_speed_interleaved")
+        if inter:
+            print(f"\nEnd to end timed in {inter['rounds']} alternating rounds over {inter['images']} decoded images: "
+                  f"fp32 {inter['median_fp32']:.4f}, int8 {inter['median_int8']:.4f} s/image (medians); speed-up "
+                  f"{inter['speedup']}x (per round {', '.join(f'{x}x' for x in inter['per_round_speedups'])})")
         noise = rep.get("e2e_under_noise")
         if noise:
             print(f"\nEnd to end under invisible noise (uniform +-{noise['amplitude']:g} grey levels, paired draws, "
