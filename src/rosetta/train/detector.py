@@ -320,7 +320,8 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     bar = tqdm(total=cfg.steps, initial=step, dynamic_ncols=True, mininterval=5)
     avg: dict[str, float] = {}  # running averages of the losses, for the log
     t0, seen = time.monotonic(), 0
-    def train_mode() -> None:
+
+    def train_mode() -> None:  # BatchNorm statistics stay frozen while self-distilling
         model.train()
         if float_self is not None:
             from rosetta.quant.distill import freeze_batchnorm
