@@ -172,3 +172,38 @@ def test_int8_self_distillation_learns_its_rounding_and_leaves_the_rest():
     moved = [k for k in before if not torch.equal(before[k], after[k])]
     assert moved and all(k.startswith(("trunk.", "neck.", "rpn.head.")) for k in moved)
     assert not any("running_" in k for k in moved)
+
+
+def test_onnx_features_are_channels_last_and_older_graphs_still_read(tmp_path):
+    """The exported feature graph gives channels-last maps; the runner hands the model (B, C, H, W) views of
+    them, equal to PyTorch's own features, and reads a graph exported before (B, C, H, W outputs) alike."""
+    import numpy as np
+
+    from rosetta.engine.onnx import FEATURE_NAMES, _Features, export, features_runner, session
+
+    torch.manual_seed(0)
+    model = RotatedFasterRCNN.build().eval()
+    x = torch.rand(1, 3, 128, 160)
+    with torch.no_grad():
+        feats = model.features(x)
+        logits, deltas = model.rpn.head(feats)
+    expected = [*feats, *logits, *deltas]
+    new = export(_Features(model), torch.zeros(1, 3, 64, 96), tmp_path / "nhwc.onnx",
+                 {"x": {0: "b", 2: "h", 3: "w"}, **{n: {0: "b", 1: f"h{n[1]}", 2: f"w{n[1]}"} for n in FEATURE_NAMES}},
+                 FEATURE_NAMES)
+
+    class Older(_Features):  # the layout of graphs exported before: (B, C, H, W)
+        def forward(self, x):
+            f = self.neck(self.trunk(x))
+            lg, dl = self.head(f)
+            return (*f, *lg, *dl)
+
+    old = export(Older(model), torch.zeros(1, 3, 64, 96), tmp_path / "nchw.onnx",
+                 {"x": {0: "b", 2: "h", 3: "w"}, **{n: {0: "b", 2: f"h{n[1]}", 3: f"w{n[1]}"} for n in FEATURE_NAMES}},
+                 FEATURE_NAMES)
+    assert session(new, 1).get_outputs()[0].shape[3] == 64  # channels last
+    for path in (new, old):
+        f, (lg, dl) = features_runner(session(path, 1))(x)
+        for got, want in zip([*f, *lg, *dl], expected):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4, rtol=1e-3)
