@@ -103,8 +103,9 @@ def _pad_bn(bn: nn.BatchNorm2d, c: int) -> nn.BatchNorm2d:
 
 def widen_stem(trunk: "ShuffleNetV2", channels: int = 32) -> "ShuffleNetV2":
     """An equivalent copy of a ``pool``-stem trunk whose stem gives ``channels`` channels, the added ones
-    always 0 (zero filters), and whose first block reads them with weights that cannot matter. For export only: ONNX Runtime runs a max-pool in its blocked float layout only when the channels
-    are a multiple of 16 here, and ShuffleNet's 24 cost a layout round trip around a slow pool (12-18 ms of
+    always 0 (zero filters), and whose first block reads them with weights that cannot matter. For export
+    only: ONNX Runtime runs a max-pool in its blocked float layout only when the channels are a multiple of
+    16 here, and ShuffleNet's 24 cost a layout round trip around a slow pool (12-18 ms of
     a 1600 px image; docs/RESULTS.md).
 
     >>> import torch

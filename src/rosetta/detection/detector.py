@@ -67,6 +67,7 @@ def int8_weights(model: RotatedFasterRCNN, checkpoint: Path) -> RotatedFasterRCN
     (the RoI head, which runs outside that graph) must be ``model``'s own, to fp16 precision."""
     import copy
 
+    from rosetta.engine.onnx import GRAPH_PARTS
     from rosetta.train.common import load_checkpoint
 
     ck = load_checkpoint(checkpoint)
@@ -74,7 +75,7 @@ def int8_weights(model: RotatedFasterRCNN, checkpoint: Path) -> RotatedFasterRCN
     own = model.state_dict()
     if set(state) != set(own) or any(state[k].shape != v.shape for k, v in own.items()):
         raise ValueError(f"{checkpoint}: not a checkpoint of this detector's architecture")
-    graph = ("trunk.", "neck.", "rpn.head.")
+    graph = tuple(f"{p}." for p in GRAPH_PARTS)  # state-dict key prefixes
     differ = [k for k, v in own.items() if not k.startswith(graph) and v.is_floating_point()
               and not torch.allclose(state[k].float(), v.float(), rtol=1e-3, atol=1e-4)]
     if differ:

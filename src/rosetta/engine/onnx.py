@@ -80,6 +80,10 @@ def recognizer_session(model: torch.nn.Module, threads: int | None = None):
     return session(path, threads)
 
 
+# the detector's modules inside its ONNX graph (and so inside its int8 graph); the RoI head runs outside it
+GRAPH_PARTS = ("trunk", "neck", "rpn.head")
+
+
 class _Features(torch.nn.Module):
     """Trunk, neck and the RPN head's convolutions: features, objectness logits and deltas per level, each
     channels-last (B, H, W, C): ONNX Runtime computes them so (NHWC int8 kernels; its blocked float layout
@@ -129,4 +133,4 @@ def features_runner(sess):
     return run
 
 
-__all__ = ["FEATURE_AXES", "FEATURE_NAMES", "detector_features", "cache_dir", "export", "session", "recognizer_session"]
+__all__ = ["FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]

@@ -60,8 +60,10 @@ class ActivationFakeQuant(nn.Module):
 def attach_fake_quant(model: nn.Module) -> list:
     """Fake-quantize the detector's trunk, neck and RPN head as ONNX Runtime will (see the module doc).
     Returns handles for :func:`detach_fake_quant`."""
+    from rosetta.engine.onnx import GRAPH_PARTS
+
     handles: list = []
-    parts = [model.trunk, model.neck, model.rpn.head]
+    parts = [model.get_submodule(p) for p in GRAPH_PARTS]
     convs = [m for p in parts for m in p.modules() if isinstance(m, nn.Conv2d)]
     first = convs[0]  # the trunk's first convolution: float, raw pixels in
     for conv in convs[1:]:

@@ -73,6 +73,14 @@ class DetTrainConfig:
     holdout: int = 0
 
 
+def detector_from_checkpoint(ck: dict) -> RotatedFasterRCNN:
+    """The detector a loaded checkpoint holds (:func:`rosetta.train.common.load_checkpoint`): its
+    architecture, its weight average when it has one, in inference mode."""
+    model = RotatedFasterRCNN.build(DetectorConfig.from_arch(ck.get("model_config"))).eval()
+    model.load_state_dict(ck.get("ema") or ck["model"])
+    return model
+
+
 def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: dict, batches: Iterator, steps: int, lr: float = 3e-3) -> float:
     """Teach ``model``'s (new) stem to reproduce the stem output of the detector in ``teacher_ckpt`` (a loaded
     checkpoint, :func:`rosetta.train.common.load_checkpoint`; mean
@@ -81,8 +89,7 @@ def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: dict, batches: Iterator
 
     The stems differ (e.g. ``pool`` -> ``patch4``) but both give (B, C, H/4, W/4).
     """
-    teacher = RotatedFasterRCNN.build(DetectorConfig.from_arch(teacher_ckpt.get("model_config"))).eval()
-    teacher.load_state_dict(teacher_ckpt.get("ema") or teacher_ckpt["model"])
+    teacher = detector_from_checkpoint(teacher_ckpt)
     stem = model.trunk.stem
     stem.train()
     opt = torch.optim.Adam(stem.parameters(), lr=lr)
@@ -282,9 +289,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     if cfg.qat_distill:
         if not (cfg.qat and init):
             raise ValueError("qat_distill needs qat=1 and --init (the float detector to reproduce)")
-        ck = load_checkpoint(Path(init))
-        float_self = RotatedFasterRCNN.build(DetectorConfig.from_arch(ck.get("model_config"))).to(device).eval()
-        float_self.load_state_dict(ck.get("ema") or ck["model"])
+        float_self = detector_from_checkpoint(load_checkpoint(Path(init))).to(device)
         for p in float_self.parameters():
             p.requires_grad_(False)
     quantized = {"on": False}
