@@ -179,3 +179,44 @@ def test_int8_detector_is_calibrated_at_its_working_size(det_folder):
     (batch,) = detector_batches([photo], size)
     ref, _, _ = det.model.transform.from_uint8([photo], size)
     assert batch.shape == tuple(ref.shape) and np.array_equal(batch, ref.numpy())
+
+
+def test_balanced_rpn_outputs_are_exact_in_float_and_finer_in_int8(det_folder, tmp_path):
+    """The int8 graph's RPN outputs: logits floored at -12 and the five box-delta components scaled to one range
+    inside the regression convolution, then scaled back by a float multiply after the rounding. In float that
+    changes nothing but the floored logits; in the built graph the logits' rounding step is finer than their
+    raw range allows and the unscaling multiply is left in float."""
+    import onnx
+    from onnx import numpy_helper
+
+    from rosetta.engine.onnx import FEATURE_NAMES, _Features
+    from rosetta.quant.ort_int8 import detector_batches, rpn_delta_scale
+
+    model = Detector.load(det_folder).model.eval()
+    x = torch.from_numpy(detector_batches([load_image(SAMPLES[0])], 640)[0])
+    plain = _Features(model)
+    scale = rpn_delta_scale(plain, [x.numpy()])
+    assert scale.shape == (5,) and scale.min() == 1.0 and scale.max() > 1.0  # the widest component keeps its range
+    with torch.no_grad():
+        a, b = plain(x), _Features(model, -12.0, scale)(x)
+    for name, u, v in zip(FEATURE_NAMES, a, b):
+        want = u.clamp(min=-12.0) if name.startswith("l") else u
+        torch.testing.assert_close(v, want, rtol=1e-4, atol=1e-4)
+    assert float(a[FEATURE_NAMES.index("l0")].min()) < -12.0  # the floor does bite on real logits
+
+    from dataclasses import replace
+
+    from rosetta.quant.ort_int8 import DETECTOR_INT8
+
+    for f in ("detector.safetensors", "detector.json"):
+        shutil.copy(det_folder / f, tmp_path / f)
+    build_detector_int8(tmp_path, [load_image(p) for p in SAMPLES] * 2, replace(DETECTOR_INT8, balance_rpn_outputs=True))
+    assert json.loads((tmp_path / "detector.int8.json").read_text())["rpn_outputs"]["logit_floor"] == -12.0
+    graph = onnx.load(str(tmp_path / "detector.int8.onnx")).graph
+    init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
+    for i in range(3):
+        q = next(n for n in graph.node if n.op_type == "QuantizeLinear" and n.name == f"l{i}_QuantizeLinear")
+        low = -float(init[q.input[2]]) * float(init[q.input[1]])  # -zero_point * scale
+        assert low >= -12.0 - 0.2, low
+        assert producer[f"d{i}"].op_type == "Mul"  # float unscaling after the last rounding

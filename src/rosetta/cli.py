@@ -165,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--images", type=int, default=32, help="detector calibration photos (ICDAR 2015 img_1..N)")
     q.add_argument("--first-layer-int8", action="store_true",
                    help="quantize each model's first convolution too: faster, less accurate (docs/RESULTS.md)")
+    q.add_argument("--float-scope", action="append", default=None, metavar="PART",
+                   help="leave the layers whose ONNX node names contain PART in float (repeatable; e.g. /head/cls "
+                        "for the RPN's objectness convolution): to measure a layer's share of the int8 error")
+    q.add_argument("--balanced-rpn-outputs", action="store_true",
+                   help="detector: floor the RPN's logits and equalize its box-delta components before their "
+                        "int8 rounding (closer boxes, no e2e gain measured; docs/RESULTS.md)")
+    q.add_argument("--weights-8bit", action="store_true",
+                   help="8-bit weights instead of 7 (exact only on CPUs with VNNI; AVX2 without it may saturate)")
     q.add_argument("--detector-weights", default=None, metavar="CHECKPOINT",
                    help="build the int8 detector from this quantization-aware fine-tuned checkpoint of the same "
                         "detector (`rosetta train detector --set qat=1 --set qat_distill=1`); the float model stays")
@@ -186,11 +194,14 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if unknown:
         raise SystemExit(f"rosetta quantize: error: unknown model(s) {', '.join(unknown)} (recognizer, detector)")
     changes = {k: v for k, v in (("calibration", args.calibration),
-                                 ("keep_first_fp32", False if args.first_layer_int8 else None)) if v is not None}
+                                 ("keep_first_fp32", False if args.first_layer_int8 else None),
+                                 ("float_scopes", tuple(args.float_scope) if args.float_scope else None),
+                                 ("reduce_range", False if args.weights_8bit else None)) if v is not None}
+    det_changes = {"balance_rpn_outputs": True} if args.balanced_rpn_outputs else {}
     if "recognizer" in which:
         print(build_recognizer(folder, real_calibration_crops(args.crops), replace(RECOGNIZER_INT8, **changes)))
     if "detector" in which:
-        print(build_detector(folder, real_calibration_images(args.images), replace(DETECTOR_INT8, **changes),
+        print(build_detector(folder, real_calibration_images(args.images), replace(DETECTOR_INT8, **changes, **det_changes),
                              args.detector_weights))
     return 0
 

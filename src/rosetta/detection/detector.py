@@ -56,6 +56,12 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, wei
         model, facts = int8_weights(det.model, Path(weights)), {"int8_weights": Path(weights).name}
     size = config.calibration_size or det.common_working_size(calibration)  # calibrated at the size it runs at
     out = quantize_detector(model, calibration, int8_path(folder, "detector"), config, size)
+    if config.float_scopes:
+        facts["float_scopes"] = list(config.float_scopes)
+    if not config.reduce_range:
+        facts["reduce_range"] = False
+    if config.balance_rpn_outputs:
+        facts["rpn_outputs"] = {"logit_floor": config.logit_floor, "deltas": "components equalized"}
     stamp(folder, "detector", calibration=config.calibration, calibration_images=len(calibration),
           calibration_size=size, keep_first_fp32=config.keep_first_fp32, **facts)
     return out

@@ -90,18 +90,53 @@ class _Features(torch.nn.Module):
     converts to either at the same cost), and the PyTorch side reads them faster so (``grid_sample``
     measured 2x faster on channels-last maps, the RPN picks its top anchors cell-major). A ``pool`` stem is
     exported widened to 32 channels (:func:`rosetta.backbones.shufflenet.widen_stem`, the same function),
-    so that ONNX Runtime keeps its max-pool in its fast blocked layout."""
+    so that ONNX Runtime keeps its max-pool in its fast blocked layout.
 
-    def __init__(self, model: torch.nn.Module):
+    For the int8 graph, whose outputs are rounded to 256 levels over their calibrated range:
+    ``logit_floor`` clamps the objectness logits from below (their range reached -60 for a top of +10, a
+    step of 0.27 that made ties of the proposals' order), and ``delta_scale`` (5,) multiplies each box-delta
+    component inside the regression convolution and divides it back after the output's rounding (a float
+    ``Mul``, ONNX node ``/unscale.{i}/Mul``), so that all five use the whole range (dx, dy and the angle had under
+    half of it, an angle step of 2.8 degrees). Both change nothing in float but the clamped logits."""
+
+    def __init__(self, model: torch.nn.Module, logit_floor: float | None = None,
+                 delta_scale: torch.Tensor | None = None):
         super().__init__()
+        import copy
+
         from rosetta.backbones.shufflenet import widen_stem
 
         self.trunk, self.neck, self.head = widen_stem(model.trunk), model.neck, model.rpn.head
+        self.logit_floor = logit_floor
+        self.unscale = None
+        if delta_scale is not None:
+            self.head = copy.deepcopy(self.head)
+            per_channel = delta_scale.float().repeat(self.head.reg.out_channels // 5)  # channel a * 5 + k -> scale[k]
+            with torch.no_grad():
+                self.head.reg.weight.mul_(per_channel.view(-1, 1, 1, 1))
+                self.head.reg.bias.mul_(per_channel)
+            self.unscale = torch.nn.ModuleList(_Unscale(1.0 / per_channel) for _ in range(3))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         feats = self.neck(self.trunk(x))
         logits, deltas = self.head(feats)
-        return tuple(t.permute(0, 2, 3, 1) for t in (*feats, *logits, *deltas))  # (B, C, H, W) -> (B, H, W, C)
+        if self.logit_floor is not None:
+            logits = [t.clamp(min=self.logit_floor) for t in logits]
+        outs = [t.permute(0, 2, 3, 1) for t in (*feats, *logits, *deltas)]  # (B, C, H, W) -> (B, H, W, C)
+        if self.unscale is not None:
+            outs[6:9] = [u(t) for u, t in zip(self.unscale, outs[6:9])]
+        return tuple(outs)
+
+
+class _Unscale(torch.nn.Module):
+    """Multiply channels-last deltas (B, H, W, 5A) by a constant (5A,) vector: the ``delta_unscale`` Mul."""
+
+    def __init__(self, factor: torch.Tensor):
+        super().__init__()
+        self.register_buffer("factor", factor)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return t * self.factor
 
 
 FEATURE_NAMES = [f"{k}{i}" for k in ("p", "l", "d") for i in range(3)]
