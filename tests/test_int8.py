@@ -185,7 +185,7 @@ def test_balanced_rpn_outputs_are_exact_in_float_and_finer_in_int8(det_folder, t
     """The int8 graph's RPN outputs: logits floored at -12 and the five box-delta components scaled to one range
     inside the regression convolution, then scaled back by a float multiply after the rounding. In float that
     changes nothing but the floored logits; in the built graph the logits' rounding step is finer than their
-    raw range allows and the unscaling multiply is left in float."""
+    raw range allows and the unscaling multiply is done in float (by the RPN, on the anchors it selects)."""
     import onnx
     from onnx import numpy_helper
 
@@ -214,9 +214,37 @@ def test_balanced_rpn_outputs_are_exact_in_float_and_finer_in_int8(det_folder, t
     assert json.loads((tmp_path / "detector.int8.json").read_text())["rpn_outputs"]["logit_floor"] == -12.0
     graph = onnx.load(str(tmp_path / "detector.int8.onnx")).graph
     init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    producer = {o: n for n in graph.node for o in n.output}
     for i in range(3):
         q = next(n for n in graph.node if n.op_type == "QuantizeLinear" and n.name == f"l{i}_QuantizeLinear")
         low = -float(init[q.input[2]]) * float(init[q.input[1]])  # -zero_point * scale
         assert low >= -12.0 - 0.2, low
-        assert producer[f"d{i}"].op_type == "Mul"  # float unscaling after the last rounding
+    unscale = json.loads(next(p.value for p in onnx.load(str(tmp_path / "detector.int8.onnx")).metadata_props
+                              if p.key == "rosetta.dequantize"))
+    assert all(min(unscale[f"d{i}"]["factor"]) < max(unscale[f"d{i}"]["factor"]) == 1.0 for i in range(3))  # after rounding
+
+
+def test_int8_box_deltas_come_quantized_and_give_the_same_boxes(det_folder):
+    """The int8 graph hands the RPN's box deltas over in uint8 (ONNX Runtime would dequantize every anchor's);
+    the RPN dequantizes the anchors it selects. The boxes are exactly those of the whole maps dequantized."""
+    import onnxruntime as ort
+
+    from rosetta.engine.onnx import QuantizedMap
+
+    sess = ort.InferenceSession(str(det_folder / "detector.int8.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.type for o in sess.get_outputs()][6:] == ["tensor(uint8)"] * 3
+    det = Detector.load(det_folder, engine="int8")
+    quantized_run = det.model.features_engine
+
+    def dequantized_run(x):
+        feats, (logits, deltas) = quantized_run(x)
+        assert all(isinstance(d, QuantizedMap) for d in deltas)
+        return feats, (logits, [(d.q.float() - d.zero_point) * d.scale for d in deltas])  # whole maps, as ORT would
+
+    images = [load_image(p) for p in SAMPLES]
+    got = det(images)
+    det.model.features_engine = dequantized_run
+    want = det(images)
+    assert sum(len(b) for b, _ in got) > 0
+    for (b1, s1), (b2, s2) in zip(got, want):
+        np.testing.assert_array_equal(b1, b2)
+        np.testing.assert_array_equal(s1, s2)

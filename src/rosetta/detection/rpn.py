@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from rosetta.detection.anchors import AnchorGenerator
 from rosetta.detection.box_coder import RotatedBoxCoder
 from rosetta.detection.matching import Matcher, balanced_sample, mark_ignored, sparse_rotated_iou
+from rosetta.engine.onnx import QuantizedMap
 from rosetta.ops.rotated import batched_rotated_nms
 
 
@@ -90,10 +91,11 @@ class RotatedRPN(nn.Module):
     def forward(self, feats: list[torch.Tensor], image_sizes: list[tuple[int, int]],
                 targets: list[dict[str, torch.Tensor]] | None = None,
                 head_out: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None):
-        """``head_out``: the head's (logits, deltas) when another engine already computed them."""
+        """``head_out``: the head's (logits, deltas) when another engine already computed them (deltas may
+        come as :class:`QuantizedMap`, from an int8 graph)."""
         logits, deltas = head_out if head_out is not None else self.head(feats)
         anchors = self.anchor_gen([tuple(f.shape[-2:]) for f in feats], self.strides).to(logits[0].device)
-        proposals = self._propose([l.detach() for l in logits], [d.detach() for d in deltas], anchors, image_sizes)
+        proposals = self._propose([l.detach() for l in logits], [d if isinstance(d, QuantizedMap) else d.detach() for d in deltas], anchors, image_sizes)
         losses: dict[str, torch.Tensor] = {}
         if targets is not None:
             obj, dlt, _ = _flatten(logits, deltas)
@@ -119,7 +121,10 @@ class RotatedRPN(nn.Module):
                 s = lg[b].permute(1, 2, 0).reshape(-1)  # (A, H, W) -> (H, W, A) -> (HWA)
                 top = _top_indices(s, pre)
                 cell, a_idx = top // a, top % a
-                d = dl[b].permute(1, 2, 0).reshape(hw, a, 5)[cell, a_idx]  # (5A, H, W) -> (H, W, 5A) -> (HW, A, 5) -> (k, 5)
+                if isinstance(dl, QuantizedMap):  # int8 graph: dequantize the selected anchors only
+                    d = dl.cells(b, cell, a_idx, 5)
+                else:
+                    d = dl[b].permute(1, 2, 0).reshape(hw, a, 5)[cell, a_idx]  # (5A, H, W) -> (H, W, 5A) -> (HW, A, 5) -> (k, 5)
                 sel_boxes.append(self.coder.decode(d, anchors[start + top]))
                 sel_scores.append(s[top])
                 start += hw * a
