@@ -105,12 +105,14 @@ class RotatedFasterRCNN(nn.Module):
                score_thresh: float | None = None) -> list[dict[str, torch.Tensor]]:
         """Inference on a batch the transform made: per image ``boxes`` (N, 5) in the original image's
         pixels and ``scores`` (N,); ``score_thresh`` lowers the RoI head's own threshold (see there)."""
+        reduced = False
         if self.features_engine is not None and not self.training:
             feats, head_out = self.features_engine(batch)
+            reduced = getattr(self.features_engine, "roi_reduced", False)  # maps through the RoI head's 1x1 conv
         else:
             feats, head_out = self.features(batch), None
         proposals, _ = self.rpn(feats, sizes, None, head_out)
-        results, _ = self.roi_heads(feats, [p[0] for p in proposals], sizes, None, score_thresh)
+        results, _ = self.roi_heads(feats, [p[0] for p in proposals], sizes, None, score_thresh, reduced)
         for r, s in zip(results, scales):
             r["boxes"] = scale_boxes(r["boxes"], 1.0 / s)
         return results

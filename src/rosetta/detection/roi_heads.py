@@ -45,8 +45,15 @@ class RoIBoxHead(nn.Module):
         nn.init.zeros_(self.cls.bias)
         nn.init.zeros_(self.reg.bias)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.fc(self.reduce(x))  # (K, C, oh, ow) -> (K, hidden)
+    def forward(self, x: torch.Tensor, reduced: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K, C, oh, ow) RoI features -> (K,) logits, (K, 5) deltas. ``reduced``: ``x`` was sampled from
+        maps that already went through ``reduce``'s convolution without its bias (an exported graph did it;
+        the two commute with the sampling), so only the bias and the ReLU are left."""
+        if reduced:
+            x = torch.relu(x + self.reduce[0].bias.view(1, -1, 1, 1))  # (K, 32, oh, ow)
+        else:
+            x = self.reduce(x)  # (K, C, oh, ow) -> (K, 32, oh, ow)
+        h = self.fc(x)  # -> (K, hidden)
         return self.cls(h).squeeze(1), self.reg(h)
 
 
@@ -74,15 +81,17 @@ class RotatedRoIHeads(nn.Module):
         return out
 
     def forward(self, feats: list[torch.Tensor], proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
-                targets: list[dict[str, torch.Tensor]] | None = None, score_thresh: float | None = None):
+                targets: list[dict[str, torch.Tensor]] | None = None, score_thresh: float | None = None,
+                reduced: bool = False):
         """``score_thresh`` (inference): boxes scored below it are dropped before NMS, when it is below the
         configured one (a lower-scored box never suppresses a higher one, so the caller can filter the rest
-        afterwards at any higher threshold and get exactly what NMS would have kept)."""
+        afterwards at any higher threshold and get exactly what NMS would have kept). ``reduced``: ``feats``
+        already went through the head's 1x1 reduction (see :meth:`RoIBoxHead.forward`)."""
         c = self.cfg
         if targets is not None:
             proposals, labels, reg_targets = self._sample(proposals, targets)
         x = self.pool(feats, proposals)
-        logits, deltas = self.head(x)
+        logits, deltas = self.head(x, reduced)
         if targets is not None:
             lab = torch.cat(labels)
             cls_loss = F.binary_cross_entropy_with_logits(logits, (lab >= 0).float(), reduction="mean") if len(lab) else logits.sum() * 0

@@ -97,10 +97,17 @@ class _Features(torch.nn.Module):
     step of 0.27 that made ties of the proposals' order), and ``delta_scale`` (5,) multiplies each box-delta
     component inside the regression convolution and divides it back after the output's rounding (a float
     ``Mul``, ONNX node ``/unscale.{i}/Mul``), so that all five use the whole range (dx, dy and the angle had under
-    half of it, an angle step of 2.8 degrees). Both change nothing in float but the clamped logits."""
+    half of it, an angle step of 2.8 degrees). Both change nothing in float but the clamped logits.
+
+    ``reduce_for_roi``: the feature maps leave the graph through the RoI head's 1x1 reduction (64 -> 32
+    channels) without its bias; the RoI head then adds the bias and its ReLU after the align. Bilinear
+    sampling and a 1x1 convolution commute (samples outside the map read 0 either way), so the RoI head
+    sees the same values, while the graph hands over half the channels and runs that convolution itself
+    (int8 in the int8 graph) on the maps instead of on every RoI. The graph says so in its metadata
+    (:data:`ROI_REDUCED_KEY`)."""
 
     def __init__(self, model: torch.nn.Module, logit_floor: float | None = None,
-                 delta_scale: torch.Tensor | None = None):
+                 delta_scale: torch.Tensor | None = None, reduce_for_roi: bool = True):
         super().__init__()
         import copy
 
@@ -108,6 +115,11 @@ class _Features(torch.nn.Module):
 
         self.trunk, self.neck, self.head = widen_stem(model.trunk), model.neck, model.rpn.head
         self.logit_floor = logit_floor
+        self.roi_reduce = None
+        if reduce_for_roi:
+            conv = model.roi_heads.head.reduce[0]
+            self.roi_reduce = torch.nn.Conv2d(conv.in_channels, conv.out_channels, 1, bias=False)
+            self.roi_reduce.weight.data.copy_(conv.weight.data)
         self.unscale = None
         if delta_scale is not None:
             self.head = copy.deepcopy(self.head)
@@ -122,6 +134,8 @@ class _Features(torch.nn.Module):
         logits, deltas = self.head(feats)
         if self.logit_floor is not None:
             logits = [t.clamp(min=self.logit_floor) for t in logits]
+        if self.roi_reduce is not None:
+            feats = [self.roi_reduce(f) for f in feats]  # (B, 64, H, W) -> (B, 32, H, W), no bias
         outs = [t.permute(0, 2, 3, 1) for t in (*feats, *logits, *deltas)]  # (B, C, H, W) -> (B, H, W, C)
         if self.unscale is not None:
             outs[6:9] = [u(t) for u, t in zip(self.unscale, outs[6:9])]
@@ -139,6 +153,20 @@ class _Unscale(torch.nn.Module):
         return t * self.factor
 
 
+ROI_REDUCED_KEY = "rosetta.roi_reduced"  # model metadata: "1" when the feature maps come through the RoI reduction
+
+
+def mark_roi_reduced(path: Path) -> Path:
+    """Write :data:`ROI_REDUCED_KEY` into the metadata of the ONNX graph at ``path`` (kept by quantization)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    entry = next((p for p in model.metadata_props if p.key == ROI_REDUCED_KEY), None) or model.metadata_props.add()
+    entry.key, entry.value = ROI_REDUCED_KEY, "1"
+    onnx.save(model, str(path))
+    return path
+
+
 FEATURE_NAMES = [f"{k}{i}" for k in ("p", "l", "d") for i in range(3)]
 FEATURE_AXES = {"x": {0: "batch", 2: "height", 3: "width"},
                 **{n: {0: "batch", 1: f"h{n[1]}", 2: f"w{n[1]}"} for n in FEATURE_NAMES}}  # outputs (B, H, W, C)
@@ -146,10 +174,12 @@ FEATURE_AXES = {"x": {0: "batch", 2: "height", 3: "width"},
 
 def detector_features(model: torch.nn.Module, threads: int | None = None):
     """An ORT-backed ``(B, 3, H, W) -> ([stride 8, 16, 32 features], (RPN logits, RPN deltas))``."""
-    path = cache_dir() / f"detector-features-{_digest(model, 'det3')}.onnx"
+    path = cache_dir() / f"detector-features-{_digest(model, 'det4')}.onnx"
     if not path.exists():
         log.info("exporting the detector trunk to %s", path)
-        export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path, FEATURE_AXES, FEATURE_NAMES)
+        tmp = export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path.with_suffix(f".{os.getpid()}.export"),
+                     FEATURE_AXES, FEATURE_NAMES)
+        mark_roi_reduced(tmp).replace(path)  # atomic: concurrent workers never read a half-written file
     return features_runner(session(path, threads))
 
 
@@ -181,7 +211,8 @@ class QuantizedMap:
 def features_runner(sess):
     """Wrap a session of the detector's feature graph (fp32 or int8) as the model's ``features_engine``.
     Outputs an int8 graph hands over in uint8 (its metadata says how to dequantize them) come as
-    :class:`QuantizedMap`."""
+    :class:`QuantizedMap`; ``run.roi_reduced`` tells whether the feature maps come through the RoI head's
+    1x1 reduction (graphs exported since that moved into them)."""
     import json
 
     import numpy as np
@@ -190,7 +221,8 @@ def features_runner(sess):
 
     # graphs exported before outputs went channels-last give (B, C, H, W): the channel axis is the static one
     channels_last = isinstance(sess.get_outputs()[3].shape[3], int)
-    dequantize = json.loads(sess.get_modelmeta().custom_metadata_map.get(DEQUANTIZE_KEY, "{}"))
+    metadata = sess.get_modelmeta().custom_metadata_map
+    dequantize = json.loads(metadata.get(DEQUANTIZE_KEY, "{}"))
     names = [o.name for o in sess.get_outputs()]
 
     def run(x: torch.Tensor) -> tuple[list, tuple[list, list]]:
@@ -199,7 +231,8 @@ def features_runner(sess):
             outs = [o.permute(0, 3, 1, 2) for o in outs]  # (B, H, W, C) -> (B, C, H, W) views, channels-last in memory
         outs = [QuantizedMap(o, **dequantize[n]) if n in dequantize else o for n, o in zip(names, outs)]
         return outs[0:3], (outs[3:6], outs[6:9])  # 3 feature maps, 3 RPN logits, 3 RPN deltas
+    run.roi_reduced = metadata.get(ROI_REDUCED_KEY) == "1"  # feature maps through the RoI head's reduction
     return run
 
 
-__all__ = ["QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]
+__all__ = ["ROI_REDUCED_KEY", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]

@@ -161,7 +161,7 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
     """The detector's trunk, neck and RPN head (the ONNX part of the detector) -> static int8 QDQ ONNX.
     ``calib``: real RGB photos (a few dozen), seen at long side ``size`` (the detector's working size) unless
     ``config.calibration_size`` says otherwise."""
-    from rosetta.engine.onnx import FEATURE_AXES, FEATURE_NAMES, _Features, export
+    from rosetta.engine.onnx import FEATURE_AXES, FEATURE_NAMES, _Features, export, mark_roi_reduced
 
     if len(calib) < 8:
         raise ValueError(f"calibration needs real images (got {len(calib)}; use a few dozen)")
@@ -171,7 +171,8 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
     if config.balance_rpn_outputs:
         features = _Features(model.eval(), config.logit_floor, rpn_delta_scale(features, batches))
         config = replace(config, float_scopes=config.float_scopes + ("/unscale.",))  # the multiply stays float
-    fp32 = export(features, torch.zeros(1, 3, 256, 320), tmp / "fp32.onnx", FEATURE_AXES, FEATURE_NAMES)
+    fp32 = mark_roi_reduced(export(features, torch.zeros(1, 3, 256, 320), tmp / "fp32.onnx", FEATURE_AXES,
+                                   FEATURE_NAMES))
     return _quantize(fp32, batches, out, config, "detector")
 
 
