@@ -63,11 +63,19 @@ def main() -> None:
             print(f"\nEnd to end: fp32 e2e hmean {f(a['e2e']['hmean'])} at {f(a['s_per_image'])} s/image; int8 "
                   f"{f(b['e2e']['hmean'])} at {f(b['s_per_image'])} s/image; speed-up {rep['e2e_speedup']}x "
                   f"(one sequential run each{', on ' + rep['cpu'] if rep.get('cpu') else ''})")
-        inter = rep.get("e2e_speed_interleaved")
+        speed = load("bench_int8_speed.json")  # `benchmarks/int8.py --speed-only`, when run after the full benchmark
+        inter = speed["e2e_speed_interleaved"] if speed else rep.get("e2e_speed_interleaved")
+        if speed:
+            print(f"\n(`benchmarks/int8.py --speed-only`, {speed['date']}, {speed['cpu']}:)")
         if inter:
-            print(f"\nEnd to end timed in {inter['rounds']} alternating rounds over {inter['images']} decoded images: "
-                  f"fp32 {inter['median_fp32']:.4f}, int8 {inter['median_int8']:.4f} s/image (medians); speed-up "
-                  f"{inter['speedup']}x (per round {', '.join(f'{x}x' for x in inter['per_round_speedups'])})")
+            if inter.get("alternation") == "per image":
+                print(f"\nEnd to end timed image by image in alternation, {inter['rounds']} passes over {inter['images']} "
+                      f"decoded images: fp32 {inter['mean_fp32']:.4f}, int8 {inter['mean_int8']:.4f} s/image; speed-up "
+                      f"{inter['speedup']}x (per pass {', '.join(f'{x}x' for x in inter['per_round_speedups'])})")
+            else:
+                print(f"\nEnd to end timed in {inter['rounds']} alternating rounds over {inter['images']} decoded images: "
+                      f"fp32 {inter['median_fp32']:.4f}, int8 {inter['median_int8']:.4f} s/image (medians); speed-up "
+                      f"{inter['speedup']}x (per round {', '.join(f'{x}x' for x in inter['per_round_speedups'])})")
         noise = rep.get("e2e_under_noise")
         if noise:
             print(f"\nEnd to end under invisible noise (uniform +-{noise['amplitude']:g} grey levels, paired draws, "
