@@ -240,6 +240,7 @@ def test_int8_box_deltas_come_quantized_and_give_the_same_boxes(det_folder):
         assert all(isinstance(d, QuantizedMap) for d in deltas)
         return feats, (logits, [(d.q.float() - d.zero_point) * d.scale for d in deltas])  # whole maps, as ORT would
 
+    dequantized_run.roi_reduced = quantized_run.roi_reduced  # the maps come through the RoI reduction alike
     images = [load_image(p) for p in SAMPLES]
     got = det(images)
     det.model.features_engine = dequantized_run

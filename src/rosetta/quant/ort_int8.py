@@ -266,6 +266,9 @@ def quantized_outputs(path: Path, names: Sequence[str]) -> dict[str, dict]:
         params[out.name] = {"scale": float(scale), "zero_point": int(zero), "factor": factor}
     for n in drop:
         g.node.remove(n)
+    used = {i for n in g.node for i in n.input}
+    for t in [t for t in g.initializer if t.name not in used]:  # the dropped multiply's constant
+        g.initializer.remove(t)
     meta = {p.key: p for p in model.metadata_props}
     entry = meta.get(DEQUANTIZE_KEY) or model.metadata_props.add()
     entry.key, entry.value = DEQUANTIZE_KEY, json.dumps(params)
