@@ -135,6 +135,40 @@ def test_detector_training_holds_out_images_when_asked():
     assert numbers[20] == set(range(1, 181))
 
 
+def test_roi_head_on_reduced_maps_is_the_same_function_and_qat_rounds_them():
+    """The RoI head reading maps already through its 1x1 reduction (as the exported graph hands them over)
+    computes the same losses and detections in float; quantization-aware training turns that on, to round
+    the reduced maps as the int8 graph does, and detaching turns it off again."""
+    from rosetta.quant.qat import attach_fake_quant, detach_fake_quant
+
+    torch.manual_seed(0)
+    model = RotatedFasterRCNN.build(DetectorConfig(size=224)).train()
+    img, target = _scene()
+    results = {}
+    for flag in (False, True):
+        model.reduce_maps_for_roi = flag
+        torch.manual_seed(1)  # the same sampled anchors and RoIs
+        results[flag] = {k: float(v) for k, v in model([img], [target]).items()}
+    for k in results[False]:
+        assert abs(results[False][k] - results[True][k]) < 1e-4 * max(1.0, abs(results[False][k])), k
+    model.eval()
+    with torch.no_grad():
+        model.reduce_maps_for_roi = False
+        plain = model([img], size=224)[0]["scores"]
+        model.reduce_maps_for_roi = True
+        on_maps = model([img], size=224)[0]["scores"]
+    assert len(plain) == len(on_maps) and torch.allclose(plain, on_maps, atol=1e-4)
+    model.reduce_maps_for_roi = False
+    handles = attach_fake_quant(model)
+    assert model.reduce_maps_for_roi
+    f = torch.rand(1, model.roi_heads.head.reduce[0].in_channels, 8, 8)
+    rounded = model.roi_heads.head.reduce_map(f)
+    levels = torch.unique(rounded.detach()).numel()
+    assert levels <= 256 and not torch.equal(rounded, torch.nn.functional.conv2d(f, model.roi_heads.head.reduce[0].weight))
+    detach_fake_quant(handles)
+    assert not model.reduce_maps_for_roi and "reduce_map" not in vars(model.roi_heads.head)
+
+
 def test_int8_self_distillation_learns_its_rounding_and_leaves_the_rest():
     """Quantization-aware self-distillation (``--set qat=1 --set qat_distill=1``): through ONNX Runtime's
     rounding the student's outputs move back towards its float self's, while BatchNorm statistics and the

@@ -76,6 +76,9 @@ class RotatedFasterRCNN(nn.Module):
         self.transform, self.config = transform, config
         # optional (B, 3, H, W) -> ([features], (RPN logits, RPN deltas)) callable (ONNX Runtime at inference)
         self.features_engine = None
+        # the RoI head reads maps already through its 1x1 reduction, as from the exported graph (the same
+        # function in float; quantization-aware training turns it on to see that graph's rounding)
+        self.reduce_maps_for_roi = False
 
     @classmethod
     def build(cls, config: DetectorConfig = DetectorConfig()) -> "RotatedFasterRCNN":
@@ -98,8 +101,15 @@ class RotatedFasterRCNN(nn.Module):
         feats = self.features(batch)
         targets = [{k: scale_boxes(v, s) for k, v in t.items()} for t, s in zip(targets, scales)]
         proposals, rpn_losses = self.rpn(feats, sizes, targets)
-        _, roi_losses = self.roi_heads(feats, [p[0] for p in proposals], sizes, targets)
+        roi_feats, reduced = self._roi_inputs(feats)
+        _, roi_losses = self.roi_heads(roi_feats, [p[0] for p in proposals], sizes, targets, reduced=reduced)
         return {**rpn_losses, **roi_losses}
+
+    def _roi_inputs(self, feats: list[torch.Tensor]) -> tuple[list[torch.Tensor], bool]:
+        """The maps the RoI head samples, and whether they went through its reduction already."""
+        if self.reduce_maps_for_roi:
+            return [self.roi_heads.head.reduce_map(f) for f in feats], True  # (B, 64, H, W) -> (B, 32, H, W)
+        return feats, False
 
     def detect(self, batch: torch.Tensor, sizes: list[tuple[int, int]], scales: list[float],
                score_thresh: float | None = None) -> list[dict[str, torch.Tensor]]:
@@ -112,6 +122,8 @@ class RotatedFasterRCNN(nn.Module):
         else:
             feats, head_out = self.features(batch), None
         proposals, _ = self.rpn(feats, sizes, None, head_out)
+        if not reduced:
+            feats, reduced = self._roi_inputs(feats)
         results, _ = self.roi_heads(feats, [p[0] for p in proposals], sizes, None, score_thresh, reduced)
         for r, s in zip(results, scales):
             r["boxes"] = scale_boxes(r["boxes"], 1.0 / s)

@@ -45,6 +45,11 @@ class RoIBoxHead(nn.Module):
         nn.init.zeros_(self.cls.bias)
         nn.init.zeros_(self.reg.bias)
 
+    def reduce_map(self, f: torch.Tensor) -> torch.Tensor:
+        """``reduce``'s convolution without its bias on a whole feature map, (B, C, H, W) -> (B, 32, H, W):
+        what the exported graph hands over; RoIs sampled from it go through ``forward(x, reduced=True)``."""
+        return F.conv2d(f, self.reduce[0].weight)
+
     def forward(self, x: torch.Tensor, reduced: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(K, C, oh, ow) RoI features -> (K,) logits, (K, 5) deltas. ``reduced``: ``x`` was sampled from
         maps that already went through ``reduce``'s convolution without its bias (an exported graph did it;

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def fake_quant_weight(w: torch.Tensor, bits: int = 7) -> torch.Tensor:
@@ -58,7 +59,8 @@ class ActivationFakeQuant(nn.Module):
 
 
 def attach_fake_quant(model: nn.Module) -> list:
-    """Fake-quantize the detector's trunk, neck and RPN head as ONNX Runtime will (see the module doc).
+    """Fake-quantize the detector's trunk, neck and RPN head, and the RoI head's reduction of the maps, as
+    ONNX Runtime will (see the module doc).
     Returns handles for :func:`detach_fake_quant`."""
     from rosetta.engine.onnx import GRAPH_PARTS
 
@@ -85,6 +87,12 @@ def attach_fake_quant(model: nn.Module) -> list:
                 old = m.activation_post_process
                 m.activation_post_process = ActivationFakeQuant()
                 handles.append(("post", (m, old)))
+    # the RoI head's 1x1 reduction runs in the graph on the maps (rosetta.engine.onnx._Features): int8 weights,
+    # its output rounded to uint8 before the RoI align samples it
+    head, fq = model.roi_heads.head, ActivationFakeQuant()
+    head.reduce_map = lambda f: fq.train(head.training)(F.conv2d(f, fake_quant_weight(head.reduce[0].weight)))
+    model.reduce_maps_for_roi = True
+    handles.append(("roi_maps", model))
     return handles
 
 
@@ -95,6 +103,9 @@ def detach_fake_quant(handles: list) -> None:
             del h.forward  # back to the class's forward
         elif kind == "hook":
             h.remove()
+        elif kind == "roi_maps":
+            del h.roi_heads.head.reduce_map  # back to the class's method
+            h.reduce_maps_for_roi = False
         else:
             m, old = h
             m.activation_post_process = old
