@@ -95,7 +95,8 @@ class RotatedRPN(nn.Module):
         come as :class:`QuantizedMap`, from an int8 graph)."""
         logits, deltas = head_out if head_out is not None else self.head(feats)
         anchors = self.anchor_gen([tuple(f.shape[-2:]) for f in feats], self.strides).to(logits[0].device)
-        proposals = self._propose([l.detach() for l in logits], [d if isinstance(d, QuantizedMap) else d.detach() for d in deltas], anchors, image_sizes)
+        deltas_in = [d if isinstance(d, QuantizedMap) else d.detach() for d in deltas]
+        proposals = self._propose([l.detach() for l in logits], deltas_in, anchors, image_sizes)
         losses: dict[str, torch.Tensor] = {}
         if targets is not None:
             obj, dlt, _ = _flatten(logits, deltas)

@@ -143,7 +143,7 @@ class _Features(torch.nn.Module):
 
 
 class _Unscale(torch.nn.Module):
-    """Multiply channels-last deltas (B, H, W, 5A) by a constant (5A,) vector: the ``delta_unscale`` Mul."""
+    """Multiply channels-last deltas (B, H, W, 5A) by a constant (5A,) vector: the ``/unscale.{i}/Mul`` node."""
 
     def __init__(self, factor: torch.Tensor):
         super().__init__()
