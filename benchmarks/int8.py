@@ -189,7 +189,17 @@ def main() -> None:
     ap.add_argument("--speed-only", action="store_true",
                     help="only the end-to-end speed-up, fp32 and int8 alternating image by image (one JSON line)")
     ap.add_argument("--rounds", type=int, default=5, help="passes over the images for the end-to-end speed-up")
+    ap.add_argument("--noise-only", action="store_true",
+                    help="only the paired noise draws of e2e hmean (--noise-seeds of them; one JSON line)")
     a = ap.parse_args()
+    if a.noise_only:
+        from rosetta.data.splits import data_root
+
+        torch.set_num_threads(1)
+        lo, hi = (int(x) for x in a.e2e_images.split("-"))
+        print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), "e2e_under_noise":
+                          noisy_e2e(data_root() / "icdar2015_dev", set(range(lo, hi + 1)), a.noise_seeds)}))
+        return
     if a.speed_only:
         from rosetta.data.splits import data_root
 

@@ -2,7 +2,7 @@
 # Score the shipped models and run the benchmarks; JSON lands in docs/results/ (figures for docs/RESULTS.md).
 #   sh scripts/evaluate.sh                  # everything (about 20 minutes on 2 cores)
 #   sh scripts/evaluate.sh quick            # accuracy only (= accuracy)
-#   sh scripts/evaluate.sh batch serve      # some sections: accuracy speed peers int8 int8speed batch serve
+#   sh scripts/evaluate.sh batch serve      # some sections: accuracy speed peers int8 int8speed int8noise batch serve
 # Benchmarks want the machine to themselves: pause background training first.
 set -eu
 cd "$(dirname "$0")/.."
@@ -27,10 +27,11 @@ for s in $SECTIONS; do
       $PY benchmarks/recognizer.py > $OUT/bench_recognizer.json
       $PY benchmarks/detector.py > $OUT/bench_detector.json ;;
     peers) $PY benchmarks/peers.py > $OUT/bench_peers.txt ;;
-    int8) $PY benchmarks/int8.py > $OUT/bench_int8.jsonl; rm -f $OUT/bench_int8_speed.json ;;
+    int8) $PY benchmarks/int8.py > $OUT/bench_int8.jsonl; rm -f $OUT/bench_int8_speed.json $OUT/bench_int8_noise.jsonl ;;
     int8speed) $PY benchmarks/int8.py --speed-only > $OUT/bench_int8_speed.json ;;  # the e2e speed-up alone
+    int8noise) $PY benchmarks/int8.py --noise-only --noise-seeds 12 > $OUT/bench_int8_noise.jsonl ;;  # 12 paired draws
     batch) $PY benchmarks/batch.py --images 200 --repeats 3 > $OUT/bench_batch.jsonl ;;
     serve) $PY benchmarks/serve_load.py --requests 120 --rss-requests 5000 > $OUT/bench_serve.jsonl ;;
-    *) echo "evaluate.sh: unknown section $s (accuracy speed peers int8 int8speed batch serve, or quick)" >&2; exit 2 ;;
+    *) echo "evaluate.sh: unknown section $s (accuracy speed peers int8 int8speed int8noise batch serve, or quick)" >&2; exit 2 ;;
   esac
 done

@@ -3,7 +3,9 @@
 e2e hmean moves by a point or two under invisible input noise, so it cannot tell int8 variants apart on a few
 hundred images. This matches each int8 detector's boxes (at the shipped threshold) to the float detector's on
 the same images and reports the mean rotated IoU of the matches, the float boxes lost (no int8 box at IoU >=
-0.5) and the extra int8 boxes, and how many matches are under 0.8 and 0.9. Two references give the scale:
+0.5) and the extra int8 boxes, how many matches are under 0.8 and 0.9, the matched boxes' score shift (int8
+minus float: a bias would call for thresholds of the int8 detector's own) and the boxes over 0.5 and 0.7.
+Two references give the scale:
 
 * ``noise``: the float detector on the images plus +-1 grey level of uniform noise (invisible to a person);
 * ``int8-roi-head``: the float graph with only the RoI head's fully connected layers in int8 (FBGEMM).
@@ -34,21 +36,27 @@ def agreement(ref: list[tuple[np.ndarray, np.ndarray]], other: list[tuple[np.nda
     from rosetta.ops.rotated import rotated_iou
 
     ious: list[float] = []
+    diffs: list[float] = []  # other's score minus ref's, matched boxes
     lost = extra = total = 0
-    for (rb, _), (ob, _) in zip(ref, other):
+    for (rb, rs), (ob, os_) in zip(ref, other):
         total += len(rb)
         if not len(rb) or not len(ob):
             lost, extra = lost + len(rb), extra + len(ob)
             continue
         m = rotated_iou(torch.from_numpy(rb).double(), torch.from_numpy(ob).double()).numpy()  # (R, O)
-        best = m.max(1)
+        best, at = m.max(1), m.argmax(1)
         ious += best[best >= 0.5].tolist()
+        diffs += (os_[at] - rs)[best >= 0.5].tolist()
         lost += int((best < 0.5).sum())
         extra += int((m.max(0) < 0.5).sum())
     iou = np.array(ious)
     return {"ref_boxes": total, "lost": lost, "extra": extra,
             "mean_iou": round(float(iou.mean()), 4) if len(iou) else None,
-            "iou_under_0.8": int((iou < 0.8).sum()), "iou_under_0.9": int((iou < 0.9).sum())}
+            "iou_under_0.8": int((iou < 0.8).sum()), "iou_under_0.9": int((iou < 0.9).sum()),
+            "score_diff_mean": round(float(np.mean(diffs)), 4) if diffs else None,
+            "score_diff_sd": round(float(np.std(diffs)), 4) if diffs else None,
+            "boxes_over_0.5": [int(sum((s >= 0.5).sum() for _, s in ref)), int(sum((s >= 0.5).sum() for _, s in other))],
+            "boxes_over_0.7": [int(sum((s >= 0.7).sum() for _, s in ref)), int(sum((s >= 0.7).sum() for _, s in other))]}
 
 
 def main() -> None:
@@ -60,6 +68,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("variants", nargs="+", help="model folders with a detector.int8.onnx, or noise / int8-roi-head")
     ap.add_argument("--images", default="1-60", help="ICDAR 2015 dev image numbers (training images only)")
+    ap.add_argument("--score-thresh", type=float, default=None,
+                    help="keep boxes scored from this up (default: the detector's own), e.g. 0.3 to see score shifts")
     a = ap.parse_args()
     numbers = _parse_range(a.images)
     if numbers & set(IC15_VAL_IMAGES):
@@ -67,7 +77,10 @@ def main() -> None:
     torch.set_num_threads(1)
     data = data_root() / "icdar2015_dev"
     images = [load_image(data / r["image"]) for r in load_gt_rows(data, numbers)]
-    fp32 = Detector.load(engine="onnx")
+    def with_thresh(det: Detector) -> Detector:
+        return det.with_config(score_thresh=a.score_thresh) if a.score_thresh is not None else det
+
+    fp32 = with_thresh(Detector.load(engine="onnx"))
     ref = [fp32([im])[0] for im in images]
     for name in a.variants:
         if name == "noise":
@@ -80,6 +93,7 @@ def main() -> None:
                 det.model.roi_heads.head = Detector.load(engine="int8").model.roi_heads.head
             else:
                 det = Detector.load(Path(name), engine="int8")
+            det = with_thresh(det)
             out = [det([im])[0] for im in images]
         print(json.dumps({"variant": name, **agreement(ref, out)}), flush=True)
 
