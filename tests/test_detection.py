@@ -46,6 +46,38 @@ def test_matcher_and_dont_care():
     assert out.tolist() == [0, IGNORE, IGNORE, NEGATIVE]  # a negative on a don't-care region is ignored
 
 
+def test_matcher_iou_gives_the_labels_of_the_full_iou_on_the_detectors_anchors():
+    """``Matcher.iou`` skips exact IoUs no label depends on (under the negative threshold, except a ground
+    truth's low-quality best), and the RPN tests only the anchors the cell grid puts within reach of a word:
+    the RPN's and the RoI head's labels, and the don't-care marking, are unchanged, on the detector's own
+    anchors against words of every size, angle and crowding, tiny ones included."""
+    from rosetta.detection.matching import sparse_rotated_iou
+    from rosetta.detection.model import RotatedFasterRCNN
+
+    model = RotatedFasterRCNN.build()
+    anchors = model.rpn.anchor_gen([(48, 64), (24, 32), (12, 16)], model.rpn.strides)  # a 384x512 image
+    g = torch.Generator().manual_seed(0)
+    n = 60
+    h = 4 + 60 * torch.rand(n, generator=g) ** 2  # many small words, a few big ones
+    gt = torch.stack([torch.rand(n, generator=g) * 512, torch.rand(n, generator=g) * 384,
+                      h * (1 + 9 * torch.rand(n, generator=g)), h, torch.rand(n, generator=g) * 180 - 90], 1)
+    care = gt[:5].clone()
+    care[:, :2] += 7.0
+    grid = [(48, 64), (24, 32), (12, 16)]
+    near = model.rpn.anchor_gen.pairs_near(grid, model.rpn.strides, gt, model.rpn.matcher.lowest_iou())
+    near_care = model.rpn.anchor_gen.pairs_near(grid, model.rpn.strides, care, 0.25)  # the RPN's, from the grid
+    assert len(near[0]) < 0.2 * len(anchors) * len(gt)
+    for matcher, boxes, pairs, pairs_care in ((model.rpn.matcher, anchors, near, near_care),
+                                              (model.roi_heads.matcher, torch.cat([anchors[::7], gt]), None, None)):
+        want = matcher(sparse_rotated_iou(boxes, gt))
+        got = matcher(matcher.iou(boxes, gt, pairs))
+        assert torch.equal(got, want)
+        assert (want >= 0).sum() > 50  # positives from both rules, so the comparison means something
+        full = want.clone()  # don't-care marking from the full IoU
+        full[(want < 0) & (sparse_rotated_iou(boxes, care).max(1).values > 0.25)] = IGNORE
+        assert torch.equal(mark_ignored(got, boxes, care, pairs=pairs_care), full) and not torch.equal(full, want)
+
+
 def _scene() -> tuple[torch.Tensor, dict]:
     img = torch.full((3, 160, 224), 0.8)
     boxes = torch.tensor([[70.0, 50.0, 90.0, 20.0, 0.0], [150.0, 110.0, 100.0, 18.0, 30.0]])

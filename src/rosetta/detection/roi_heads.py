@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rosetta.detection.box_coder import RotatedBoxCoder
-from rosetta.detection.matching import Matcher, balanced_sample, mark_ignored, sparse_rotated_iou
+from rosetta.detection.matching import Matcher, balanced_sample, mark_ignored
 from rosetta.ops.rotated import batched_rotated_nms, rotated_roi_align
 
 
@@ -129,7 +129,7 @@ class RotatedRoIHeads(nn.Module):
             gt = t["boxes"]
             ign = t.get("ignore_boxes", gt.new_zeros(0, 5))
             props = torch.cat([props, gt]) if len(gt) else props  # the ground truth helps early on
-            labels = self.matcher(sparse_rotated_iou(props, gt))
+            labels = self.matcher(self.matcher.iou(props, gt))
             labels = mark_ignored(labels, props, ign)
             pos, neg = balanced_sample(labels, c.batch_per_image, c.pos_fraction)
             idx = torch.cat([pos, neg])

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from rosetta.detection.anchors import AnchorGenerator
 from rosetta.detection.box_coder import RotatedBoxCoder
-from rosetta.detection.matching import Matcher, balanced_sample, mark_ignored, sparse_rotated_iou
+from rosetta.detection.matching import IGNORE_OVERLAP, Matcher, balanced_sample, mark_ignored
 from rosetta.engine.onnx import QuantizedMap
 from rosetta.ops.rotated import batched_rotated_nms
 
@@ -94,13 +94,14 @@ class RotatedRPN(nn.Module):
         """``head_out``: the head's (logits, deltas) when another engine already computed them (deltas may
         come as :class:`QuantizedMap`, from an int8 graph)."""
         logits, deltas = head_out if head_out is not None else self.head(feats)
-        anchors = self.anchor_gen([tuple(f.shape[-2:]) for f in feats], self.strides).to(logits[0].device)
+        grid = [tuple(f.shape[-2:]) for f in feats]  # (H, W) per level
+        anchors = self.anchor_gen(grid, self.strides).to(logits[0].device)
         deltas_in = [d if isinstance(d, QuantizedMap) else d.detach() for d in deltas]
         proposals = self._propose([l.detach() for l in logits], deltas_in, anchors, image_sizes)
         losses: dict[str, torch.Tensor] = {}
         if targets is not None:
             obj, dlt, _ = _flatten(logits, deltas)
-            losses = self._loss(obj, dlt, anchors, targets)
+            losses = self._loss(obj, dlt, anchors, targets, grid)
         return proposals, losses
 
     @torch.no_grad()
@@ -137,15 +138,18 @@ class RotatedRPN(nn.Module):
             out.append((boxes[keep], torch.sigmoid(scores[keep])))
         return out
 
-    def _loss(self, obj, dlt, anchors, targets) -> dict[str, torch.Tensor]:
+    def _loss(self, obj, dlt, anchors, targets, grid: list[tuple[int, int]]) -> dict[str, torch.Tensor]:
         c = self.cfg
         cls_terms, box_terms, n_sampled = [], [], 0
         for b, t in enumerate(targets):
             gt = t["boxes"]
             ign = t.get("ignore_boxes", gt.new_zeros(0, 5))
-            iou = sparse_rotated_iou(anchors, gt)
-            labels = self.matcher(iou)
-            labels = mark_ignored(labels, anchors, ign)
+            # only anchors within reach of a word and of a size that can match it
+            near = self.anchor_gen.pairs_near(grid, self.strides, gt, self.matcher.lowest_iou())
+            labels = self.matcher(self.matcher.iou(anchors, gt, near))
+            if len(ign):
+                near = self.anchor_gen.pairs_near(grid, self.strides, ign, IGNORE_OVERLAP)
+                labels = mark_ignored(labels, anchors, ign, IGNORE_OVERLAP, pairs=near)
             pos, neg = balanced_sample(labels, c.batch_per_image, c.pos_fraction)
             idx = torch.cat([pos, neg])
             target = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).to(obj.device)

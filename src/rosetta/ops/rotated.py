@@ -120,13 +120,22 @@ def iou_upper_bound(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area_a + area_b - inter).clamp(min=_EPS)
 
 
-def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0, upper: bool = False) -> torch.Tensor:
+def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0, upper: bool = False,
+                pairs: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Dense IoU matrix of rotated boxes: (N, 5) x (M, 5) -> (N, M).
 
     Only pairs whose circumscribed circles meet and that may overlap by more than ``min_iou`` (by
     :func:`iou_upper_bound`) are computed exactly; the others are 0. ``min_iou`` > 0 suits callers
     that only compare with a threshold. ``upper``: only entries (i, j) with i < j (the rest 0), for a
-    set of boxes against itself.
+    set of boxes against itself. ``pairs``: candidate (row, column) index pairs, a superset of those whose
+    circles meet (e.g. from the anchors' grid, :meth:`rosetta.detection.anchors.AnchorGenerator.pairs_near`):
+    the N x M distance test is then made on them only, with the same result.
+
+    >>> a = torch.tensor([[10., 10., 20., 6., 0.], [60., 10., 20., 6., 30.]])
+    >>> b = torch.tensor([[12., 10., 20., 6., 10.]])
+    >>> full = rotated_iou(a, b)
+    >>> bool(torch.equal(full, rotated_iou(a, b, pairs=(torch.tensor([0, 1]), torch.tensor([0, 0]))))), full[1, 0].item()
+    (True, 0.0)
     """
     n, m = a.shape[0], b.shape[0]
     out = torch.zeros(n, m, dtype=torch.float32, device=a.device)
@@ -134,14 +143,25 @@ def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0, upper: b
         return out
     a, b = a.float(), b.float()
     ra, rb = 0.5 * torch.hypot(a[:, 2], a[:, 3]), 0.5 * torch.hypot(b[:, 2], b[:, 3])
-    d2 = (a[:, None, 0] - b[None, :, 0]) ** 2 + (a[:, None, 1] - b[None, :, 1]) ** 2  # (N, M)
-    near = d2 < (ra[:, None] + rb[None, :]) ** 2
-    if upper:
-        near = torch.triu(near, diagonal=1)
-    if min_iou > 0:  # IoU <= min(area) / max(area): boxes of very different sizes cannot reach min_iou
-        aa, ab = (a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None, :]
-        near &= torch.minimum(aa, ab) > min_iou * torch.maximum(aa, ab)
-    i, j = near.nonzero(as_tuple=True)
+    if pairs is None:
+        d2 = (a[:, None, 0] - b[None, :, 0]) ** 2 + (a[:, None, 1] - b[None, :, 1]) ** 2  # (N, M)
+        near = d2 < (ra[:, None] + rb[None, :]) ** 2
+        if upper:
+            near = torch.triu(near, diagonal=1)
+        if min_iou > 0:  # IoU <= min(area) / max(area): boxes of very different sizes cannot reach min_iou
+            aa, ab = (a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None, :]
+            near &= torch.minimum(aa, ab) > min_iou * torch.maximum(aa, ab)
+        i, j = near.nonzero(as_tuple=True)
+    else:  # the same tests, on the candidate pairs only
+        i, j = pairs
+        d2 = (a[i, 0] - b[j, 0]) ** 2 + (a[i, 1] - b[j, 1]) ** 2  # (K,)
+        near = d2 < (ra[i] + rb[j]) ** 2
+        if upper:
+            near &= i < j
+        if min_iou > 0:
+            aa, ab = a[i, 2] * a[i, 3], b[j, 2] * b[j, 3]
+            near &= torch.minimum(aa, ab) > min_iou * torch.maximum(aa, ab)
+        i, j = i[near], j[near]
     if min_iou > 0 and len(i):
         near = iou_upper_bound(a[i], b[j]) > min_iou
         i, j = i[near], j[near]
