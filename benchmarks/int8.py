@@ -192,21 +192,15 @@ def main() -> None:
     ap.add_argument("--noise-only", action="store_true",
                     help="only the paired noise draws of e2e hmean (--noise-seeds of them; one JSON line)")
     a = ap.parse_args()
-    if a.noise_only:
+    if a.noise_only or a.speed_only:  # one end-to-end figure alone, one JSON line
         from rosetta.data.splits import data_root
 
         torch.set_num_threads(1)
         lo, hi = (int(x) for x in a.e2e_images.split("-"))
-        print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), "e2e_under_noise":
-                          noisy_e2e(data_root() / "icdar2015_dev", set(range(lo, hi + 1)), a.noise_seeds)}))
-        return
-    if a.speed_only:
-        from rosetta.data.splits import data_root
-
-        torch.set_num_threads(1)
-        lo, hi = (int(x) for x in a.e2e_images.split("-"))
-        print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), "e2e_speed_interleaved":
-                          interleaved_speed(data_root() / "icdar2015_dev", set(range(lo, hi + 1)), a.rounds)}))
+        data, nums = data_root() / "icdar2015_dev", set(range(lo, hi + 1))
+        key, value = (("e2e_under_noise", noisy_e2e(data, nums, a.noise_seeds)) if a.noise_only
+                      else ("e2e_speed_interleaved", interleaved_speed(data, nums, a.rounds)))
+        print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), key: value}))
         return
     calib = real_calibration_crops(400)
     vals = {"iiit5k": load_crops("iiit5k_train", "val", case_sensitive=False),
