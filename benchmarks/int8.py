@@ -108,7 +108,7 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0)
 
     from rosetta.cli_eval import load_gt_rows
     from rosetta.detection.detector import Detector
-    from rosetta.eval import evaluate_images
+    from rosetta.eval import e2e_hmean, noisy_copies
     from rosetta.io import load_image
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
@@ -121,13 +121,10 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0)
                "int8_recognizer_only": OCR(Detector.load(engine="onnx"), Recognizer.load(engine="int8"), threads=1)}
     out: dict = {"amplitude": amplitude, "images": len(images), "per_seed": []}
     for seed in range(1, seeds + 1):
-        rng = np.random.default_rng(seed)
-        noisy = [np.clip(im + rng.uniform(-amplitude, amplitude, im.shape), 0, 255).round().astype(np.uint8)
-                 for im in images]
+        noisy = noisy_copies(images, seed, amplitude)
         row = {"seed": seed}
         for name, ocr in engines.items():
-            words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in noisy]
-            row[name] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
+            row[name] = round(e2e_hmean(ocr, noisy, gts), 4)
         row["gap"] = round(row["fp32"] - row["int8"], 4)  # the mixed rows show which model the gap comes from
         out["per_seed"].append(row)
         print(json.dumps(row), flush=True)

@@ -22,7 +22,7 @@ def main() -> None:
     from rosetta.cli_eval import _parse_range, load_gt_rows
     from rosetta.data.splits import IC15_VAL_IMAGES, data_root
     from rosetta.detection.detector import Detector
-    from rosetta.eval import evaluate_images
+    from rosetta.eval import e2e_hmean, noisy_copies
     from rosetta.io import load_image
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
@@ -46,14 +46,10 @@ def main() -> None:
     engines.update({f: OCR(Detector.load(Path(f), engine="int8"), rec, threads=1) for f in a.folders})
     per_seed = []
     for seed in range(a.first_seed, a.first_seed + a.seeds):
-        rng = np.random.default_rng(seed)
-        noisy = images if seed == 0 else [
-            np.clip(im + rng.uniform(-a.amplitude, a.amplitude, im.shape), 0, 255).round().astype(np.uint8)
-            for im in images]
+        noisy = images if seed == 0 else noisy_copies(images, seed, a.amplitude)
         row: dict = {"seed": seed}
         for name, ocr in engines.items():
-            words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in noisy]
-            row[name] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
+            row[name] = round(e2e_hmean(ocr, noisy, gts), 4)
         per_seed.append(row)
         print(json.dumps(row), flush=True)
     summary = {name: {"mean": round(float(np.mean([r[name] for r in per_seed])), 4),

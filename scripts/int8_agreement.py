@@ -63,6 +63,7 @@ def main() -> None:
     from rosetta.cli_eval import _parse_range, load_gt_rows
     from rosetta.data.splits import IC15_VAL_IMAGES, data_root
     from rosetta.detection.detector import Detector
+    from rosetta.eval import noisy_copies
     from rosetta.io import load_image
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,9 +85,7 @@ def main() -> None:
     ref = [fp32([im])[0] for im in images]
     for name in a.variants:
         if name == "noise":
-            rng = np.random.default_rng(1)
-            out = [fp32([np.clip(im + rng.uniform(-1, 1, im.shape), 0, 255).round().astype(np.uint8)])[0]
-                   for im in images]
+            out = [fp32([im])[0] for im in noisy_copies(images, 1)]
         else:
             if name == "int8-roi-head":
                 det = Detector.load(engine="onnx")

@@ -102,3 +102,22 @@ def evaluate_images(gts: Sequence[Sequence[dict]], dets: Sequence[Sequence[dict]
             tot[k] += v
     return {"det": prf(tot["match"], tot["gt"], tot["det"]), "e2e": prf(tot["e2e_match"], tot["gt"], tot["det"]),
             "counts": tot}
+
+
+def noisy_copies(images: Sequence[np.ndarray], seed: int, amplitude: float = 1.0) -> list[np.ndarray]:
+    """The images plus uniform +-``amplitude`` grey levels of noise (invisible; JPEG's own error is larger), one
+    draw per ``seed`` (the same draw for the same seed, so engines compared on it are paired).
+
+    >>> a, b = noisy_copies([np.full((2, 2, 3), 100, np.uint8)], 1), noisy_copies([np.full((2, 2, 3), 100, np.uint8)], 1)
+    >>> bool((a[0] == b[0]).all()), int(np.abs(a[0].astype(int) - 100).max()) <= 1
+    (True, True)
+    """
+    rng = np.random.default_rng(seed)
+    return [np.clip(im + rng.uniform(-amplitude, amplitude, im.shape), 0, 255).round().astype(np.uint8)
+            for im in images]
+
+
+def e2e_hmean(ocr, images: Sequence[np.ndarray], gts: Sequence[Sequence[dict]]) -> float:
+    """End-to-end hmean of an OCR (anything called on an image that returns a result with ``words``)."""
+    words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in images]
+    return evaluate_images(gts, words)["e2e"]["hmean"]

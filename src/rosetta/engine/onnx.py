@@ -154,6 +154,13 @@ class _Unscale(torch.nn.Module):
 
 
 ROI_REDUCED_KEY = "rosetta.roi_reduced"  # model metadata: "1" when the feature maps come through the RoI reduction
+DEQUANTIZE_KEY = "rosetta.dequantize"  # model metadata: how to dequantize the outputs handed over in uint8
+
+
+def set_metadata(model, key: str, value: str) -> None:
+    """Set ``key`` in an ONNX ``ModelProto``'s metadata (ONNX Runtime: ``get_modelmeta().custom_metadata_map``)."""
+    entry = next((p for p in model.metadata_props if p.key == key), None) or model.metadata_props.add()
+    entry.key, entry.value = key, value
 
 
 def mark_roi_reduced(path: Path) -> Path:
@@ -161,8 +168,7 @@ def mark_roi_reduced(path: Path) -> Path:
     import onnx
 
     model = onnx.load(str(path))
-    entry = next((p for p in model.metadata_props if p.key == ROI_REDUCED_KEY), None) or model.metadata_props.add()
-    entry.key, entry.value = ROI_REDUCED_KEY, "1"
+    set_metadata(model, ROI_REDUCED_KEY, "1")
     onnx.save(model, str(path))
     return path
 
@@ -217,8 +223,6 @@ def features_runner(sess):
 
     import numpy as np
 
-    from rosetta.quant.ort_int8 import DEQUANTIZE_KEY
-
     # graphs exported before outputs went channels-last give (B, C, H, W): the channel axis is the static one
     channels_last = isinstance(sess.get_outputs()[3].shape[3], int)
     metadata = sess.get_modelmeta().custom_metadata_map
@@ -235,4 +239,4 @@ def features_runner(sess):
     return run
 
 
-__all__ = ["ROI_REDUCED_KEY", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]
+__all__ = ["DEQUANTIZE_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]

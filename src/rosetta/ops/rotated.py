@@ -143,24 +143,20 @@ def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0, upper: b
         return out
     a, b = a.float(), b.float()
     ra, rb = 0.5 * torch.hypot(a[:, 2], a[:, 3]), 0.5 * torch.hypot(b[:, 2], b[:, 3])
-    if pairs is None:
+    if pairs is None:  # circumscribed circles meet
         d2 = (a[:, None, 0] - b[None, :, 0]) ** 2 + (a[:, None, 1] - b[None, :, 1]) ** 2  # (N, M)
-        near = d2 < (ra[:, None] + rb[None, :]) ** 2
-        if upper:
-            near = torch.triu(near, diagonal=1)
-        if min_iou > 0:  # IoU <= min(area) / max(area): boxes of very different sizes cannot reach min_iou
-            aa, ab = (a[:, 2] * a[:, 3])[:, None], (b[:, 2] * b[:, 3])[None, :]
-            near &= torch.minimum(aa, ab) > min_iou * torch.maximum(aa, ab)
-        i, j = near.nonzero(as_tuple=True)
-    else:  # the same tests, on the candidate pairs only
+        i, j = (d2 < (ra[:, None] + rb[None, :]) ** 2).nonzero(as_tuple=True)
+    else:  # the same test, on the candidate pairs only
         i, j = pairs
         d2 = (a[i, 0] - b[j, 0]) ** 2 + (a[i, 1] - b[j, 1]) ** 2  # (K,)
         near = d2 < (ra[i] + rb[j]) ** 2
-        if upper:
-            near &= i < j
-        if min_iou > 0:
-            aa, ab = a[i, 2] * a[i, 3], b[j, 2] * b[j, 3]
-            near &= torch.minimum(aa, ab) > min_iou * torch.maximum(aa, ab)
+        i, j = i[near], j[near]
+    if upper:
+        keep = i < j
+        i, j = i[keep], j[keep]
+    if min_iou > 0:  # IoU <= min(area) / max(area): boxes of very different sizes cannot reach min_iou
+        aa, ab = a[i, 2] * a[i, 3], b[j, 2] * b[j, 3]
+        near = torch.minimum(aa, ab) > min_iou * torch.maximum(aa, ab)
         i, j = i[near], j[near]
     if min_iou > 0 and len(i):
         near = iou_upper_bound(a[i], b[j]) > min_iou

@@ -221,19 +221,19 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
     return out
 
 
-DEQUANTIZE_KEY = "rosetta.dequantize"  # model metadata: how to dequantize the outputs handed over in uint8
-
-
 def quantized_outputs(path: Path, names: Sequence[str]) -> dict[str, dict]:
     """Hand the outputs ``names`` of the QDQ model at ``path`` over as their uint8 tensors, and write how to
     dequantize them (scale, zero point and the constant of a float ``Mul`` after it, if any) into the model's
-    metadata under :data:`DEQUANTIZE_KEY`. The RPN's box deltas: ONNX Runtime would dequantize every anchor's
-    (~3 ms per 1600 px image), the RPN reads only its top few thousand (:class:`rosetta.engine.onnx.QuantizedMap`
-    dequantizes those, with the same float32 arithmetic). Returns the written parameters."""
+    metadata under :data:`rosetta.engine.onnx.DEQUANTIZE_KEY`. The RPN's box deltas: ONNX Runtime would
+    dequantize every anchor's (~3 ms per 1600 px image), the RPN reads only its top few thousand
+    (:class:`rosetta.engine.onnx.QuantizedMap` dequantizes those, with the same float32 arithmetic). Returns
+    the written parameters."""
     import json
 
     import onnx
     from onnx import TensorProto, numpy_helper
+
+    from rosetta.engine.onnx import DEQUANTIZE_KEY, set_metadata
 
     model = onnx.load(str(path))
     g = model.graph
@@ -269,9 +269,7 @@ def quantized_outputs(path: Path, names: Sequence[str]) -> dict[str, dict]:
     used = {i for n in g.node for i in n.input}
     for t in [t for t in g.initializer if t.name not in used]:  # the dropped multiply's constant
         g.initializer.remove(t)
-    meta = {p.key: p for p in model.metadata_props}
-    entry = meta.get(DEQUANTIZE_KEY) or model.metadata_props.add()
-    entry.key, entry.value = DEQUANTIZE_KEY, json.dumps(params)
+    set_metadata(model, DEQUANTIZE_KEY, json.dumps(params))
     onnx.save(model, str(path))
     return params
 
@@ -310,4 +308,4 @@ def has_float_pool(path: Path) -> bool:
     return any(n.op_type == "MaxPool" and n.output[0] in quantized for n in g.node)
 
 
-__all__ = ["DEQUANTIZE_KEY", "quantized_outputs", "rpn_delta_scale", "shapes_from_quantized", "RECOGNIZER_INT8", "ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
+__all__ = ["quantized_outputs", "rpn_delta_scale", "shapes_from_quantized", "RECOGNIZER_INT8", "ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
