@@ -103,6 +103,21 @@ def test_iou_upper_bound_is_an_upper_bound():
     assert (bound >= exact - 1e-5).all() and (exact > 0.05).sum() > 30
 
 
+def test_numpy_intersection_used_by_nms_agrees_with_the_torch_reference():
+    from rosetta.ops import nms
+
+    a, b = _random_boxes(200, 12, spread=15), _random_boxes(200, 13, spread=15)
+    b[:40] = a[:40]  # identical boxes: IoU exactly 1 (their shared edges counted once)
+    b[40:60, 4] = a[40:60, 4] = 0.0  # axis-aligned pairs: parallel edges
+    ref = rotated_iou_pairwise(a, b).numpy()
+    an, bn = a.numpy(), b.numpy()
+    inter = nms.intersection_area(nms.corners(an), nms.corners(bn))
+    got = inter / (an[:, 2] * an[:, 3] + bn[:, 2] * bn[:, 3] - inter)
+    assert (ref > 0.1).sum() > 60 and np.abs(got - ref).max() < 1e-4
+    assert np.allclose(got[:40], 1.0, atol=1e-5)
+    assert (nms.iou_upper_bound(an, bn) >= got - 1e-5).all()
+
+
 def test_batched_nms_keeps_groups_apart():
     boxes = torch.tensor([[10.0, 10.0, 20.0, 5.0, 0.0]] * 3)
     scores = torch.tensor([0.9, 0.8, 0.7])

@@ -12,8 +12,6 @@ Rotated boxes scale isotropically, so their angle is unchanged.
 
 from __future__ import annotations
 
-import warnings
-
 import cv2
 import numpy as np
 import torch
@@ -87,18 +85,17 @@ class DetectionTransform:
             sizes.append((nh, nw))
             scales.append(scale)
         mh, mw = self.padded(sizes)
-        batch = torch.empty(len(images), 3, mh, mw)
-        scale = torch.tensor([1 / (255.0 * s) for s in STD]).view(3, 1, 1)  # x / 255 -> (x - mean) / std
-        shift = torch.tensor([-m / s for m, s in zip(MEAN, STD)]).view(3, 1, 1)
-        for i, im in enumerate(resized):
+        batch = np.empty((len(images), 3, mh, mw), np.float32)
+        scale = [np.float32(1 / (255.0 * s)) for s in STD]  # x / 255 -> (x - mean) / std
+        shift = [np.float32(-m / s) for m, s in zip(MEAN, STD)]
+        for i, im in enumerate(resized):  # NumPy per channel, into the batch: 2x cheaper than a permuted torch copy
             h, w = im.shape[:2]
             batch[i, :, h:], batch[i, :, :h, w:] = 0.0, 0.0  # padding: 0, as in __call__
-            out = batch[i, :, :h, :w]
-            with warnings.catch_warnings():  # a read-only image (a decoded file may be one) is only read here
-                warnings.simplefilter("ignore", UserWarning)
-                pixels = torch.from_numpy(np.ascontiguousarray(im))
-            out.copy_(pixels.permute(2, 0, 1))  # (h, w, 3) uint8 -> (3, h, w) float
-            out.mul_(scale).add_(shift)
+            for c in range(3):
+                out = batch[i, c, :h, :w]
+                np.multiply(im[:, :, c], scale[c], out=out)  # (h, w) uint8 -> float32
+                out += shift[c]
+        batch = torch.from_numpy(batch)
         return batch, sizes, scales
 
 

@@ -1,4 +1,4 @@
-"""Rotated-box ops in plain PyTorch (no torchvision): IoU, NMS and RoI align.
+"""Rotated-box ops in plain PyTorch (no torchvision): IoU and RoI align (NMS: :mod:`rosetta.ops.nms`).
 
 Boxes are ``(cx, cy, w, h, angle)`` in pixels with the angle in degrees, counter-clockwise on
 screen (see :mod:`rosetta.geometry`). These are reference implementations, vectorised and exact;
@@ -13,9 +13,10 @@ they are the one place to swap in faster kernels.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+from rosetta.ops.nms import batched_rotated_nms, rotated_nms  # NMS lives in NumPy (faster here); re-exported
 
 _EPS = 1e-6
 _CHUNK = 65536  # pairs per vectorised IoU call: (chunk, 24, 2) candidate points stay small
@@ -164,66 +165,6 @@ def rotated_iou(a: torch.Tensor, b: torch.Tensor, min_iou: float = 0.0, upper: b
     if len(i):
         out[i, j] = rotated_iou_pairwise(a[i], b[j])
     return out
-
-
-def rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_keep: int | None = None
-                ) -> torch.Tensor:
-    """Greedy NMS: indices of the kept boxes, highest score first (at most ``max_keep``).
-
-    >>> b = torch.tensor([[10., 10., 20., 5., 0.], [11., 10., 20., 5., 2.], [50., 50., 10., 10., 45.]])
-    >>> rotated_nms(b, torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
-    [0, 2]
-    """
-    return batched_rotated_nms(boxes, scores, torch.zeros(len(boxes), dtype=torch.long, device=boxes.device),
-                               iou_threshold, max_keep)
-
-
-def batched_rotated_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float,
-                        max_keep: int | None = None, block: int = 256) -> torch.Tensor:
-    """NMS within each group of ``idxs`` (class or level): kept indices, highest score first.
-
-    Blocked greedy: candidates are taken ``block`` at a time in score order, first suppressed by the
-    boxes kept so far, then by each other; only pairs that can exceed the threshold are computed,
-    and it stops once ``max_keep`` boxes are kept. Equal to the plain greedy algorithm.
-    """
-    if len(boxes) == 0:
-        return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    device = boxes.device  # greedy NMS is sequential: it runs on the CPU whatever the model's device
-    boxes, scores, idxs = boxes.detach().cpu(), scores.detach().cpu(), idxs.cpu()
-    order = scores.argsort(descending=True)
-    boxes, groups = boxes.detach().float()[order], idxs[order]
-    limit = max_keep if max_keep is not None else len(boxes)
-    kept: list[int] = []
-    for start in range(0, len(boxes), block):
-        cand = torch.arange(start, min(start + block, len(boxes)))
-        alive = torch.ones(len(cand), dtype=torch.bool)
-        if kept:
-            k = torch.tensor(kept)
-            iou = rotated_iou(boxes[cand], boxes[k], min_iou=iou_threshold)  # (block, kept)
-            iou = torch.where(groups[cand][:, None] == groups[k][None, :], iou, torch.zeros_like(iou))
-            alive = ~(iou > iou_threshold).any(1)
-        cand = cand[alive]
-        if len(cand) == 0:
-            continue
-        iou = rotated_iou(boxes[cand], boxes[cand], min_iou=iou_threshold, upper=True)  # a box only suppresses later ones
-        iou = torch.where(groups[cand][:, None] == groups[cand][None, :], iou, torch.zeros_like(iou)).numpy()
-        kept.extend(cand[torch.from_numpy(_greedy(iou, iou_threshold))].tolist())
-        if len(kept) >= limit:
-            break
-    return order[torch.tensor(kept[:limit], dtype=torch.long)].to(device)
-
-
-def _greedy(iou: np.ndarray, thresh: float) -> np.ndarray:
-    """Rows/cols of ``iou`` are sorted by descending score; keep a box unless a kept one overlaps it."""
-    n = iou.shape[0]
-    suppressed = np.zeros(n, dtype=bool)
-    keep = []
-    for i in range(n):
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= iou[i] > thresh
-    return np.asarray(keep, dtype=np.int64)
 
 
 def roi_sampling_grid(rois: torch.Tensor, output_size: tuple[int, int], sampling_ratio: int) -> torch.Tensor:
