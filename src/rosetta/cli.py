@@ -225,6 +225,8 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
                         "recognizer's --min-confidence by scripts/tune_ocr.py on training images)")
     q.add_argument("--size", type=int, default=None, help="detector: largest long side the network sees")
     q.add_argument("--upscale", type=float, default=None, help="detector: scale images are seen at (up to --size)")
+    q.add_argument("--proposals", type=int, default=None,
+                   help="detector: region proposals per image its second stage scores (default 200; choose on training images)")
     q.add_argument("--min-confidence", type=float, default=None,
                    help="recognizer: the confidence below which the OCR drops a word (choose it on training images)")
 
@@ -253,7 +255,7 @@ def _run_models(args: argparse.Namespace) -> int:
     scores = json.loads(Path(args.scores).read_text()) if args.scores else None
     print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes,
                   **({"score_thresh": args.score_thresh, "read_score_thresh": args.read_score_thresh, "size": args.size,
-                     "upscale": args.upscale}
+                     "upscale": args.upscale, "proposals": args.proposals}
                      if args.name == "detector" else {"min_confidence": args.min_confidence})))
     return 0
 

@@ -123,6 +123,8 @@ class Detector:
         state, meta = load_weights("detector", folder)
         model = RotatedFasterRCNN.build(DetectorConfig.from_arch(meta.get("model_config")))
         model.load_state_dict(state)
+        if meta.get("proposals"):  # the RPN's proposals per image at inference, chosen on training images
+            model.rpn.cfg = replace(model.rpn.cfg, post_nms_test=int(meta["proposals"]))
         tuned = {k: meta[k] for k in ("score_thresh", "size", "upscale") if k in meta}
         if tuned and "config" not in kwargs:  # the model's own threshold and scale, chosen on training images
             kwargs["config"] = DetectConfig(**tuned)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from rosetta.detection.box_coder import RotatedBoxCoder
 from rosetta.detection.matching import Matcher, balanced_sample, mark_ignored
-from rosetta.ops.rotated import batched_rotated_nms, rotated_roi_align
+from rosetta.ops.rotated import batched_rotated_nms, multilevel_roi_align
 
 
 @dataclass(frozen=True)
@@ -72,18 +72,12 @@ class RotatedRoIHeads(nn.Module):
     def pool(self, feats: list[torch.Tensor], boxes: list[torch.Tensor]) -> torch.Tensor:
         """Rotated RoI align of every image's boxes, each from its level: (sum K, C, oh, ow)."""
         rois = torch.cat([torch.cat([torch.full((len(b), 1), float(i), device=b.device), b], 1) for i, b in enumerate(boxes)])
-        c = feats[0].shape[1]
-        out = feats[0].new_zeros((len(rois), c, *self.cfg.output_size))
         level = torch.zeros(len(rois), dtype=torch.long, device=rois.device)
         for th in self.cfg.level_heights:
             level += (rois[:, 4] > th).long()
         level = level.clamp(max=len(feats) - 1)
-        for lvl, f in enumerate(feats):
-            m = (level == lvl).nonzero(as_tuple=True)[0]
-            if len(m):
-                out[m] = rotated_roi_align(f, rois[m], self.cfg.output_size, 1.0 / self.strides[lvl],
-                                           self.cfg.sampling_ratio)
-        return out
+        return multilevel_roi_align(feats, rois, level, self.cfg.output_size, [1.0 / s for s in self.strides[:len(feats)]],
+                                    self.cfg.sampling_ratio)
 
     def forward(self, feats: list[torch.Tensor], proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
                 targets: list[dict[str, torch.Tensor]] | None = None, score_thresh: float | None = None,

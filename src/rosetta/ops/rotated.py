@@ -13,6 +13,8 @@ they are the one place to swap in faster kernels.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -196,26 +198,39 @@ def rotated_roi_align(features: torch.Tensor, rois: torch.Tensor, output_size: t
     averages ``sampling_ratio``^2 bilinear samples; points outside the map read zeros.
     Returns (K, C, oh, ow).
     """
-    b, c, fh, fw = features.shape
+    levels = torch.zeros(len(rois), dtype=torch.long, device=rois.device)
+    return multilevel_roi_align([features], rois, levels, output_size, [spatial_scale], sampling_ratio)
+
+
+def multilevel_roi_align(features: Sequence[torch.Tensor], rois: torch.Tensor, levels: torch.Tensor,
+                         output_size: tuple[int, int], spatial_scales: Sequence[float], sampling_ratio: int = 2
+                         ) -> torch.Tensor:
+    """:func:`rotated_roi_align` of each RoI from its own level: ``features[levels[k]]`` (B, C, H_l, W_l) at
+    ``spatial_scales[levels[k]]``; ``levels`` (K,) in ``range(len(features))``. The sampling grid is made
+    once for all RoIs and each level's samples go straight into one output (K, C, oh, ow)."""
+    c = features[0].shape[1]
     oh, ow = output_size
     sr = sampling_ratio
-    out = features.new_zeros((len(rois), c, oh, ow))
+    out = features[0].new_empty((len(rois), c, oh, ow))  # every RoI has a level and an image: all written
     if len(rois) == 0:
         return out
-    grid = roi_sampling_grid(rois[:, 1:].to(features.dtype), output_size, sr) * spatial_scale  # feature coords
-    # align_corners=False: feature coordinate 0 is the left edge of cell 0 and W its right edge
-    grid = torch.stack([2 * grid[..., 0] / fw - 1, 2 * grid[..., 1] / fh - 1], -1)
+    grid = roi_sampling_grid(rois[:, 1:].to(features[0].dtype), output_size, sr)  # (K, oh*sr, ow*sr, 2) pixels
     bidx = rois[:, 0].long()
-    for i in range(b):
-        m = (bidx == i).nonzero(as_tuple=True)[0]
-        if len(m) == 0:
-            continue
-        g = grid[m].reshape(1, len(m) * oh * sr, ow * sr, 2)  # (k, oh*sr, ow*sr, 2) -> (1, k*oh*sr, ow*sr, 2)
-        s = F.grid_sample(features[i:i + 1], g, mode="bilinear", padding_mode="zeros", align_corners=False)
-        s = s.reshape(c, len(m), oh * sr, ow * sr).permute(1, 0, 2, 3)  # (1, C, k*oh*sr, ow*sr) -> (k, C, oh*sr, ow*sr)
-        out[m] = F.avg_pool2d(s, sr) if sr > 1 else s  # -> (k, C, oh, ow)
+    for lvl, (f, scale) in enumerate(zip(features, spatial_scales)):
+        b, _, fh, fw = f.shape
+        for i in range(b):
+            m = ((levels == lvl) & (bidx == i)).nonzero(as_tuple=True)[0]
+            if len(m) == 0:
+                continue
+            g = grid[m] * scale  # feature coordinates
+            # align_corners=False: feature coordinate 0 is the left edge of cell 0 and W its right edge
+            g = torch.stack([2 * g[..., 0] / fw - 1, 2 * g[..., 1] / fh - 1], -1)
+            g = g.reshape(1, len(m) * oh * sr, ow * sr, 2)  # (k, oh*sr, ow*sr, 2) -> (1, k*oh*sr, ow*sr, 2)
+            s = F.grid_sample(f[i:i + 1], g, mode="bilinear", padding_mode="zeros", align_corners=False)
+            s = s.reshape(c, len(m), oh * sr, ow * sr).permute(1, 0, 2, 3)  # (1, C, k*oh*sr, ow*sr) -> (k, C, oh*sr, ow*sr)
+            out[m] = F.avg_pool2d(s, sr) if sr > 1 else s  # -> (k, C, oh, ow)
     return out
 
 
 __all__ = ["box_corners", "iou_upper_bound", "rotated_iou", "rotated_iou_pairwise", "rotated_nms", "batched_rotated_nms",
-           "roi_sampling_grid", "rotated_roi_align"]
+           "roi_sampling_grid", "rotated_roi_align", "multilevel_roi_align"]
