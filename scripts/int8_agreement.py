@@ -71,6 +71,8 @@ def main() -> None:
     ap.add_argument("--images", default="1-60", help="ICDAR 2015 dev image numbers (training images only)")
     ap.add_argument("--score-thresh", type=float, default=None,
                     help="keep boxes scored from this up (default: the detector's own), e.g. 0.3 to see score shifts")
+    ap.add_argument("--float", dest="float_folder", default=None,
+                    help="model folder of the float detector the variants are built from (default: the shipped one)")
     a = ap.parse_args()
     numbers = _parse_range(a.images)
     if numbers & set(IC15_VAL_IMAGES):
@@ -81,15 +83,16 @@ def main() -> None:
     def with_thresh(det: Detector) -> Detector:
         return det.with_config(score_thresh=a.score_thresh) if a.score_thresh is not None else det
 
-    fp32 = with_thresh(Detector.load(engine="onnx"))
+    base = Path(a.float_folder) if a.float_folder else None
+    fp32 = with_thresh(Detector.load(base, engine="onnx"))
     ref = [fp32([im])[0] for im in images]
     for name in a.variants:
         if name == "noise":
             out = [fp32([im])[0] for im in noisy_copies(images, 1)]
         else:
             if name == "int8-roi-head":
-                det = Detector.load(engine="onnx")
-                det.model.roi_heads.head = Detector.load(engine="int8").model.roi_heads.head
+                det = Detector.load(base, engine="onnx")
+                det.model.roi_heads.head = Detector.load(base, engine="int8").model.roi_heads.head
             else:
                 det = Detector.load(Path(name), engine="int8")
             det = with_thresh(det)

@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--balanced-rpn-outputs", action="store_true",
                    help="detector: floor the RPN's logits and equalize its box-delta components before their "
                         "int8 rounding (closer boxes, no e2e gain measured; docs/RESULTS.md)")
+    q.add_argument("--normalized-input", action="store_true",
+                   help="detector with a patch4 stem: the int8 graph reads the normalized image and keeps its first "
+                        "convolution in float, instead of reading the uint8 pixels with the normalization folded "
+                        "into an int8 first convolution (the default for such stems; docs/RESULTS.md)")
     q.add_argument("--weights-8bit", action="store_true",
                    help="8-bit weights instead of 7 (exact only on CPUs with VNNI; AVX2 without it may saturate)")
     q.add_argument("--detector-weights", default=None, metavar="CHECKPOINT",
@@ -198,6 +202,8 @@ def _run_quantize(args: argparse.Namespace) -> int:
                                  ("float_scopes", tuple(args.float_scope) if args.float_scope else None),
                                  ("reduce_range", False if args.weights_8bit else None)) if v is not None}
     det_changes = {"balance_rpn_outputs": True} if args.balanced_rpn_outputs else {}
+    if args.normalized_input:
+        det_changes["pixel_input"] = False
     if "recognizer" in which:
         print(build_recognizer(folder, real_calibration_crops(args.crops), replace(RECOGNIZER_INT8, **changes)))
     if "detector" in which:

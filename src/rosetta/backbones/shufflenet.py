@@ -10,6 +10,7 @@ Widths are multiples of 8 so int8 depthwise kernels take their fast path. No cla
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -129,6 +130,55 @@ def widen_stem(trunk: "ShuffleNetV2", channels: int = 32) -> "ShuffleNetV2":
     first.branch1[0][0], first.branch1[0][1] = _pad_conv(dw, cout=channels, cin=channels, fill=1.0), _pad_bn(dw_bn, channels)
     first.branch1[1][0] = _pad_conv(first.branch1[1][0], cin=channels)
     first.branch2[0][0] = _pad_conv(first.branch2[0][0], cin=channels)
+    return new
+
+
+def space_to_depth(pixels: np.ndarray, k: int = 4) -> np.ndarray:
+    """(B, H, W, C) -> (B, H/k, W/k, k*k*C): each k x k patch's values in (row, column, channel) order,
+    what a k x k stride-k convolution sees at one output cell (H, W multiples of k).
+
+    >>> x = np.arange(2 * 4 * 3).reshape(1, 2, 4, 3)
+    >>> space_to_depth(x, 2)[0, 0, 1].tolist()   # the patch at rows 0-1, columns 2-3
+    [6, 7, 8, 9, 10, 11, 18, 19, 20, 21, 22, 23]
+    """
+    b, h, w, c = pixels.shape
+    out = np.empty((b, h // k, w // k, k, k, c), pixels.dtype)
+    rows = pixels.reshape(b, h // k, k, w // k, k * c)  # (B, H/k, ky, W/k, kx*C)
+    for ky in range(k):  # one row of each patch at a time: contiguous runs of k*C values
+        out[:, :, :, ky] = rows[:, :, ky].reshape(b, h // k, w // k, k, c)
+    return out.reshape(b, h // k, w // k, k * k * c)
+
+
+def pixel_stem(trunk: "ShuffleNetV2", mean: tuple[float, ...], std: tuple[float, ...]) -> "ShuffleNetV2":
+    """An equivalent copy of a ``patch4``-stem trunk that reads raw pixel patches instead of a normalized
+    image: its input is :func:`space_to_depth` of the pixels (0..255) as (B, k*k*3, H/k, W/k), and its stem
+    convolution is a 1x1 one over those channels, with the normalization ``(x / 255 - mean) / std`` folded
+    into its weights and bias. Exact up to float rounding, since a k x k stride-k convolution without padding
+    only ever sees image pixels. For export only: the int8 graph then reads the image's uint8 pixels as they
+    are (exactly representable) and its first convolution is an int8 matrix product (docs/RESULTS.md).
+
+    >>> net = ShuffleNetV2(width=0.5, stem="patch4").eval()
+    >>> pixels = torch.randint(0, 256, (1, 64, 96, 3)).float()
+    >>> mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    >>> norm = ((pixels / 255 - torch.tensor(mean)) / torch.tensor(std)).permute(0, 3, 1, 2)
+    >>> patches = torch.from_numpy(space_to_depth(pixels.numpy())).permute(0, 3, 1, 2)
+    >>> all(torch.allclose(a, b, atol=1e-4) for a, b in zip(net(norm), pixel_stem(net, mean, std)(patches)))
+    True
+    """
+    import copy
+
+    conv = trunk.stem[0][0]
+    if len(trunk.stem) != 1 or conv.padding != (0, 0) or conv.kernel_size != conv.stride:
+        raise ValueError("pixel_stem: only a patch4 stem (no padding, no overlap) folds the normalization exactly")
+    new = copy.deepcopy(trunk).eval()
+    k = conv.kernel_size[0]
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, -1, 1, 1)  # per input channel
+    shift = torch.tensor([-m / s for m, s in zip(mean, std)]).view(1, -1, 1, 1)
+    folded = nn.Conv2d(k * k * conv.in_channels, conv.out_channels, 1, bias=True)
+    with torch.no_grad():  # weight[o, c, ky, kx] -> [o, (ky, kx, c)], the order space_to_depth lays them out
+        folded.weight.copy_((conv.weight * scale).permute(0, 2, 3, 1).reshape(conv.out_channels, -1, 1, 1))
+        folded.bias.copy_((conv.weight * shift).sum((1, 2, 3)))  # (Cout, 3, k, k) -> (Cout,)
+    new.stem[0][0] = folded
     return new
 
 

@@ -39,14 +39,16 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, wei
     """Quantize the detector's network part (trunk, neck, RPN head) in ``folder`` to ``detector.int8.onnx``,
     stamped with the weights it came from. ``calibration``: a few dozen real RGB photos.
 
-    The default (``DETECTOR_INT8``) keeps the first convolution in float, as for the recognizer: quantized
-    it is faster (the whole graph runs NHWC int8) but loses more accuracy (docs/RESULTS.md).
+    The default (``DETECTOR_INT8``) keeps a ``pool`` stem's first convolution in float, as for the recognizer:
+    quantized it is faster (the whole graph runs NHWC int8) but loses more accuracy, its input rounded
+    (docs/RESULTS.md). A ``patch4`` stem's graph reads the image's uint8 pixels instead, the normalization
+    folded into its first convolution, which then runs int8 on exact inputs (``pixel_input``).
 
     ``weights``: a checkpoint of the same detector fine-tuned for int8 (``rosetta train detector --init
     FOLDER/detector.safetensors --set qat=1 --set qat_distill=1``): the int8 graph is built from its
     network part, while the float model and the RoI head stay ``folder``'s (refused if its RoI head differs)."""
     from rosetta.quant.files import int8_path, stamp
-    from rosetta.quant.ort_int8 import DETECTOR_INT8, quantize_detector
+    from rosetta.quant.ort_int8 import DETECTOR_INT8, has_patch_stem, quantize_detector
 
     config = config or DETECTOR_INT8
     folder = Path(folder)
@@ -60,10 +62,13 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, wei
         facts["float_scopes"] = list(config.float_scopes)
     if not config.reduce_range:
         facts["reduce_range"] = False
+    pixel_input = config.pixel_input if config.pixel_input is not None else has_patch_stem(model.trunk)
+    if pixel_input:
+        facts["pixel_input"] = True  # uint8 pixels in, the first convolution int8
     if config.balance_rpn_outputs:
         facts["rpn_outputs"] = {"logit_floor": config.logit_floor, "deltas": "components equalized"}
     stamp(folder, "detector", calibration=config.calibration, calibration_images=len(calibration),
-          calibration_size=size, keep_first_fp32=config.keep_first_fp32, **facts)
+          calibration_size=size, keep_first_fp32=config.keep_first_fp32 and not pixel_input, **facts)
     return out
 
 
@@ -167,7 +172,11 @@ class Detector:
             for k in range(0, len(idx), self.config.batch_size):
                 chunk = idx[k:k + self.config.batch_size]
                 size = self.working_size(images[chunk[0]].shape[:2])
-                batch, sizes, scales = self.model.transform.from_uint8([images[i] for i in chunk], size)
+                k = getattr(self.model.features_engine, "pixel_input", 0)
+                if k:  # an int8 graph reading uint8 pixel patches
+                    batch, sizes, scales = self.model.transform.patches([images[i] for i in chunk], size, k)
+                else:
+                    batch, sizes, scales = self.model.transform.from_uint8([images[i] for i in chunk], size)
                 for i, r in zip(chunk, self.model.detect(batch, sizes, scales, self.config.score_thresh)):
                     boxes, scores = r["boxes"].numpy().astype(np.float32), r["scores"].numpy().astype(np.float32)
                     keep = (scores >= self.config.score_thresh) & (boxes[:, 3] >= self.config.min_box_height)

@@ -104,16 +104,25 @@ class _Features(torch.nn.Module):
     sampling and a 1x1 convolution commute (samples outside the map read 0 either way), so the RoI head
     sees the same values, while the graph hands over half the channels and runs that convolution itself
     (int8 in the int8 graph) on the maps instead of on every RoI. The graph says so in its metadata
-    (:data:`ROI_REDUCED_KEY`)."""
+    (:data:`ROI_REDUCED_KEY`).
+
+    ``pixel_input`` (``patch4`` stems): the graph reads raw pixel patches (B, H/4, W/4, 48), the
+    normalization folded into the stem, a 1x1 convolution over them (:func:`rosetta.backbones.shufflenet.pixel_stem`).
+    The int8 graph made from it reads the image's uint8 pixels as they are (:data:`PIXEL_INPUT_KEY`): no
+    normalization pass, and its first convolution is an int8 matrix product on exactly representable inputs."""
 
     def __init__(self, model: torch.nn.Module, logit_floor: float | None = None,
-                 delta_scale: torch.Tensor | None = None, reduce_for_roi: bool = True):
+                 delta_scale: torch.Tensor | None = None, reduce_for_roi: bool = True, pixel_input: bool = False):
         super().__init__()
         import copy
 
-        from rosetta.backbones.shufflenet import widen_stem
+        from rosetta.backbones.shufflenet import pixel_stem, widen_stem
+        from rosetta.detection.transform import MEAN, STD
 
         self.trunk, self.neck, self.head = widen_stem(model.trunk), model.neck, model.rpn.head
+        self.pixel_input = pixel_input
+        if pixel_input:  # raw pixel patches (B, H/4, W/4, 48) in, the normalization folded into the stem (patch4 only)
+            self.trunk = pixel_stem(model.trunk, MEAN, STD)
         self.logit_floor = logit_floor
         self.roi_reduce = None
         if reduce_for_roi:
@@ -130,6 +139,8 @@ class _Features(torch.nn.Module):
             self.unscale = torch.nn.ModuleList(_Unscale(1.0 / per_channel) for _ in range(3))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.pixel_input:
+            x = x.permute(0, 3, 1, 2)  # (B, H/4, W/4, 48) pixel patches -> (B, 48, H/4, W/4)
         feats = self.neck(self.trunk(x))
         logits, deltas = self.head(feats)
         if self.logit_floor is not None:
@@ -155,6 +166,7 @@ class _Unscale(torch.nn.Module):
 
 ROI_REDUCED_KEY = "rosetta.roi_reduced"  # model metadata: "1" when the feature maps come through the RoI reduction
 DEQUANTIZE_KEY = "rosetta.dequantize"  # model metadata: how to dequantize the outputs handed over in uint8
+PIXEL_INPUT_KEY = "rosetta.pixel_input"  # model metadata: k when the graph reads uint8 k x k pixel patches (B, H/k, W/k, 3k^2)
 
 
 def set_metadata(model, key: str, value: str) -> None:
@@ -218,7 +230,8 @@ def features_runner(sess):
     """Wrap a session of the detector's feature graph (fp32 or int8) as the model's ``features_engine``.
     Outputs an int8 graph hands over in uint8 (its metadata says how to dequantize them) come as
     :class:`QuantizedMap`; ``run.roi_reduced`` tells whether the feature maps come through the RoI head's
-    1x1 reduction (graphs exported since that moved into them)."""
+    1x1 reduction (graphs exported since that moved into them), ``run.pixel_input`` (k > 0) that the graph reads
+    uint8 pixel patches (:meth:`rosetta.detection.transform.DetectionTransform.patches`), not a normalized batch."""
     import json
 
     import numpy as np
@@ -236,7 +249,8 @@ def features_runner(sess):
         outs = [QuantizedMap(o, **dequantize[n]) if n in dequantize else o for n, o in zip(names, outs)]
         return outs[0:3], (outs[3:6], outs[6:9])  # 3 feature maps, 3 RPN logits, 3 RPN deltas
     run.roi_reduced = metadata.get(ROI_REDUCED_KEY) == "1"  # feature maps through the RoI head's reduction
+    run.pixel_input = int(metadata.get(PIXEL_INPUT_KEY, 0))  # k > 0: reads DetectionTransform.patches(..., k) batches
     return run
 
 
-__all__ = ["DEQUANTIZE_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]
+__all__ = ["DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]

@@ -23,6 +23,13 @@ The accuracy tricks are switches, so each can be measured (benchmarks/int8.py):
   came closer to the float ones (matched IoU 0.934 -> 0.949) but e2e on training images did not move (gap to
   float 1.0 -> 1.2 points over four noise draws), so it is off by default.
 
+* ``pixel_input`` (detector with a ``patch4`` stem): the graph reads the image's uint8 pixels as they are, in
+  4x4 patches (B, H/4, W/4, 48), the normalization folded into the stem, a 1x1 convolution over the patches
+  (exact: a 4x4 stride-4 convolution never sees padding; :func:`rosetta.backbones.shufflenet.pixel_stem`). The input's quantization is then the identity
+  (scale 1, zero point 0: every pixel value exactly representable, :func:`uint8_input` removes it), so the
+  first convolution runs int8 without the rounding of its input that made "first layer int8" lose accuracy,
+  and neither the normalization pass nor the float stem's layout conversions are paid.
+
 Calibration uses real word crops (never random tensors).
 """
 
@@ -53,6 +60,7 @@ class Int8Config:
     calibration_size: int | None = None  # detector only: long side of the calibration inputs (None: the detector's)
     balance_rpn_outputs: bool = False  # detector only: RPN logits floored, box-delta components equalized (below)
     logit_floor: float = -12.0  # sigmoid(-12) = 6e-6: no proposal below it matters
+    pixel_input: bool | None = None  # detector: uint8 pixels in, first convolution int8 (below); None: for patch4 stems
 
 
 # The detector's choice (measured, docs/RESULTS.md): every trick on, first convolution in float included.
@@ -166,6 +174,21 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
     if len(calib) < 8:
         raise ValueError(f"calibration needs real images (got {len(calib)}; use a few dozen)")
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
+    if config.pixel_input is None:  # on for stems that fold the normalization exactly
+        config = replace(config, pixel_input=has_patch_stem(model.trunk))
+    if config.pixel_input:
+        if config.balance_rpn_outputs:
+            raise ValueError("int8: pixel_input and balance_rpn_outputs are not combined")
+        batches = pixel_batches(calib, config.calibration_size or size)
+        features = _Features(model.eval(), pixel_input=True)
+        axes = {**FEATURE_AXES, "x": {0: "batch", 1: "height", 2: "width"}}
+        fp32 = mark_roi_reduced(export(features, torch.zeros(1, 64, 80, 48), tmp / "fp32.onnx", axes, FEATURE_NAMES))
+        config = replace(config, keep_first_fp32=False)
+        import onnx
+
+        # the pixels' layout Transpose stays float for the quantizer, which quantizes its output: fix that to the identity
+        transposed = next(n.output[0] for n in onnx.load(str(fp32)).graph.node if n.op_type == "Transpose" and n.input[0] == "x")
+        return uint8_input(_quantize(fp32, batches, out, config, "detector", {transposed: (1.0, 0)}), "x")
     batches = detector_batches(calib, config.calibration_size or size)
     features = _Features(model.eval())
     if config.balance_rpn_outputs:
@@ -190,7 +213,77 @@ def rpn_delta_scale(features: torch.nn.Module, batches: Sequence[np.ndarray]) ->
     return reach.max() / reach.clamp(min=1e-6)
 
 
-def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Config, what: str) -> Path:
+def has_patch_stem(trunk: torch.nn.Module) -> bool:
+    """Whether a ShuffleNet trunk's stem is one k x k stride-k convolution without padding (``patch4``), which
+    :func:`rosetta.backbones.shufflenet.pixel_stem` can fold the normalization into.
+
+    >>> from rosetta.backbones.shufflenet import ShuffleNetV2
+    >>> has_patch_stem(ShuffleNetV2(stem="patch4")), has_patch_stem(ShuffleNetV2(stem="pool"))
+    (True, False)
+    """
+    conv = trunk.stem[0][0]
+    return len(trunk.stem) == 1 and conv.padding == (0, 0) and conv.kernel_size == conv.stride
+
+
+def pixel_batches(images: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
+    """Calibration inputs for a ``pixel_input`` detector graph: each image's pixel patches as the detector
+    hands them over (:meth:`rosetta.detection.transform.DetectionTransform.patches`) at long side ``size``, as
+    float32 (B, H/4, W/4, 48), padded to one shape with the same pixel.
+
+    >>> [b.shape for b in pixel_batches([np.zeros((72, 128, 3), np.uint8), np.zeros((100, 50, 3), np.uint8)], 64)]
+    [(1, 16, 16, 48), (1, 16, 16, 48)]
+    """
+    from rosetta.detection.transform import PAD_PIXEL, DetectionTransform
+
+    t = DetectionTransform(size)
+    made = [t.patches([np.ascontiguousarray(im)], size)[0].numpy() for im in images]  # (1, h, w, 48) each
+    h, w = max(b.shape[1] for b in made), max(b.shape[2] for b in made)
+    out = []
+    for b in made:
+        pad = np.empty((1, h, w, 16, 3), np.float32)
+        pad[:] = PAD_PIXEL
+        pad = pad.reshape(1, h, w, 48)
+        pad[:, :b.shape[1], :b.shape[2]] = b
+        out.append(pad)
+    return out
+
+
+def uint8_input(path: Path, name: str) -> Path:
+    """Make the QDQ graph at ``path`` read its input ``name`` as uint8. The input must reach its
+    QuantizeLinear directly or through a layout Transpose, and that quantization must be the identity (scale 1,
+    zero point 0); it is removed, and the Transpose (if any) moves the uint8 pixels. Marks the graph's metadata
+    (:data:`rosetta.engine.onnx.PIXEL_INPUT_KEY`)."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    from rosetta.engine.onnx import PIXEL_INPUT_KEY, set_metadata
+
+    model = onnx.load(str(path))
+    g = model.graph
+    init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    readers = [n for n in g.node if name in n.input]
+    tensor = name
+    if len(readers) == 1 and readers[0].op_type == "Transpose":  # data movement: as happy with uint8
+        tensor = readers[0].output[0]
+    q = [n for n in g.node if n.op_type == "QuantizeLinear" and n.input[0] == tensor]
+    if len(q) != 1 or float(init[q[0].input[1]]) != 1.0 or int(init[q[0].input[2]]) != 0 \
+            or init[q[0].input[2]].dtype != np.uint8 or sum(tensor in n.input for n in g.node) != 1:
+        raise ValueError(f"{path}: input {name} is not quantized by one identity QuantizeLinear to uint8")
+    for n in g.node:
+        n.input[:] = [tensor if i == q[0].output[0] else i for i in n.input]
+    g.node.remove(q[0])
+    next(i for i in g.input if i.name == name).type.tensor_type.elem_type = TensorProto.UINT8
+    for v in g.value_info:  # the transposed pixels' recorded type
+        if v.name == tensor:
+            v.type.tensor_type.elem_type = TensorProto.UINT8
+    set_metadata(model, PIXEL_INPUT_KEY, "4")  # patch4 stems: 4 x 4 patches
+    onnx.save(model, str(path))
+    return path
+
+
+def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Config, what: str,
+              fixed: dict[str, tuple[float, int]] | None = None) -> Path:
+    """``fixed``: tensors whose (scale, zero point) are set, not calibrated."""
     import onnx
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quant_pre_process,
                                           quantize_static)
@@ -214,7 +307,9 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
                     per_channel=config.per_channel, reduce_range=config.reduce_range,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     nodes_to_exclude=exclude, calibrate_method=method,
-                    extra_options={"WeightSymmetric": config.symmetric_weights, "ActivationSymmetric": False})
+                    extra_options={"WeightSymmetric": config.symmetric_weights, "ActivationSymmetric": False,
+                                   "TensorQuantOverrides": {k: [{"scale": np.array(sc, np.float32), "zero_point": np.array(zp, np.uint8)}]
+                                                            for k, (sc, zp) in (fixed or {}).items()}})
     shapes_from_quantized(out)
     if what == "detector":
         quantized_outputs(out, ("d0", "d1", "d2"))
@@ -308,4 +403,4 @@ def has_float_pool(path: Path) -> bool:
     return any(n.op_type == "MaxPool" and n.output[0] in quantized for n in g.node)
 
 
-__all__ = ["quantized_outputs", "rpn_delta_scale", "shapes_from_quantized", "RECOGNIZER_INT8", "ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
+__all__ = ["has_patch_stem", "pixel_batches", "uint8_input", "quantized_outputs", "rpn_delta_scale", "shapes_from_quantized", "RECOGNIZER_INT8", "ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
