@@ -47,58 +47,69 @@ def corners(boxes: np.ndarray) -> np.ndarray:
 def _inside_sum(px: np.ndarray, py: np.ndarray, qx: np.ndarray, qy: np.ndarray, strict: bool) -> np.ndarray:
     """Twice the signed area swept from the origin by the parts of quad p's edges inside convex quad q.
 
-    ``px, py, qx, qy``: (K, 4) corner coordinates of paired quads of the same orientation. Edge i of p,
+    ``px, py, qx, qy``: (4, K) corner coordinates of K paired quads of the same orientation, the pairs last
+    (contiguous: every step below is a vector operation over K, 4x faster than pairs first). Edge i of p,
     ``p_i + t r_i``, is clipped to q's half-planes ``cross(e_j, x - q_j) >= 0`` (Cyrus-Beck); its inside
     part ``[lo, hi]`` contributes ``cross(p_i + lo r_i, p_i + hi r_i) = (hi - lo) cross(p_i, r_i)``.
     ``strict``: an edge lying on q's boundary is out (a shared edge counts once, from the other side).
     Returns (K,).
     """
-    rx, ry = px[:, _NEXT] - px, py[:, _NEXT] - py  # (K, 4) edges of p
-    ex, ey = (qx[:, _NEXT] - qx)[:, None, :], (qy[:, _NEXT] - qy)[:, None, :]  # (K, 1, 4) edges of q
-    c0 = ex * (py[:, :, None] - qy[:, None, :]) - ey * (px[:, :, None] - qx[:, None, :])  # (K, 4 edges, 4 planes) at t=0
-    c1 = ex * ry[:, :, None] - ey * rx[:, :, None]  # (K, 4, 4) slope in t
+    rx, ry = px[_NEXT] - px, py[_NEXT] - py  # (4, K) edges of p
+    ex, ey = (qx[_NEXT] - qx)[None], (qy[_NEXT] - qy)[None]  # (1, 4, K) edges of q
+    c0 = ex * (py[:, None] - qy[None]) - ey * (px[:, None] - qx[None])  # (4 edges, 4 planes, K) at t = 0
+    c1 = ex * ry[:, None] - ey * rx[:, None]  # (4, 4, K) slope in t
     parallel = c1 == 0
     t = np.divide(-c0, c1, out=np.zeros_like(c0), where=~parallel)
-    lo = np.where(c1 > 0, t, np.float32(0)).max(2)  # (K, 4) entering, from 0
-    hi = np.where(c1 < 0, t, np.float32(1)).min(2)  # (K, 4) leaving, up to 1
+    lo = np.where(c1 > 0, t, np.float32(0)).max(1)  # (4, K) entering, from 0
+    hi = np.where(c1 < 0, t, np.float32(1)).min(1)  # (4, K) leaving, up to 1
     np.maximum(lo, 0, out=lo)
     np.minimum(hi, 1, out=hi)
     out_of_plane = (c0 <= 0) if strict else (c0 < 0)
-    ok = (hi > lo) & ~(parallel & out_of_plane).any(2)
-    return np.where(ok, (hi - lo) * (px * ry - py * rx), np.float32(0)).sum(1)
+    ok = (hi > lo) & ~(parallel & out_of_plane).any(1)
+    return np.where(ok, (hi - lo) * (px * ry - py * rx), np.float32(0)).sum(0)
+
+
+def _area(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection areas of paired quads given as (2, 4, K) coordinates (x/y, corner, pair), about ``a``'s
+    centre for precision: (K,)."""
+    o = a.mean(1, keepdims=True)  # (2, 1, K)
+    a, b = a - o, b - o
+    return np.abs(np.float32(0.5) * (_inside_sum(a[0], a[1], b[0], b[1], False) + _inside_sum(b[0], b[1], a[0], a[1], True)))
 
 
 def intersection_area(q1: np.ndarray, q2: np.ndarray) -> np.ndarray:
     """Area of the intersection of paired convex quads (K, 4, 2) x (K, 4, 2) -> (K,), by Green's theorem
-    (the boundary is made of the parts of each quad's edges inside the other), about ``q1``'s centre.
+    (the boundary is made of the parts of each quad's edges inside the other).
 
     >>> sq = np.array([[[0., 0.], [2., 0.], [2., 2.], [0., 2.]]], np.float32)
     >>> [float(intersection_area(sq, sq + d)[0]) for d in (0.0, 1.0, 3.0)]
     [4.0, 1.0, 0.0]
     """
-    o = q1.mean(1, keepdims=True)  # (K, 1, 2)
-    a, b = q1 - o, q2 - o
-    ax, ay, bx, by = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
-    return np.abs(np.float32(0.5) * (_inside_sum(ax, ay, bx, by, False) + _inside_sum(bx, by, ax, ay, True)))
+    return _area(np.ascontiguousarray(q1.transpose(2, 1, 0)), np.ascontiguousarray(q2.transpose(2, 1, 0)))
 
 
 def iou_upper_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """A cheap upper bound of the IoU of paired boxes (K, 5) x (K, 5) -> (K,): the intersection lies in
     each box and in the other's extent along that box's axes (as :func:`rosetta.ops.rotated.iou_upper_bound`)."""
+    return _upper_bound(np.ascontiguousarray(a.T), np.ascontiguousarray(b.T))
+
+
+def _upper_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """:func:`iou_upper_bound` of boxes given as (5, K) columns (cx, cy, w, h, angle), pairs last."""
     def frame_bound(p: np.ndarray, q: np.ndarray) -> np.ndarray:  # in p's frame: (K,)
-        t = np.deg2rad(p[:, 4])
+        t = np.deg2rad(p[4])
         ux, uy = np.cos(t), -np.sin(t)
-        dx, dy = q[:, 0] - p[:, 0], q[:, 1] - p[:, 1]
+        dx, dy = q[0] - p[0], q[1] - p[1]
         du, dv = dx * ux + dy * uy, -dx * uy + dy * ux  # q's centre along / across p's reading direction
-        dt = np.deg2rad(q[:, 4] - p[:, 4])
+        dt = np.deg2rad(q[4] - p[4])
         c, s = np.abs(np.cos(dt)), np.abs(np.sin(dt))
-        eu, ev = 0.5 * (q[:, 2] * c + q[:, 3] * s), 0.5 * (q[:, 2] * s + q[:, 3] * c)  # q's half extents
-        ou = np.clip(np.minimum(p[:, 2] / 2, du + eu) - np.maximum(-p[:, 2] / 2, du - eu), 0, None)
-        ov = np.clip(np.minimum(p[:, 3] / 2, dv + ev) - np.maximum(-p[:, 3] / 2, dv - ev), 0, None)
+        eu, ev = 0.5 * (q[2] * c + q[3] * s), 0.5 * (q[2] * s + q[3] * c)  # q's half extents
+        ou = np.clip(np.minimum(p[2] / 2, du + eu) - np.maximum(-p[2] / 2, du - eu), 0, None)
+        ov = np.clip(np.minimum(p[3] / 2, dv + ev) - np.maximum(-p[3] / 2, dv - ev), 0, None)
         return ou * ov
 
     inter = np.minimum(frame_bound(a, b), frame_bound(b, a))
-    return inter / np.maximum(a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter, _EPS)
+    return inter / np.maximum(a[2] * a[3] + b[2] * b[3] - inter, _EPS)
 
 
 class _Boxes:
@@ -106,7 +117,8 @@ class _Boxes:
 
     def __init__(self, boxes: np.ndarray, groups: np.ndarray):
         self.boxes, self.groups = boxes, groups
-        self.corners = corners(boxes)
+        self.columns = np.ascontiguousarray(boxes.T)  # (5, N): gathers of pairs come contiguous
+        self.corners = np.ascontiguousarray(corners(boxes).transpose(2, 1, 0))  # (N, 4, 2) -> (2, 4, N)
         self.radius = 0.5 * np.hypot(boxes[:, 2], boxes[:, 3])  # circumscribed circle
         self.area = boxes[:, 2] * boxes[:, 3]
 
@@ -114,8 +126,8 @@ class _Boxes:
         """(len(rows), len(cols)) bool: IoU > ``thresh`` within a group; ``later_only``: only (i, j) with
         i < j (rows and cols the same boxes). Exact IoU only for pairs whose circles meet, whose areas are
         within a factor ``thresh`` and whose upper bound exceeds ``thresh``."""
-        b = self.boxes
-        d2 = (b[rows, None, 0] - b[None, cols, 0]) ** 2 + (b[rows, None, 1] - b[None, cols, 1]) ** 2  # (R, C)
+        x, y = self.columns[0], self.columns[1]
+        d2 = (x[rows, None] - x[None, cols]) ** 2 + (y[rows, None] - y[None, cols]) ** 2  # (R, C)
         near = (d2 < (self.radius[rows, None] + self.radius[None, cols]) ** 2)
         near &= self.groups[rows, None] == self.groups[None, cols]
         if later_only:
@@ -126,11 +138,11 @@ class _Boxes:
         i, j = i[keep], j[keep]
         out = np.zeros((len(rows), len(cols)), bool)
         if len(i):
-            keep = iou_upper_bound(b[rows[i]], b[cols[j]]) > thresh
+            keep = _upper_bound(self.columns[:, rows[i]], self.columns[:, cols[j]]) > thresh
             i, j = i[keep], j[keep]
         if len(i):
             p, q = rows[i], cols[j]
-            inter = intersection_area(self.corners[p], self.corners[q])
+            inter = _area(self.corners[..., p], self.corners[..., q])  # (2, 4, K) each
             iou = np.clip(inter / np.maximum(self.area[p] + self.area[q] - inter, _EPS), 0.0, 1.0)
             hit = iou > thresh
             out[i[hit], j[hit]] = True
