@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3, help="noise draws (seed 0 is the clean images)")
     ap.add_argument("--first-seed", type=int, default=0, help="draws first-seed .. first-seed+seeds-1 (to split runs)")
     ap.add_argument("--amplitude", type=float, default=1.0)
+    ap.add_argument("--float", dest="float_folder", default=None,
+                    help="model folder of the float detector the folders' int8 graphs are built from (default: shipped)")
+    ap.add_argument("--proposals", type=int, default=None, help="RPN proposals per image for every detector (default: each card's)")
     a = ap.parse_args()
     numbers = _parse_range(a.images)
     if numbers & set(IC15_VAL_IMAGES):
@@ -42,8 +46,11 @@ def main() -> None:
     images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
     rec = Recognizer.load(engine="onnx")
-    engines = {"fp32": OCR(Detector.load(engine="onnx"), rec, threads=1)}
+    engines = {"fp32": OCR(Detector.load(Path(a.float_folder) if a.float_folder else None, engine="onnx"), rec, threads=1)}
     engines.update({f: OCR(Detector.load(Path(f), engine="int8"), rec, threads=1) for f in a.folders})
+    if a.proposals:
+        for ocr in engines.values():
+            ocr.detector.model.rpn.cfg = replace(ocr.detector.model.rpn.cfg, post_nms_test=a.proposals)
     per_seed = []
     for seed in range(a.first_seed, a.first_seed + a.seeds):
         noisy = images if seed == 0 else noisy_copies(images, seed, a.amplitude)
