@@ -6,7 +6,8 @@ and end to end on ICDAR 2015 dev images.
 Recognizer: the shipped weights; calibration on 400 real training crops (IIIT5K + IC15 train splits);
 accuracy on the IIIT5K and IC15 validation splits. Ablation: each trick turned off in turn
 (rosetta.quant.ort_int8.Int8Config). Detector: detection hmean and ms/image on the same ICDAR 2015 images,
-fp32 versus the shipped int8 and its variants (first layer int8; RoI head without FBGEMM). End to end:
+fp32 versus the shipped int8 and its variants (first layer int8, or for a patch4 detector the normalized
+input with the first layer in float or int8; calibration size; RoI head without FBGEMM). End to end:
 `OCR()` (fp32, ONNX Runtime) versus `OCR(int8=True)` (both models int8).
 """
 
@@ -51,7 +52,8 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     from rosetta.geometry import boxes_to_quads
     from rosetta.io import load_image
     from rosetta.quant.fbgemm import int8_linear
-    from rosetta.quant.ort_int8 import DETECTOR_INT8, disabled_optimizers, quantize_detector, real_calibration_images
+    from rosetta.quant.ort_int8 import (DETECTOR_INT8, disabled_optimizers, has_patch_stem, quantize_detector,
+                                        real_calibration_images)
 
     lo, hi = (int(x) for x in image_range.split("-"))
     data = data_root() / "icdar2015_dev"
@@ -60,10 +62,15 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     images = [load_image(data / r["image"]) for r in gt]
     calib = real_calibration_images(32)
     fp32 = Detector.load(engine="torch")
-    variants = {"int8 (shipped: first layer fp32, min-max, FBGEMM RoI head)": (DETECTOR_INT8, True),
-                "first layer int8": (replace(DETECTOR_INT8, keep_first_fp32=False), True),
-                "calibrated at long side 1280, not the working size": (replace(DETECTOR_INT8, calibration_size=1280), True),
-                "RoI head fp32 (no FBGEMM)": (DETECTOR_INT8, False)}
+    if has_patch_stem(fp32.model.trunk):  # pixels in, the first convolution int8 on exact inputs (the default)
+        variants = {"int8 (shipped: uint8 pixels in, first layer int8, min-max, FBGEMM RoI head)": (DETECTOR_INT8, True),
+                    "normalized input, first layer fp32": (replace(DETECTOR_INT8, pixel_input=False), True),
+                    "normalized input, first layer int8": (replace(DETECTOR_INT8, pixel_input=False, keep_first_fp32=False), True)}
+    else:
+        variants = {"int8 (shipped: first layer fp32, min-max, FBGEMM RoI head)": (DETECTOR_INT8, True),
+                    "first layer int8": (replace(DETECTOR_INT8, keep_first_fp32=False), True)}
+    variants.update({"calibrated at long side 1280, not the working size": (replace(DETECTOR_INT8, calibration_size=1280), True),
+                     "RoI head fp32 (no FBGEMM)": (DETECTOR_INT8, False)})
     rows = []
 
     def measure(det: Detector, row: dict) -> None:
