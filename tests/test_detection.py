@@ -214,8 +214,12 @@ def test_int8_self_distillation_learns_its_rounding_and_leaves_the_rest():
     from rosetta.quant.qat import attach_fake_quant
     from rosetta.train.common import load_checkpoint
 
+    from rosetta.detection.model import DetectorConfig
+    from rosetta.models import load_weights
+
     ck = load_checkpoint(Path(__file__).parents[1] / "src/rosetta/models/detector.safetensors")
-    float_self, student = RotatedFasterRCNN.build().eval(), RotatedFasterRCNN.build()
+    arch = DetectorConfig.from_arch(load_weights("detector")[1].get("model_config"))  # the shipped detector's
+    float_self, student = RotatedFasterRCNN.build(arch).eval(), RotatedFasterRCNN.build(arch)
     float_self.load_state_dict(ck["model"])
     student.load_state_dict(ck["model"])
     attach_fake_quant(student)

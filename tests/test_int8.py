@@ -241,6 +241,7 @@ def test_int8_box_deltas_come_quantized_and_give_the_same_boxes(det_folder):
         return feats, (logits, [(d.q.float() - d.zero_point) * d.scale for d in deltas])  # whole maps, as ORT would
 
     dequantized_run.roi_reduced = quantized_run.roi_reduced  # the maps come through the RoI reduction alike
+    dequantized_run.pixel_input = quantized_run.pixel_input  # and the graph reads the same input
     images = [load_image(p) for p in SAMPLES]
     got = det(images)
     det.model.features_engine = dequantized_run

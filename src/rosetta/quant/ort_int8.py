@@ -176,27 +176,26 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
     if config.pixel_input is None:  # on for stems that fold the normalization exactly
         config = replace(config, pixel_input=has_patch_stem(model.trunk))
-    if config.pixel_input:
-        if config.balance_rpn_outputs:
-            raise ValueError("int8: pixel_input and balance_rpn_outputs are not combined")
-        batches = pixel_batches(calib, config.calibration_size or size)
-        features = _Features(model.eval(), pixel_input=True)
-        axes = {**FEATURE_AXES, "x": {0: "batch", 1: "height", 2: "width"}}
-        fp32 = mark_roi_reduced(export(features, torch.zeros(1, 64, 80, 48), tmp / "fp32.onnx", axes, FEATURE_NAMES))
-        config = replace(config, keep_first_fp32=False)
-        import onnx
-
-        # the pixels' layout Transpose stays float for the quantizer, which quantizes its output: fix that to the identity
-        transposed = next(n.output[0] for n in onnx.load(str(fp32)).graph.node if n.op_type == "Transpose" and n.input[0] == "x")
-        return uint8_input(_quantize(fp32, batches, out, config, "detector", {transposed: (1.0, 0)}), "x")
-    batches = detector_batches(calib, config.calibration_size or size)
-    features = _Features(model.eval())
+    pixel = bool(config.pixel_input)
+    size = config.calibration_size or size
+    batches = pixel_batches(calib, size) if pixel else detector_batches(calib, size)
+    features = _Features(model.eval(), pixel_input=pixel)
     if config.balance_rpn_outputs:
-        features = _Features(model.eval(), config.logit_floor, rpn_delta_scale(features, batches))
+        features = _Features(model.eval(), config.logit_floor, rpn_delta_scale(features, batches), pixel_input=pixel)
         config = replace(config, float_scopes=config.float_scopes + ("/unscale.",))  # the multiply stays float
-    fp32 = mark_roi_reduced(export(features, torch.zeros(1, 3, 256, 320), tmp / "fp32.onnx", FEATURE_AXES,
-                                   FEATURE_NAMES))
-    return _quantize(fp32, batches, out, config, "detector")
+    if pixel:  # (B, H/4, W/4, 48) pixel patches in
+        example, axes = torch.zeros(1, 64, 80, 48), {**FEATURE_AXES, "x": {0: "batch", 1: "height", 2: "width"}}
+    else:
+        example, axes = torch.zeros(1, 3, 256, 320), FEATURE_AXES
+    fp32 = mark_roi_reduced(export(features, example, tmp / "fp32.onnx", axes, FEATURE_NAMES))
+    if not pixel:
+        return _quantize(fp32, batches, out, config, "detector")
+    import onnx
+
+    # the pixels' layout Transpose stays float for the quantizer, which quantizes its output: fix that to the identity
+    transposed = next(n.output[0] for n in onnx.load(str(fp32)).graph.node if n.op_type == "Transpose" and n.input[0] == "x")
+    config = replace(config, keep_first_fp32=False)  # the first convolution reads exact uint8 pixels
+    return uint8_input(_quantize(fp32, batches, out, config, "detector", {transposed: (1.0, 0)}), "x")
 
 
 @torch.no_grad()
