@@ -136,7 +136,7 @@ def main() -> None:
         else:
             rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
-    print(f"\n| system | det hmean | e2e hmean | s/image (1 thread) | peak RSS MB |\n|---|---|---|---|---|")
+    print("\n| system | det hmean | e2e hmean | s/image (1 thread) | peak RSS MB |\n|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
             print(f"| {r['system']} | error: {r['error']} | | | |")

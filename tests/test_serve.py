@@ -8,7 +8,6 @@ import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
