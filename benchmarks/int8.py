@@ -60,7 +60,7 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     gt = [json.loads(line) for line in (data / "gt.jsonl").read_text().splitlines() if line.strip()]
     gt = [r for r in gt if lo <= int(Path(r["image"]).stem.split("_")[-1]) <= hi]
     images = [load_image(data / r["image"]) for r in gt]
-    calib = real_calibration_images(32)
+    calib = real_calibration_images()
     fp32 = Detector.load(engine="torch")
     if has_patch_stem(fp32.model.trunk):  # pixels in, the first convolution int8 on exact inputs (the default)
         variants = {"int8 (shipped: uint8 pixels in, first layer int8, min-max, FBGEMM RoI head)": (DETECTOR_INT8, True),

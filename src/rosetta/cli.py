@@ -162,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--calibration", choices=["minmax", "entropy", "percentile"], default=None,
                    help="activation ranges (default: each model's measured choice)")
     q.add_argument("--crops", type=int, default=400, help="recognizer calibration crops (real training crops)")
-    q.add_argument("--images", type=int, default=32, help="detector calibration photos (ICDAR 2015 img_1..N)")
+    q.add_argument("--images", type=int, default=None,
+                   help="detector calibration photos (ICDAR 2015 img_1..N; default 32; percentile histograms of "
+                        "1600 px maps take ~0.6 GB each)")
     q.add_argument("--first-layer-int8", action="store_true",
                    help="quantize each model's first convolution too: faster, less accurate (docs/RESULTS.md)")
     q.add_argument("--float-scope", action="append", default=None, metavar="PART",
@@ -189,7 +191,8 @@ def _run_quantize(args: argparse.Namespace) -> int:
 
     from rosetta.detection.detector import build_int8 as build_detector
     from rosetta.models import MODEL_DIR
-    from rosetta.quant.ort_int8 import DETECTOR_INT8, RECOGNIZER_INT8, real_calibration_crops, real_calibration_images
+    from rosetta.quant.ort_int8 import (DETECTOR_CALIBRATION_IMAGES, DETECTOR_INT8, RECOGNIZER_INT8, real_calibration_crops,
+                                        real_calibration_images)
     from rosetta.recognition.recognizer import build_int8 as build_recognizer
 
     folder = Path(args.out) if args.out else MODEL_DIR
@@ -207,7 +210,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if "recognizer" in which:
         print(build_recognizer(folder, real_calibration_crops(args.crops), replace(RECOGNIZER_INT8, **changes)))
     if "detector" in which:
-        print(build_detector(folder, real_calibration_images(args.images), replace(DETECTOR_INT8, **changes, **det_changes),
+        print(build_detector(folder, real_calibration_images(args.images or DETECTOR_CALIBRATION_IMAGES), replace(DETECTOR_INT8, **changes, **det_changes),
                              args.detector_weights))
     return 0
 

@@ -6,8 +6,9 @@ The accuracy tricks are switches, so each can be measured (benchmarks/int8.py):
   range whose zero point makes 0.0 exactly representable (ORT does that by construction).
 * ``fuse_relu``: ORT's pre-processing folds BatchNorm into Conv and Conv+ReLU into one quantized op.
 * ``calibration``: "minmax" ranges or "entropy"/"percentile" (histogram, outlier-robust ranges). The
-  detector uses min-max (histograms of its 1280 px maps took over 17 GB); the recognizer percentile since
-  its step-33198 weights (:data:`RECOGNIZER_INT8`; min-max had matched or beaten it for earlier weights).
+  detector uses min-max on 32 photos (:data:`DETECTOR_INT8`; percentile histograms of 1600 px maps take ~0.6 GB
+  per photo: 12 photos, 7 GB, measured against it below); the recognizer percentile since its step-33198
+  weights (:data:`RECOGNIZER_INT8`; min-max had matched or beaten it for earlier weights).
 * ``keep_first_fp32``: the first convolution (raw pixels in) stays in float, and so does a max-pool right
   after it (the quantizer leaves it in float; max commutes with quantization, so nothing changes but speed).
   ONNX Runtime runs the two in its blocked float layout, but its ``QDQPropagationTransformer`` would move the
@@ -67,7 +68,11 @@ class Int8Config:
 # Quantizing the stem too lets ONNX Runtime run the whole graph NHWC int8 (at scale 1.0 the float stem and
 # its max-pool fall back to slow NCHW kernels), but it lost 1.3 points of e2e hmean on img_201..250 against
 # 0.4 with the stem in float, at the shipped scale (1.25) for about 6% more time.
+# Percentile ranges from 12 photos were tried on the patch4 detector (docs/RESULTS.md): its boxes strayed less
+# from the float ones (img_1..60: mean IoU 0.936 vs 0.919) and e2e on img_1..200 was as good, but on
+# img_201..250 the int8 loss was 3.1 points against 2.5 (detector alone 2.8 against 1.7): not better, so min-max.
 DETECTOR_INT8 = Int8Config()
+DETECTOR_CALIBRATION_IMAGES = 32
 # The recognizer's: histogram (percentile) ranges since the step-33198 model, which lost 0.4 points of word
 # accuracy with them against 0.8 with min-max on 500 IC15 training crops past the calibration ones (IIIT5K: 0.2
 # both); the validation ablation agreed (docs/RESULTS.md). Earlier models measured the other way round.
@@ -76,7 +81,7 @@ RECOGNIZER_INT8 = Int8Config(calibration="percentile")
 ORT_DISABLED_OPTIMIZERS = ("QDQPropagationTransformer",)
 
 
-def real_calibration_images(n: int = 32) -> list[np.ndarray]:
+def real_calibration_images(n: int = DETECTOR_CALIBRATION_IMAGES) -> list[np.ndarray]:
     """Real photos for calibrating the detector: ICDAR 2015 dev img_1..img_n (its training part)."""
     from rosetta.data.splits import data_root
     from rosetta.io import load_image
@@ -402,4 +407,4 @@ def has_float_pool(path: Path) -> bool:
     return any(n.op_type == "MaxPool" and n.output[0] in quantized for n in g.node)
 
 
-__all__ = ["has_patch_stem", "pixel_batches", "uint8_input", "quantized_outputs", "rpn_delta_scale", "shapes_from_quantized", "RECOGNIZER_INT8", "ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
+__all__ = ["DETECTOR_CALIBRATION_IMAGES", "has_patch_stem", "pixel_batches", "uint8_input", "quantized_outputs", "rpn_delta_scale", "shapes_from_quantized", "RECOGNIZER_INT8", "ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
