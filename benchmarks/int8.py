@@ -52,8 +52,8 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     from rosetta.geometry import boxes_to_quads
     from rosetta.io import load_image
     from rosetta.quant.fbgemm import int8_linear
-    from rosetta.quant.ort_int8 import (DETECTOR_INT8, disabled_optimizers, has_patch_stem, quantize_detector,
-                                        real_calibration_images)
+    from rosetta.backbones.shufflenet import has_patch_stem
+    from rosetta.quant.ort_int8 import DETECTOR_INT8, disabled_optimizers, quantize_detector, real_calibration_images
 
     lo, hi = (int(x) for x in image_range.split("-"))
     data = data_root() / "icdar2015_dev"

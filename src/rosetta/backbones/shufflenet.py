@@ -149,6 +149,17 @@ def space_to_depth(pixels: np.ndarray, k: int = 4) -> np.ndarray:
     return out.reshape(b, h // k, w // k, k * k * c)
 
 
+def has_patch_stem(trunk: "ShuffleNetV2") -> bool:
+    """Whether a trunk's stem is one k x k stride-k convolution without padding (``patch4``), which
+    :func:`pixel_stem` can fold the normalization into.
+
+    >>> has_patch_stem(ShuffleNetV2(stem="patch4")), has_patch_stem(ShuffleNetV2(stem="pool"))
+    (True, False)
+    """
+    conv = trunk.stem[0][0]
+    return len(trunk.stem) == 1 and conv.padding == (0, 0) and conv.kernel_size == conv.stride
+
+
 def pixel_stem(trunk: "ShuffleNetV2", mean: tuple[float, ...], std: tuple[float, ...]) -> "ShuffleNetV2":
     """An equivalent copy of a ``patch4``-stem trunk that reads raw pixel patches instead of a normalized
     image: its input is :func:`space_to_depth` of the pixels (0..255) as (B, k*k*3, H/k, W/k), and its stem
@@ -167,9 +178,9 @@ def pixel_stem(trunk: "ShuffleNetV2", mean: tuple[float, ...], std: tuple[float,
     """
     import copy
 
-    conv = trunk.stem[0][0]
-    if len(trunk.stem) != 1 or conv.padding != (0, 0) or conv.kernel_size != conv.stride:
+    if not has_patch_stem(trunk):
         raise ValueError("pixel_stem: only a patch4 stem (no padding, no overlap) folds the normalization exactly")
+    conv = trunk.stem[0][0]
     new = copy.deepcopy(trunk).eval()
     k = conv.kernel_size[0]
     scale = torch.tensor([1.0 / (255.0 * s) for s in std]).view(1, -1, 1, 1)  # per input channel

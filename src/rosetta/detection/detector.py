@@ -48,7 +48,7 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, wei
     FOLDER/detector.safetensors --set qat=1 --set qat_distill=1``): the int8 graph is built from its
     network part, while the float model and the RoI head stay ``folder``'s (refused if its RoI head differs)."""
     from rosetta.quant.files import int8_path, stamp
-    from rosetta.quant.ort_int8 import DETECTOR_INT8, has_patch_stem, quantize_detector
+    from rosetta.quant.ort_int8 import DETECTOR_INT8, for_detector, quantize_detector
 
     config = config or DETECTOR_INT8
     folder = Path(folder)
@@ -56,19 +56,19 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, wei
     model, facts = det.model, {}
     if weights is not None:
         model, facts = int8_weights(det.model, Path(weights)), {"int8_weights": Path(weights).name}
+    config = for_detector(config, model)  # pixels in or not, decided once: the graph and its stamp agree
     size = config.calibration_size or det.common_working_size(calibration)  # calibrated at the size it runs at
     out = quantize_detector(model, calibration, int8_path(folder, "detector"), config, size)
     if config.float_scopes:
         facts["float_scopes"] = list(config.float_scopes)
     if not config.reduce_range:
         facts["reduce_range"] = False
-    pixel_input = config.pixel_input if config.pixel_input is not None else has_patch_stem(model.trunk)
-    if pixel_input:
+    if config.pixel_input:
         facts["pixel_input"] = True  # uint8 pixels in, the first convolution int8
     if config.balance_rpn_outputs:
         facts["rpn_outputs"] = {"logit_floor": config.logit_floor, "deltas": "components equalized"}
     stamp(folder, "detector", calibration=config.calibration, calibration_images=len(calibration),
-          calibration_size=size, keep_first_fp32=config.keep_first_fp32 and not pixel_input, **facts)
+          calibration_size=size, keep_first_fp32=config.keep_first_fp32, **facts)
     return out
 
 
@@ -165,6 +165,7 @@ class Detector:
         empty = (np.zeros((0, 5), np.float32), np.zeros(0, np.float32))
         out: list[tuple[np.ndarray, np.ndarray]] = [empty] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
+        patch = getattr(self.model.features_engine, "pixel_input", 0)  # k > 0: the graph reads k x k pixel patches
         for i, im in enumerate(images):
             if min(im.shape[:2]) >= MIN_SIDE:
                 groups.setdefault(tuple(im.shape[:2]), []).append(i)
@@ -172,9 +173,8 @@ class Detector:
             for k in range(0, len(idx), self.config.batch_size):
                 chunk = idx[k:k + self.config.batch_size]
                 size = self.working_size(images[chunk[0]].shape[:2])
-                k = getattr(self.model.features_engine, "pixel_input", 0)
-                if k:  # an int8 graph reading uint8 pixel patches
-                    batch, sizes, scales = self.model.transform.patches([images[i] for i in chunk], size, k)
+                if patch:  # an int8 graph reading uint8 pixel patches
+                    batch, sizes, scales = self.model.transform.patches([images[i] for i in chunk], size, patch)
                 else:
                     batch, sizes, scales = self.model.transform.from_uint8([images[i] for i in chunk], size)
                 for i, r in zip(chunk, self.model.detect(batch, sizes, scales, self.config.score_thresh)):

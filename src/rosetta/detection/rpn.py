@@ -94,7 +94,8 @@ def _top_indices(scores: torch.Tensor, k: int) -> torch.Tensor:
             idx = None
     sub = x if idx is None else x[idx]
     kth = np.partition(sub, len(sub) - k)[len(sub) - k]  # the k-th largest score
-    above, tied = np.flatnonzero(sub > kth), np.flatnonzero(sub == kth)[: k - int((sub > kth).sum())]
+    above = np.flatnonzero(sub > kth)
+    tied = np.flatnonzero(sub == kth)[: k - len(above)]
     top = np.concatenate([above, tied])  # in ascending index order within each part
     return torch.from_numpy(top if idx is None else idx[top])
 

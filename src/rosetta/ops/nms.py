@@ -116,7 +116,7 @@ class _Boxes:
     """Score-sorted boxes with what every pair test needs, computed once."""
 
     def __init__(self, boxes: np.ndarray, groups: np.ndarray):
-        self.boxes, self.groups = boxes, groups
+        self.groups = groups
         self.columns = np.ascontiguousarray(boxes.T)  # (5, N): gathers of pairs come contiguous
         self.corners = np.ascontiguousarray(corners(boxes).transpose(2, 1, 0))  # (N, 4, 2) -> (2, 4, N)
         self.radius = 0.5 * np.hypot(boxes[:, 2], boxes[:, 3])  # circumscribed circle

@@ -179,17 +179,18 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
     if len(calib) < 8:
         raise ValueError(f"calibration needs real images (got {len(calib)}; use a few dozen)")
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
-    if config.pixel_input is None:  # on for stems that fold the normalization exactly
-        config = replace(config, pixel_input=has_patch_stem(model.trunk))
-    pixel = bool(config.pixel_input)
+    config = for_detector(config, model)
+    pixel = config.pixel_input
+    patch = model.trunk.stem[0][0].kernel_size[0] if pixel else 1  # pixels in k x k patches
     size = config.calibration_size or size
-    batches = pixel_batches(calib, size) if pixel else detector_batches(calib, size)
+    batches = pixel_batches(calib, size, patch) if pixel else detector_batches(calib, size)
     features = _Features(model.eval(), pixel_input=pixel)
     if config.balance_rpn_outputs:
         features = _Features(model.eval(), config.logit_floor, rpn_delta_scale(features, batches), pixel_input=pixel)
         config = replace(config, float_scopes=config.float_scopes + ("/unscale.",))  # the multiply stays float
-    if pixel:  # (B, H/4, W/4, 48) pixel patches in
-        example, axes = torch.zeros(1, 64, 80, 48), {**FEATURE_AXES, "x": {0: "batch", 1: "height", 2: "width"}}
+    if pixel:  # (B, H/k, W/k, 3k^2) pixel patches in
+        example = torch.zeros(1, 256 // patch, 320 // patch, 3 * patch * patch)
+        axes = {**FEATURE_AXES, "x": {0: "batch", 1: "height", 2: "width"}}
     else:
         example, axes = torch.zeros(1, 3, 256, 320), FEATURE_AXES
     fp32 = mark_roi_reduced(export(features, example, tmp / "fp32.onnx", axes, FEATURE_NAMES))
@@ -199,8 +200,7 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
 
     # the pixels' layout Transpose stays float for the quantizer, which quantizes its output: fix that to the identity
     transposed = next(n.output[0] for n in onnx.load(str(fp32)).graph.node if n.op_type == "Transpose" and n.input[0] == "x")
-    config = replace(config, keep_first_fp32=False)  # the first convolution reads exact uint8 pixels
-    return uint8_input(_quantize(fp32, batches, out, config, "detector", {transposed: (1.0, 0)}), "x")
+    return uint8_input(_quantize(fp32, batches, out, config, "detector", {transposed: (1.0, 0)}), "x", patch)
 
 
 @torch.no_grad()
@@ -217,22 +217,21 @@ def rpn_delta_scale(features: torch.nn.Module, batches: Sequence[np.ndarray]) ->
     return reach.max() / reach.clamp(min=1e-6)
 
 
-def has_patch_stem(trunk: torch.nn.Module) -> bool:
-    """Whether a ShuffleNet trunk's stem is one k x k stride-k convolution without padding (``patch4``), which
-    :func:`rosetta.backbones.shufflenet.pixel_stem` can fold the normalization into.
+def for_detector(config: Int8Config, model: torch.nn.Module) -> Int8Config:
+    """``config`` as it applies to the detector ``model``: ``pixel_input`` decided (None: on for a stem that folds
+    the normalization exactly, :func:`rosetta.backbones.shufflenet.has_patch_stem`), and with pixels in, the first
+    convolution int8 (it reads exact uint8 pixels)."""
+    from rosetta.backbones.shufflenet import has_patch_stem
 
-    >>> from rosetta.backbones.shufflenet import ShuffleNetV2
-    >>> has_patch_stem(ShuffleNetV2(stem="patch4")), has_patch_stem(ShuffleNetV2(stem="pool"))
-    (True, False)
-    """
-    conv = trunk.stem[0][0]
-    return len(trunk.stem) == 1 and conv.padding == (0, 0) and conv.kernel_size == conv.stride
+    if config.pixel_input is None:
+        config = replace(config, pixel_input=has_patch_stem(model.trunk))
+    return replace(config, keep_first_fp32=False) if config.pixel_input else config
 
 
-def pixel_batches(images: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
+def pixel_batches(images: Sequence[np.ndarray], size: int, patch: int = 4) -> list[np.ndarray]:
     """Calibration inputs for a ``pixel_input`` detector graph: each image's pixel patches as the detector
     hands them over (:meth:`rosetta.detection.transform.DetectionTransform.patches`) at long side ``size``, as
-    float32 (B, H/4, W/4, 48), padded to one shape with the same pixel.
+    float32 (B, H/k, W/k, 3k^2), padded to one shape with the same pixel.
 
     >>> [b.shape for b in pixel_batches([np.zeros((72, 128, 3), np.uint8), np.zeros((100, 50, 3), np.uint8)], 64)]
     [(1, 16, 16, 48), (1, 16, 16, 48)]
@@ -240,20 +239,20 @@ def pixel_batches(images: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
     from rosetta.detection.transform import PAD_PIXEL, DetectionTransform
 
     t = DetectionTransform(size)
-    made = [t.patches([np.ascontiguousarray(im)], size)[0].numpy() for im in images]  # (1, h, w, 48) each
+    made = [t.patches([np.ascontiguousarray(im)], size, patch)[0].numpy() for im in images]  # (1, h, w, 3k^2) each
     h, w = max(b.shape[1] for b in made), max(b.shape[2] for b in made)
     out = []
     for b in made:
-        pad = np.empty((1, h, w, 16, 3), np.float32)
+        pad = np.empty((1, h, w, patch * patch, 3), np.float32)
         pad[:] = PAD_PIXEL
-        pad = pad.reshape(1, h, w, 48)
+        pad = pad.reshape(1, h, w, -1)
         pad[:, :b.shape[1], :b.shape[2]] = b
         out.append(pad)
     return out
 
 
-def uint8_input(path: Path, name: str) -> Path:
-    """Make the QDQ graph at ``path`` read its input ``name`` as uint8. The input must reach its
+def uint8_input(path: Path, name: str, patch: int) -> Path:
+    """Make the QDQ graph at ``path`` read its input ``name`` as uint8 pixels in ``patch`` x ``patch`` patches. The input must reach its
     QuantizeLinear directly or through a layout Transpose, and that quantization must be the identity (scale 1,
     zero point 0); it is removed, and the Transpose (if any) moves the uint8 pixels. Marks the graph's metadata
     (:data:`rosetta.engine.onnx.PIXEL_INPUT_KEY`)."""
@@ -280,7 +279,7 @@ def uint8_input(path: Path, name: str) -> Path:
     for v in g.value_info:  # the transposed pixels' recorded type
         if v.name == tensor:
             v.type.tensor_type.elem_type = TensorProto.UINT8
-    set_metadata(model, PIXEL_INPUT_KEY, "4")  # patch4 stems: 4 x 4 patches
+    set_metadata(model, PIXEL_INPUT_KEY, str(patch))  # what DetectionTransform.patches must be given
     onnx.save(model, str(path))
     return path
 
@@ -407,4 +406,4 @@ def has_float_pool(path: Path) -> bool:
     return any(n.op_type == "MaxPool" and n.output[0] in quantized for n in g.node)
 
 
-__all__ = ["DETECTOR_CALIBRATION_IMAGES", "has_patch_stem", "pixel_batches", "uint8_input", "quantized_outputs", "rpn_delta_scale", "shapes_from_quantized", "RECOGNIZER_INT8", "ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
+__all__ = ["DETECTOR_CALIBRATION_IMAGES", "for_detector", "pixel_batches", "uint8_input", "quantized_outputs", "rpn_delta_scale", "shapes_from_quantized", "RECOGNIZER_INT8", "ORT_DISABLED_OPTIMIZERS", "disabled_optimizers", "has_float_pool", "real_calibration_crops", "real_calibration_images", "DETECTOR_INT8", "Int8Config", "quantize_recognizer", "quantize_detector", "calibration_batches", "detector_batches"]
