@@ -159,12 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quantize", help="build the int8 models (ONNX Runtime, calibrated on real crops and photos)")
     q.add_argument("models", nargs="*", metavar="MODEL", help="recognizer and/or detector (default: both)")
     q.add_argument("--out", default=None, help="model folder (default: the shipped models)")
-    q.add_argument("--calibration", choices=["minmax", "entropy", "percentile"], default=None,
+    q.add_argument("--calibration", choices=["minmax", "minmax-mean", "entropy", "percentile"], default=None,
                    help="activation ranges (default: each model's measured choice)")
     q.add_argument("--crops", type=int, default=400, help="recognizer calibration crops (real training crops)")
-    q.add_argument("--images", type=int, default=None,
-                   help="detector calibration photos (ICDAR 2015 img_1..N; default 32; percentile histograms of "
-                        "1600 px maps take ~0.6 GB each)")
+    q.add_argument("--images", default=None, metavar="N|A-B",
+                   help="detector calibration photos: ICDAR 2015 img_1..N, or the numbers A-B (training images; "
+                        "default 32; percentile histograms of 1600 px maps take ~0.6 GB each)")
     q.add_argument("--first-layer-int8", action="store_true",
                    help="quantize each model's first convolution too: faster, less accurate (docs/RESULTS.md)")
     q.add_argument("--float-scope", action="append", default=None, metavar="PART",
@@ -183,6 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build the int8 detector from this quantization-aware fine-tuned checkpoint of the same "
                         "detector (`rosetta train detector --set qat=1 --set qat_distill=1`); the float model stays")
     return p
+
+
+def _calibration_images(spec: str | None, default: int) -> int | list[int]:
+    """``--images``: "N" (img_1..N) or "A-B" (and comma-separated parts) -> a count or image numbers.
+
+    >>> _calibration_images(None, 32), _calibration_images("12", 32), _calibration_images("33-35", 32)
+    (32, 12, [33, 34, 35])
+    """
+    from rosetta.cli_eval import _parse_range
+
+    if not spec:
+        return default
+    return int(spec) if spec.isdigit() else sorted(_parse_range(spec) or ())
 
 
 def _run_quantize(args: argparse.Namespace) -> int:
@@ -210,7 +223,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if "recognizer" in which:
         print(build_recognizer(folder, real_calibration_crops(args.crops), replace(RECOGNIZER_INT8, **changes)))
     if "detector" in which:
-        print(build_detector(folder, real_calibration_images(args.images or DETECTOR_CALIBRATION_IMAGES), replace(DETECTOR_INT8, **changes, **det_changes),
+        print(build_detector(folder, real_calibration_images(_calibration_images(args.images, DETECTOR_CALIBRATION_IMAGES)), replace(DETECTOR_INT8, **changes, **det_changes),
                              args.detector_weights))
     return 0
 

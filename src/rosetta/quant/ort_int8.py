@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 class Int8Config:
     symmetric_weights: bool = True
     fuse_relu: bool = True
-    calibration: str = "minmax"  # minmax | entropy | percentile
+    calibration: str = "minmax"  # minmax | minmax-mean | entropy | percentile
     keep_first_fp32: bool = True
     reduce_range: bool = True
     per_channel: bool = True
@@ -81,13 +81,17 @@ RECOGNIZER_INT8 = Int8Config(calibration="percentile")
 ORT_DISABLED_OPTIMIZERS = ("QDQPropagationTransformer",)
 
 
-def real_calibration_images(n: int = DETECTOR_CALIBRATION_IMAGES) -> list[np.ndarray]:
-    """Real photos for calibrating the detector: ICDAR 2015 dev img_1..img_n (its training part)."""
-    from rosetta.data.splits import data_root
+def real_calibration_images(n: int | Sequence[int] = DETECTOR_CALIBRATION_IMAGES) -> list[np.ndarray]:
+    """Real photos for calibrating the detector: ICDAR 2015 dev img_1..img_n (its training part), or the
+    images numbered ``n`` when it is a sequence (validation images are refused)."""
+    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
     from rosetta.io import load_image
 
+    numbers = list(range(1, n + 1)) if isinstance(n, int) else sorted(n)
+    if set(numbers) & set(IC15_VAL_IMAGES):
+        raise ValueError("calibration images must be training images (img_1..img_200), not validation ones")
     folder = data_root() / "icdar2015_dev" / "images"
-    return [load_image(folder / f"img_{i}.jpg") for i in range(1, n + 1)]
+    return [load_image(folder / f"img_{i}.jpg") for i in numbers]
 
 
 # Ops of the recognizer graph that have int8 kernels or are layout-only; anything else is refused.
@@ -303,14 +307,17 @@ def _quantize(fp32: Path, batches: list[np.ndarray], out: Path, config: Int8Conf
                          f"(supported: {', '.join(sorted(SUPPORTED_OPS))})")
     exclude = [nodes[[n.op_type for n in nodes].index("Conv")].name] if config.keep_first_fp32 else []
     exclude += [n.name for n in nodes if n.op_type in config.float_ops or any(p in n.name for p in config.float_scopes)]
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-              "percentile": CalibrationMethod.Percentile}[config.calibration]
+    method = {"minmax": CalibrationMethod.MinMax, "minmax-mean": CalibrationMethod.MinMax,
+              "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[config.calibration]
+    # minmax-mean: each tensor's range is the mean over calibration inputs of each input's min and max (what
+    # quantization-aware training's running ranges see), not their extremes
+    mean = {"CalibMovingAverage": True} if config.calibration == "minmax-mean" else {}
     out.parent.mkdir(parents=True, exist_ok=True)
     quantize_static(str(pre), str(out), _Reader(batches), quant_format=QuantFormat.QDQ,
                     per_channel=config.per_channel, reduce_range=config.reduce_range,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     nodes_to_exclude=exclude, calibrate_method=method,
-                    extra_options={"WeightSymmetric": config.symmetric_weights, "ActivationSymmetric": False,
+                    extra_options={**mean, "WeightSymmetric": config.symmetric_weights, "ActivationSymmetric": False,
                                    "TensorQuantOverrides": {k: [{"scale": np.array(sc, np.float32), "zero_point": np.array(zp, np.uint8)}]
                                                             for k, (sc, zp) in (fixed or {}).items()}})
     shapes_from_quantized(out)
