@@ -223,8 +223,10 @@ def _run_quantize(args: argparse.Namespace) -> int:
     if "recognizer" in which:
         print(build_recognizer(folder, real_calibration_crops(args.crops), replace(RECOGNIZER_INT8, **changes)))
     if "detector" in which:
-        print(build_detector(folder, real_calibration_images(_calibration_images(args.images, DETECTOR_CALIBRATION_IMAGES)), replace(DETECTOR_INT8, **changes, **det_changes),
-                             args.detector_weights))
+        numbers = _calibration_images(args.images, DETECTOR_CALIBRATION_IMAGES)
+        named = f"ICDAR 2015 img_{min(numbers)}..img_{max(numbers)}" if isinstance(numbers, list) and numbers else None
+        print(build_detector(folder, real_calibration_images(numbers), replace(DETECTOR_INT8, **changes, **det_changes),
+                             args.detector_weights, named))
     return 0
 
 

@@ -35,7 +35,8 @@ class DetectConfig:
     batch_size: int = 1  # same-size images per network call (measured: batches of 4 are 12% slower per image on CPU)
 
 
-def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, weights: Path | None = None) -> Path:
+def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, weights: Path | None = None,
+               images: str | None = None) -> Path:
     """Quantize the detector's network part (trunk, neck, RPN head) in ``folder`` to ``detector.int8.onnx``,
     stamped with the weights it came from. ``calibration``: a few dozen real RGB photos.
 
@@ -46,7 +47,8 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, wei
 
     ``weights``: a checkpoint of the same detector fine-tuned for int8 (``rosetta train detector --init
     FOLDER/detector.safetensors --set qat=1 --set qat_distill=1``): the int8 graph is built from its
-    network part, while the float model and the RoI head stay ``folder``'s (refused if its RoI head differs)."""
+    network part, while the float model and the RoI head stay ``folder``'s (refused if its RoI head differs).
+    ``images``: which photos ``calibration`` holds (e.g. "ICDAR 2015 img_33..img_64"), for the stamp."""
     from rosetta.quant.files import int8_path, stamp
     from rosetta.quant.ort_int8 import DETECTOR_INT8, for_detector, quantize_detector
 
@@ -67,6 +69,8 @@ def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, wei
         facts["pixel_input"] = True  # uint8 pixels in, the first convolution int8
     if config.balance_rpn_outputs:
         facts["rpn_outputs"] = {"logit_floor": config.logit_floor, "deltas": "components equalized"}
+    if images:
+        facts["calibration_photos"] = images
     stamp(folder, "detector", calibration=config.calibration, calibration_images=len(calibration),
           calibration_size=size, keep_first_fp32=config.keep_first_fp32, **facts)
     return out

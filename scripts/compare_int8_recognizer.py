@@ -1,0 +1,87 @@
+"""Compare int8 recognizers end to end, behind the fp32 detector, under paired draws of invisible input noise.
+
+ICDAR 2015 img_1..200 are not the recognizer's training data (it trains on word crops of other sets), so all
+200 serve; the fp32 detector runs once per draw and every recognizer reads the same boxes. Each argument is
+NAME:CALIBRATION (minmax, minmax-mean, entropy, percentile), built from 400 real training crops into
+/tmp/rosetta-int8-rec-NAME, besides the shipped int8 recognizer and the fp32 one.
+
+    python scripts/compare_int8_recognizer.py --images 1-200 --draws 4 mm:minmax mean:minmax-mean
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    import torch
+
+    from rosetta.cli_eval import _parse_range, load_gt_rows
+    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
+    from rosetta.detection.detector import Detector
+    from rosetta.eval import evaluate_images, noisy_copies
+    from rosetta.io import load_image
+    from rosetta.models import MODEL_DIR
+    from rosetta.ocr import OCR
+    from rosetta.quant.ort_int8 import RECOGNIZER_INT8, real_calibration_crops
+    from rosetta.recognition.recognizer import Recognizer, build_int8
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("variants", nargs="*", help="NAME:CALIBRATION")
+    ap.add_argument("--images", default="1-200")
+    ap.add_argument("--draws", type=int, default=4, help="the clean images, then draws - 1 noisy copies")
+    a = ap.parse_args()
+    numbers = _parse_range(a.images)
+    if numbers & set(IC15_VAL_IMAGES):
+        raise SystemExit("compare_int8_recognizer: validation images (201-250) are not for choosing; use 1-200")
+    torch.set_num_threads(1)
+    recognizers = {"fp32": Recognizer.load(engine="onnx"), "shipped": Recognizer.load(engine="int8")}
+    for spec in a.variants:
+        name, calibration = spec.split(":")
+        out = Path(f"/tmp/rosetta-int8-rec-{name}")
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(MODEL_DIR, out)
+        build_int8(out, real_calibration_crops(400), replace(RECOGNIZER_INT8, calibration=calibration))
+        recognizers[name] = Recognizer.load(out, engine="int8")
+    data = data_root() / "icdar2015_dev"
+    rows = load_gt_rows(data, numbers)
+    images = [load_image(data / r["image"]) for r in rows]
+    gts = [r["words"] for r in rows]
+    detector = OCR(Detector.load(engine="onnx"), recognizers["fp32"], threads=1).detector  # at its read threshold
+    per_draw = []
+    for seed in range(a.draws):
+        batch = noisy_copies(images, seed) if seed else images
+        boxes = [detector([im]) for im in batch]
+        row: dict = {"draw": seed}
+        for name, rec in recognizers.items():
+            ocr = OCR(detector, rec, threads=1)
+            found = iter(boxes)
+            ocr.detector = _Replay(detector, found)
+            words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in batch]
+            row[name] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
+        per_draw.append(row)
+        print(json.dumps(row), flush=True)
+    summary = {name: {"mean": round(float(np.mean([r[name] for r in per_draw])), 4),
+                      "gap_to_fp32": round(float(np.mean([r["fp32"] - r[name] for r in per_draw])), 4)}
+               for name in recognizers}
+    print(json.dumps({"images": len(rows), "draws": a.draws, "summary": summary}, indent=1))
+
+
+class _Replay:
+    """Stands in for the detector: hands back detections computed once, in order."""
+
+    def __init__(self, detector, found):
+        self.meta, self.found = detector.meta, found
+
+    def __call__(self, arrays):
+        return next(self.found)
+
+
+if __name__ == "__main__":
+    main()
