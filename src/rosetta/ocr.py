@@ -33,10 +33,12 @@ class OCRConfig:
     # training images img_1..200 (e2e hmean 0.343 at 0.08, 0.363 at 0.16, 0.337 at 0.24; docs/RESULTS.md)
     crop_margin: float = 0.16
     # each box is also read at these margins and its most confident read is kept (a word's end letters are
-    # sometimes cut by one margin or joined by a neighbour's letter at another); () reads once. 0.12 chosen
-    # on img_1..200 with the shipped models (best e2e hmean 0.4415 reading once, 0.4632 with 0.12, 0.4476
-    # with 0.20, 0.4517 with both; scripts/tune_ocr.py)
-    reread_margins: tuple[float, ...] = (0.12,)
+    # sometimes cut by one margin or joined by a neighbour's letter at another); () reads once. 0.08 and 0.24
+    # chosen on img_1..200 with the patch4 detector (e2e hmean at the shipped 0.6/0.85: 0.4778 with 0.12
+    # alone, 0.4794 with 0.12 and 0.24, 0.4928 with 0.08 and 0.20, 0.4949 with 0.12 and 0.08, 0.5007 with 0.08
+    # and 0.24; scripts/tune_ocr.py, 2026-12-01): three reads per box, the recognizer's cheapest way to words
+    # whose box is a little off (earlier models: 0.4415 once, 0.4632 with 0.12, 0.4517 with 0.12 and 0.20)
+    reread_margins: tuple[float, ...] = (0.08, 0.24)
     # words read with a lower confidence are dropped (low-confidence reads are mostly misreads or non-text);
     # None: the recognizer's own value from its card (0.85 for the shipped one, chosen on img_1..200 with the
     # re-read below and the detector's read_score_thresh, scripts/tune_ocr.py), 0 when the card has none;
