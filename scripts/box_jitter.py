@@ -51,11 +51,9 @@ class _Replay:
 def main() -> None:
     import torch
 
-    from rosetta.cli_eval import _parse_range, load_gt_rows
-    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
+    from rosetta.cli_eval import ic15_training_rows
     from rosetta.detection.detector import Detector
     from rosetta.eval import evaluate_images
-    from rosetta.io import load_image
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
 
@@ -64,13 +62,8 @@ def main() -> None:
     ap.add_argument("--images", default="1-200")
     ap.add_argument("--draws", type=int, default=4)
     a = ap.parse_args()
-    numbers = _parse_range(a.images)
-    if numbers & set(IC15_VAL_IMAGES):
-        raise SystemExit("box_jitter: validation images (201-250) are not for choosing; use 1-200")
+    rows, images = ic15_training_rows(a.images, "box_jitter")
     torch.set_num_threads(1)
-    data = data_root() / "icdar2015_dev"
-    rows = load_gt_rows(data, numbers)
-    images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
     rec = Recognizer.load(engine="onnx")
     det = OCR(Detector.load(engine="onnx"), rec, threads=1).detector  # at its read threshold

@@ -23,11 +23,9 @@ import numpy as np
 
 
 def main() -> None:
-    from rosetta.cli_eval import _parse_range, load_gt_rows
-    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
+    from rosetta.cli_eval import ic15_training_rows
     from rosetta.detection.detector import Detector
     from rosetta.eval import e2e_hmean, noisy_copies
-    from rosetta.io import load_image
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
 
@@ -41,12 +39,7 @@ def main() -> None:
                     help="model folder of the float detector the folders' int8 graphs are built from (default: shipped)")
     ap.add_argument("--proposals", type=int, default=None, help="RPN proposals per image for every detector (default: each card's)")
     a = ap.parse_args()
-    numbers = _parse_range(a.images)
-    if numbers & set(IC15_VAL_IMAGES):
-        raise SystemExit("compare_int8: validation images (201-250) are not for choosing; use 1-200")
-    data = data_root() / "icdar2015_dev"
-    rows = load_gt_rows(data, numbers)
-    images = [load_image(data / r["image"]) for r in rows]
+    rows, images = ic15_training_rows(a.images, "compare_int8")
     gts = [r["words"] for r in rows]
     rec = Recognizer.load(engine="onnx")
     engines = {"fp32": OCR(Detector.load(Path(a.float_folder) if a.float_folder else None, engine="onnx"), rec, threads=1)}

@@ -22,11 +22,9 @@ import numpy as np
 def main() -> None:
     import torch
 
-    from rosetta.cli_eval import _parse_range, load_gt_rows
-    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
+    from rosetta.cli_eval import ic15_training_rows
     from rosetta.detection.detector import Detector
     from rosetta.eval import evaluate_images, noisy_copies
-    from rosetta.io import load_image
     from rosetta.models import MODEL_DIR
     from rosetta.ocr import OCR
     from rosetta.quant.ort_int8 import RECOGNIZER_INT8, real_calibration_crops
@@ -37,9 +35,7 @@ def main() -> None:
     ap.add_argument("--images", default="1-200")
     ap.add_argument("--draws", type=int, default=4, help="the clean images, then draws - 1 noisy copies")
     a = ap.parse_args()
-    numbers = _parse_range(a.images)
-    if numbers & set(IC15_VAL_IMAGES):
-        raise SystemExit("compare_int8_recognizer: validation images (201-250) are not for choosing; use 1-200")
+    rows, images = ic15_training_rows(a.images, "compare_int8_recognizer")
     torch.set_num_threads(1)
     recognizers = {"fp32": Recognizer.load(engine="onnx"), "shipped": Recognizer.load(engine="int8")}
     for spec in a.variants:
@@ -49,9 +45,6 @@ def main() -> None:
         shutil.copytree(MODEL_DIR, out)
         build_int8(out, real_calibration_crops(400), replace(RECOGNIZER_INT8, calibration=calibration))
         recognizers[name] = Recognizer.load(out, engine="int8")
-    data = data_root() / "icdar2015_dev"
-    rows = load_gt_rows(data, numbers)
-    images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
     detector = OCR(Detector.load(engine="onnx"), recognizers["fp32"], threads=1).detector  # at its read threshold
     per_draw = []

@@ -60,11 +60,9 @@ def agreement(ref: list[tuple[np.ndarray, np.ndarray]], other: list[tuple[np.nda
 
 
 def main() -> None:
-    from rosetta.cli_eval import _parse_range, load_gt_rows
-    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
+    from rosetta.cli_eval import ic15_training_rows
     from rosetta.detection.detector import Detector
     from rosetta.eval import noisy_copies
-    from rosetta.io import load_image
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("variants", nargs="+", help="model folders with a detector.int8.onnx, or noise / int8-roi-head")
@@ -74,12 +72,8 @@ def main() -> None:
     ap.add_argument("--float", dest="float_folder", default=None,
                     help="model folder of the float detector the variants are built from (default: the shipped one)")
     a = ap.parse_args()
-    numbers = _parse_range(a.images)
-    if numbers & set(IC15_VAL_IMAGES):
-        raise SystemExit("int8_agreement: validation images (201-250) are not for choosing; use 1-200")
+    _, images = ic15_training_rows(a.images, "int8_agreement")
     torch.set_num_threads(1)
-    data = data_root() / "icdar2015_dev"
-    images = [load_image(data / r["image"]) for r in load_gt_rows(data, numbers)]
     def with_thresh(det: Detector) -> Detector:
         return det.with_config(score_thresh=a.score_thresh) if a.score_thresh is not None else det
 

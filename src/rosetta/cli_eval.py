@@ -15,6 +15,10 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -191,6 +195,20 @@ def load_gt_rows(data: Path, numbers: set[int] | None = None) -> list[dict]:
     """The rows of ``data/gt.jsonl`` (one image each), only images ``img_N`` with N in ``numbers`` if given."""
     rows = [json.loads(line) for line in (data / "gt.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     return rows if numbers is None else [r for r in rows if _number(r["image"]) in numbers]
+
+
+def ic15_training_rows(spec: str, who: str) -> tuple[list[dict], list[np.ndarray]]:
+    """ICDAR 2015 dev rows and decoded images for image numbers ``spec`` ("1-200"), for a tool that chooses
+    something (``who`` names it): validation images (img_201..250) are refused."""
+    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
+    from rosetta.io import load_image
+
+    numbers = _parse_range(spec) or set()
+    if numbers & set(IC15_VAL_IMAGES):
+        raise SystemExit(f"{who}: validation images (201-250) are not for choosing; use 1-200")
+    data = data_root() / "icdar2015_dev"
+    rows = load_gt_rows(data, numbers)
+    return rows, [load_image(data / r["image"]) for r in rows]
 
 
 def _number(name: str) -> int:
