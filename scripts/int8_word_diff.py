@@ -23,27 +23,18 @@ from pathlib import Path
 
 
 def classify(gt: list[dict], words: list, floor: float) -> tuple[dict[int, tuple], int]:
-    """(class, confidence, text) per cared word index, and the unmatched words over ``floor``."""
-    from rosetta.eval import IGNORE_AREA_THRESH, IOU_THRESH, _iou, _poly, e2e_form
+    """(class, confidence, text) per cared word index, and the unmatched kept words over ``floor``
+    (matched as the protocol matches: :func:`rosetta.eval.match_pairs`)."""
+    from rosetta.eval import e2e_form, match_pairs
 
-    gp = [_poly(g["points"]) for g in gt]
-    care = [i for i, g in enumerate(gt) if not g.get("ignore", False) and g.get("text") != "###"]
-    dont = [i for i in range(len(gt)) if i not in care]
-    dets = [(w, _poly(w.box.polygon())) for w in words]
-    dets = [(w, p) for w, p in dets if p.area > 0 and not any(
-        p.intersects(gp[i]) and p.intersection(gp[i]).area / p.area > IGNORE_AREA_THRESH for i in dont)]
-    out: dict[int, tuple] = {}
-    used: set[int] = set()
-    for i in care:
-        j = next((j for j, (_, p) in enumerate(dets) if j not in used and _iou(gp[i], p) > IOU_THRESH), None)
-        if j is None:
-            out[i] = ("D", None, None)
-            continue
-        used.add(j)
-        w = dets[j][0]
+    care, kept, pairs = match_pairs(gt, [{"points": w.box.polygon()} for w in words])
+    out: dict[int, tuple] = {i: ("D", None, None) for i in care}
+    for i, j in pairs:
+        w = words[j]
         right = e2e_form(gt[i]["text"]) == e2e_form(w.text)
         out[i] = ("OK" if right and w.confidence >= floor else "F" if right else "R", round(w.confidence, 3), w.text)
-    return out, sum(1 for j, (w, _) in enumerate(dets) if j not in used and w.confidence >= floor)
+    matched = {j for _, j in pairs}
+    return out, sum(1 for j in kept if j not in matched and words[j].confidence >= floor)
 
 
 def main() -> None:

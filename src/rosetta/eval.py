@@ -45,8 +45,10 @@ def _iou(a: Polygon, b: Polygon) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def match_image(gt: Sequence[dict], det: Sequence[dict]) -> dict[str, int]:
-    """Counts for one image: cared ground truth, kept detections, detection matches, e2e matches."""
+def match_pairs(gt: Sequence[dict], det: Sequence[dict]) -> tuple[list[int], list[int], list[tuple[int, int]]]:
+    """The protocol's matching for one image: cared ground-truth indices, kept detection indices (those not
+    mostly inside a don't-care region) and the (ground truth, detection) pairs, greedy in ground-truth order,
+    each pair at IoU > ``IOU_THRESH``."""
     gt_polys = [_poly(g["points"]) for g in gt]
     care = [i for i, g in enumerate(gt) if not g.get("ignore", False) and g.get("text") != "###"]
     dont = [i for i in range(len(gt)) if i not in care]
@@ -71,6 +73,12 @@ def match_image(gt: Sequence[dict], det: Sequence[dict]) -> dict[str, int]:
                 gt_used.add(i)
                 det_used.add(j)
                 pairs.append((i, j))
+    return care, kept, pairs
+
+
+def match_image(gt: Sequence[dict], det: Sequence[dict]) -> dict[str, int]:
+    """Counts for one image: cared ground truth, kept detections, detection matches, e2e matches."""
+    care, kept, pairs = match_pairs(gt, det)
     e2e = sum(1 for i, j in pairs if e2e_form(gt[i].get("text", "")) == e2e_form(det[j].get("text", "")))
     return {"gt": len(care), "det": len(kept), "match": len(pairs), "e2e_match": e2e}
 
