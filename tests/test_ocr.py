@@ -118,7 +118,11 @@ def test_one_ocr_read_from_two_threads_gives_the_serial_results():
 
 def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     """A word and a patch of noise: the noise is read with low confidence and dropped by default
-    (the shipped recognizer card's ``min_confidence``), kept with ``min_confidence=0``; the word stays in both."""
+    (the shipped recognizer card's ``min_confidence``), kept with ``min_confidence=0``; the word stays in both.
+    One read per box (voting over several reads may leave noise with no text at all, dropped either way)."""
+    from dataclasses import replace
+
+    from rosetta.ocr import OCRConfig
     from rosetta.recognition.recognizer import Recognizer
 
     img, box = _rotated_scene("market", 0.0)
@@ -127,7 +131,8 @@ def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     img[20:80, 20:220] = noise
     boxes = [box, [120.0, 50.0, 200.0, 60.0, 0.0]]
     rec = Recognizer.load()
-    strict, loose = OCR(OracleDetector(boxes), rec), OCR(OracleDetector(boxes), rec, min_confidence=0.0)
+    once = replace(OCRConfig(), reread_margins=())
+    strict, loose = OCR(OracleDetector(boxes), rec, once), OCR(OracleDetector(boxes), rec, once, min_confidence=0.0)
     floor = rec.meta["min_confidence"]
     assert strict.config.min_confidence == floor > 0.5
     kept, everything = strict(img).words, loose(img).words
@@ -176,10 +181,42 @@ def test_rereads_keep_each_boxs_most_confident_read():
 
     img, box = _rotated_scene("market", 0.0)
     boxes = [box, [120.0, 50.0, 100.0, 30.0, 0.0]]
-    once = OCR(OracleDetector(boxes), WidthRecognizer())(img).words
-    cfg = replace(OCRConfig(), reread_margins=(0.0, 0.4))
+    once = OCR(OracleDetector(boxes), WidthRecognizer(), config=replace(OCRConfig(), reread_margins=()))(img).words
+    cfg = replace(OCRConfig(), reread_margins=(0.0, 0.4), combine="max")
     again = OCR(OracleDetector(boxes), WidthRecognizer(), config=cfg)(img).words
     assert len(once) == len(again) == 2
     for a, b in zip(once, again):
         assert int(b.text[1:]) > int(a.text[1:]) and b.confidence == max(b.confidence, a.confidence)
         assert b.box == a.box
+
+
+def test_reads_vote_two_agreeing_crops_beat_one_surer_misread():
+    """With ``combine="vote"`` (the default) a box's reads are pooled by text: two narrow crops reading "CAT"
+    outvote the widest crop's surer "CAR", and the word keeps its best agreeing read's confidence. Crops are
+    cut at (along, across) margins: the widest here is 0.4 along and 0.0 across."""
+    from dataclasses import replace
+
+    from rosetta.ocr import OCRConfig
+
+    class WideMisreads:
+        meta = {"version": "stub", "min_confidence": 0.0}
+
+        def __init__(self):
+            self.shapes = []
+
+        def __call__(self, crops, scripts=None):
+            self.shapes += [c.shape[:2] for c in crops]
+            widest = max(c.shape[1] for c in crops)
+            return [("CAR", 0.9) if c.shape[1] == widest else ("CAT", 0.6 + c.shape[1] / 10000) for c in crops]
+
+    img, box = _rotated_scene("market", 0.0)
+    cfg = replace(OCRConfig(), crop_margin=0.0, reread_margins=(0.1, (0.4, 0.0)))
+    rec = WideMisreads()
+    (voted,) = OCR(OracleDetector([box]), rec, config=cfg)(img).words
+    h = box[3]
+    assert [s[0] for s in rec.shapes] == [round(h), round(1.2 * h), round(h)]  # across: 0, 0.1, 0
+    assert voted.text == "CAT" and voted.confidence == max(0.6 + w / 10000 for _, w in rec.shapes[:2])
+    (surest,) = OCR(OracleDetector([box]), WideMisreads(), config=replace(cfg, combine="max"))(img).words
+    assert (surest.text, surest.confidence) == ("CAR", 0.9)
+    with pytest.raises(ValueError, match="combine"):
+        OCR(OracleDetector([box]), WideMisreads(), config=replace(cfg, combine="mean"))

@@ -131,20 +131,24 @@ def quad_area(quad: np.ndarray) -> float:
     return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
 
 
-def rotated_crop(image: np.ndarray, box: Box, margin: float = 0.1) -> np.ndarray:
+def rotated_crop(image: np.ndarray, box: Box, margin: float | tuple[float, float] = 0.1) -> np.ndarray:
     """Cut a rotated box out of an image, turned upright (reading direction to the right).
 
-    ``margin`` adds that fraction of the box height on every side (context for the recognizer).
+    ``margin`` adds that fraction of the box height on every side (context for the recognizer); a pair
+    ``(along, across)`` sets the ends' and the top and bottom's apart.
     The crop keeps the image's resolution; pixels outside the image repeat the border.
 
     >>> img = np.zeros((50, 100, 3), np.uint8)
     >>> rotated_crop(img, (50, 25, 40, 10, 90), margin=0.0).shape
     (10, 40, 3)
+    >>> rotated_crop(img, (50, 25, 40, 10, 0), margin=(0.5, 0.1)).shape
+    (12, 50, 3)
     """
     import cv2
 
     cx, cy, w, h, a = (float(v) for v in box)
-    w, h = w + 2 * margin * h, h * (1 + 2 * margin)
+    along, across = (margin, margin) if isinstance(margin, (int, float)) else margin
+    w, h = w + 2 * along * h, h * (1 + 2 * across)
     ow, oh = max(1, int(round(w))), max(1, int(round(h)))
     q = box_to_quad((cx, cy, w, h, a))
     src = np.float32([q[0], q[1], q[3]])  # TL, TR, BL
