@@ -191,7 +191,7 @@ def test_rereads_keep_each_boxs_most_confident_read():
 
 
 def test_reads_vote_two_agreeing_crops_beat_one_surer_misread():
-    """With ``combine="vote"`` (the default) a box's reads are pooled by text: two narrow crops reading "CAT"
+    """With ``combine="vote"`` a box's reads are pooled by text: two narrow crops reading "CAT"
     outvote the widest crop's surer "CAR", and the word keeps its best agreeing read's confidence. Crops are
     cut at (along, across) margins: the widest here is 0.4 along and 0.0 across."""
     from dataclasses import replace
@@ -210,7 +210,7 @@ def test_reads_vote_two_agreeing_crops_beat_one_surer_misread():
             return [("CAR", 0.9) if c.shape[1] == widest else ("CAT", 0.6 + c.shape[1] / 10000) for c in crops]
 
     img, box = _rotated_scene("market", 0.0)
-    cfg = replace(OCRConfig(), crop_margin=0.0, reread_margins=(0.1, (0.4, 0.0)))
+    cfg = replace(OCRConfig(), crop_margin=0.0, reread_margins=(0.1, (0.4, 0.0)), combine="vote")
     rec = WideMisreads()
     (voted,) = OCR(OracleDetector([box]), rec, config=cfg)(img).words
     h = box[3]

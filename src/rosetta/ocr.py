@@ -32,20 +32,20 @@ class OCRConfig:
     # context around each box, as a fraction of its height, on every side; chosen for the shipped models on the
     # training images img_1..200 (e2e hmean 0.343 at 0.08, 0.363 at 0.16, 0.337 at 0.24; docs/RESULTS.md)
     crop_margin: float = 0.16
-    # each box is also read at these margins, a number for every side or (along, across) the text; ``combine``
-    # makes its reads one (a word's end letters are sometimes cut by one crop or joined by a neighbour's letter
-    # at another, and a box a little off reads right in most crops); () reads once. Four reads, voting: chosen
-    # on img_1..200 under noise draws for the float and the int8 models together (scripts/tune_reads.py,
-    # 2026-12-02; e2e at the shipped 0.6/0.85 against the previous three reads 0.16/0.08/0.24 keeping the
-    # surest: fp32 0.4914 -> 0.4942, int8 0.4840 -> 0.4908; on the detector's held-out img_181..200 0.418 ->
-    # 0.438 and 0.417 -> 0.429), ~10 ms more per image in fp32, ~4 ms in int8. Crops tighter across the text
-    # read ICDAR 2015 better still (six reads at 0.08/0.16/0.32 along by 0.08/0.16 across: 0.5077 / 0.5035)
-    # but cut the dots under Arabic letters (the Arabic sample's ب read ي): one tight read of four, as before.
-    # Earlier: 0.08 and 0.24, max (chosen the same way, fp32 only); before that 0.12 alone.
-    reread_margins: tuple[float | tuple[float, float], ...] = (0.08, 0.24, (0.08, 0.16))
-    # how a box's reads make one: "vote" takes the text whose reads' confidences sum highest (with its best
-    # read's confidence), "max" the most confident read (see :func:`combine_reads`)
-    combine: str = "vote"
+    # each box is also read at these margins (a number for every side, or (along, across) the text) and
+    # ``combine`` makes its reads one: "max" keeps the most confident read (a word's end letters are sometimes
+    # cut by one margin or joined by a neighbour's letter at another); () reads once. 0.08 and 0.24 chosen on
+    # img_1..200 with the patch4 detector (e2e hmean at the shipped 0.6/0.85: 0.4778 with 0.12 alone, 0.4794
+    # with 0.12 and 0.24, 0.4928 with 0.08 and 0.20, 0.4949 with 0.12 and 0.08, 0.5007 with 0.08 and 0.24;
+    # scripts/tune_ocr.py, 2026-12-01): three reads per box, the recognizer's cheapest way to words whose box is
+    # a little off (earlier models: 0.4415 once, 0.4632 with 0.12, 0.4517 with 0.12 and 0.20). Tried on
+    # 2026-12-02 (scripts/tune_reads.py, docs/RESULTS.md), not shipped: a fourth read at (0.08, 0.16) with
+    # "vote" (the text whose reads' confidences sum highest) read img_1..200 better in fp32 and int8 (0.4914 ->
+    # 0.4942, 0.4840 -> 0.4908) and img_181..200 too, but img_201..250 worse (24 noise draws: fp32 0.4079 ->
+    # 0.3964, int8 0.4013 -> 0.3958); crops tighter across the text cut the dots under Arabic letters.
+    reread_margins: tuple[float | tuple[float, float], ...] = (0.08, 0.24)
+    # how a box's reads make one: "max" (the surest read) or "vote" (see :func:`combine_reads`)
+    combine: str = "max"
     # words read with a lower confidence are dropped (low-confidence reads are mostly misreads or non-text);
     # None: the recognizer's own value from its card (0.85 for the shipped one, chosen on img_1..200 with the
     # re-read below and the detector's read_score_thresh, scripts/tune_ocr.py), 0 when the card has none;
