@@ -54,26 +54,19 @@ def main() -> None:
         row: dict = {"draw": seed}
         for name, rec in recognizers.items():
             ocr = OCR(detector, rec, threads=1)
-            found = iter(boxes)
-            ocr.detector = _Replay(detector, found)
-            words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in batch]
+            words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr.read_boxes(im, b, sc).words]
+                     for im, [(b, sc)] in zip(batch, boxes)]
             row[name] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
         per_draw.append(row)
         print(json.dumps(row), flush=True)
-    summary = {name: {"mean": round(float(np.mean([r[name] for r in per_draw])), 4),
-                      "gap_to_fp32": round(float(np.mean([r["fp32"] - r[name] for r in per_draw])), 4)}
+    def gap(name: str) -> dict:  # paired by draw: mean and standard error of fp32 minus this recognizer
+        g = np.array([r["fp32"] - r[name] for r in per_draw])
+        se = float(g.std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
+        return {"gap_to_fp32": round(float(g.mean()), 4), "gap_se": round(se, 4)}
+
+    summary = {name: {"mean": round(float(np.mean([r[name] for r in per_draw])), 4), **gap(name)}
                for name in recognizers}
     print(json.dumps({"images": len(rows), "draws": a.draws, "summary": summary}, indent=1))
-
-
-class _Replay:
-    """Stands in for the detector: hands back detections computed once, in order."""
-
-    def __init__(self, detector, found):
-        self.meta, self.found = detector.meta, found
-
-    def __call__(self, arrays):
-        return next(self.found)
 
 
 if __name__ == "__main__":

@@ -220,3 +220,19 @@ def test_reads_vote_two_agreeing_crops_beat_one_surer_misread():
     assert (surest.text, surest.confidence) == ("CAR", 0.9)
     with pytest.raises(ValueError, match="combine"):
         OCR(OracleDetector([box]), WideMisreads(), config=replace(cfg, combine="mean"))
+
+
+def test_read_boxes_reads_given_boxes_as_the_pipeline_would(ocr_factory):
+    """``OCR.read_boxes`` skips detection: the words of boxes handed to it are those the pipeline reads when
+    its detector finds the same boxes (text, confidence, box), with the scores given; a box over blank paper
+    yields no word; scores that do not match the boxes are refused."""
+    img, box = _rotated_scene("HARBOUR", 30.0)
+    blank = [60.0, 60.0, 80.0, 30.0, 0.0]
+    ocr = ocr_factory([box, blank])
+    found = ocr(img).words
+    given = ocr.read_boxes(img, [box, blank], scores=[0.7, 0.9], name="scene").words
+    assert [w.text for w in given] == [w.text for w in found] == ["HARBOUR"]
+    assert given[0].confidence == found[0].confidence and given[0].box == found[0].box
+    assert given[0].score == pytest.approx(0.7) and found[0].score == 1.0
+    with pytest.raises(ValueError, match="2 boxes but 1 scores"):
+        ocr.read_boxes(img, [box, blank], scores=[0.5])

@@ -113,9 +113,29 @@ class OCR:
             out[i] = r
         return out
 
+    def read_boxes(self, image: ImageInput, boxes: np.ndarray | Sequence[Sequence[float]],
+                   scores: np.ndarray | Sequence[float] | None = None, name: str | None = None,
+                   scripts: Sequence[str] | None = None) -> Result:
+        """Read the words in given rotated boxes of one image, without detecting: boxes found elsewhere
+        (another detector, a person, detections replayed by an experiment). ``boxes``: (N, 5) rows (cx, cy, w,
+        h, angle) in the image's pixels, as ``Word.box``; ``scores``: their word scores (default 1). The words
+        are read and kept as in ``__call__`` (crop margins, re-reads, confidence floor), in box order."""
+        name = name or describe(image)
+        array = load_image(image, name)
+        b = np.asarray(boxes, np.float32).reshape(-1, 5)  # (N, 5)
+        s = np.ones(len(b), np.float32) if scores is None else np.asarray(scores, np.float32).reshape(-1)
+        if len(s) != len(b):
+            raise ValueError(f"{len(b)} boxes but {len(s)} scores")
+        return self._recognize([array], [(b, s)], [name], scripts, detect_s=0.0)[0]
+
     def _read(self, arrays: list[np.ndarray], names: list[str], scripts: Sequence[str] | None = None) -> list[Result]:
         t0 = time.perf_counter()
         dets = self.detector(arrays)
+        return self._recognize(arrays, dets, names, scripts, detect_s=time.perf_counter() - t0)
+
+    def _recognize(self, arrays: list[np.ndarray], dets: Sequence[tuple[np.ndarray, np.ndarray]], names: list[str],
+                   scripts: Sequence[str] | None, detect_s: float) -> list[Result]:
+        """Each image's detections (boxes (N, 5), scores (N,)) read into its Result."""
         t1 = time.perf_counter()
         margins = (self.config.crop_margin, *self.config.reread_margins)
         crops, owners = [], []
@@ -134,7 +154,7 @@ class OCR:
                 continue
             per_image[k].append(Word(text, conf, float(scores[j]), RotatedBox(*(float(v) for v in boxes[j]))))
         n = max(1, len(arrays))
-        meta = {"detect_ms": round(1000 * (t1 - t0) / n, 1), "recognize_ms": round(1000 * (t2 - t1) / n, 1),
+        meta = {"detect_ms": round(1000 * detect_s / n, 1), "recognize_ms": round(1000 * (t2 - t1) / n, 1),
                 "models": self.versions}
         return [Result.build(img.shape[1], img.shape[0], words, image=nm, meta=meta)
                 for img, words, nm in zip(arrays, per_image, names)]
