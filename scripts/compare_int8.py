@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--float", dest="float_folder", default=None,
                     help="model folder of the float detector the folders' int8 graphs are built from (default: shipped)")
     ap.add_argument("--proposals", type=int, default=None, help="RPN proposals per image for every detector (default: each card's)")
+    ap.add_argument("--refine-steps", type=int, default=None,
+                    help="RoI head passes over its own boxes for every detector (RoIConfig.refine_steps; default: 0)")
     a = ap.parse_args()
     rows, images = ic15_training_rows(a.images, "compare_int8")
     gts = [r["words"] for r in rows]
@@ -47,6 +49,10 @@ def main() -> None:
     if a.proposals:
         for ocr in engines.values():
             ocr.detector.model.rpn.cfg = replace(ocr.detector.model.rpn.cfg, post_nms_test=a.proposals)
+    if a.refine_steps is not None:
+        for ocr in engines.values():
+            heads = ocr.detector.model.roi_heads
+            heads.cfg = replace(heads.cfg, refine_steps=a.refine_steps)
     per_seed = []
     for seed in range(a.first_seed, a.first_seed + a.seeds):
         noisy = images if seed == 0 else noisy_copies(images, seed, a.amplitude)

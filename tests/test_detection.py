@@ -277,3 +277,26 @@ def test_onnx_features_are_channels_last_and_older_graphs_still_read(tmp_path):
         for got, want in zip([*f, *lg, *dl], expected):
             assert got.shape == want.shape
             np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4, rtol=1e-3)
+
+
+def test_roi_refinement_moves_the_shipped_detectors_boxes_a_little_and_keeps_their_scores():
+    """``RoIConfig.refine_steps`` (off by default, a card's ``refine_steps`` turns it on): the RoI head reads
+    its kept boxes again and moves them; the words found and their scores are the first pass's."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    import numpy as np
+
+    from rosetta.detection.detector import Detector
+    from rosetta.io import load_image
+    from rosetta.ops.rotated import rotated_iou
+
+    det = Detector.load(engine="onnx")
+    assert det.model.roi_heads.cfg.refine_steps == 0
+    img = load_image(Path(__file__).parents[1] / "src/rosetta/samples/sign_latin.jpg")
+    ((b0, s0),) = det([img])
+    det.model.roi_heads.cfg = replace(det.model.roi_heads.cfg, refine_steps=1)
+    ((b1, s1),) = det([img])
+    assert len(b0) >= 5 and len(b1) == len(b0) and np.allclose(s1, s0)
+    iou = rotated_iou(torch.from_numpy(b0).double(), torch.from_numpy(b1).double()).diagonal()
+    assert bool((iou > 0.8).all()) and not np.allclose(b0, b1, atol=0.5)

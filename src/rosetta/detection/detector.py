@@ -134,6 +134,8 @@ class Detector:
         model.load_state_dict(state)
         if meta.get("proposals"):  # the RPN's proposals per image at inference, chosen on training images
             model.rpn.cfg = replace(model.rpn.cfg, post_nms_test=int(meta["proposals"]))
+        if meta.get("refine_steps"):  # RoI head passes over its own boxes (RoIConfig.refine_steps)
+            model.roi_heads.cfg = replace(model.roi_heads.cfg, refine_steps=int(meta["refine_steps"]))
         tuned = {k: meta[k] for k in ("score_thresh", "size", "upscale") if k in meta}
         if tuned and "config" not in kwargs:  # the model's own threshold and scale, chosen on training images
             kwargs["config"] = DetectConfig(**tuned)

@@ -29,6 +29,7 @@ class RoIConfig:
     nms_thresh: float = 0.3
     max_detections: int = 300
     level_heights: tuple[float, ...] = (40.0, 160.0)  # RoIs taller than these use the next level
+    refine_steps: int = 0  # inference: the head reads its kept boxes again this many times, moving them each time
 
 
 class RoIBoxHead(nn.Module):
@@ -101,19 +102,38 @@ class RotatedRoIHeads(nn.Module):
                 box_loss = deltas.sum() * 0.0
             return [], {"roi_cls": cls_loss, "roi_box": box_loss}
         thresh = c.score_thresh if score_thresh is None else min(c.score_thresh, score_thresh)
-        results = []
+        kept: list[tuple[torch.Tensor, torch.Tensor]] = []  # per image: boxes (K, 5), scores (K,) over thresh
         start = 0
-        for props, (h, w) in zip(proposals, image_sizes):
+        for props in proposals:
             n = len(props)
             sc = torch.sigmoid(logits[start:start + n])
             bx = self.coder.decode(deltas[start:start + n], props) if n else props
             start += n
             keep = sc >= thresh
-            bx, sc = bx[keep], sc[keep]
+            kept.append((bx[keep], sc[keep]))
+        for _ in range(c.refine_steps):
+            kept = self._refine(feats, kept, reduced)
+        results = []
+        for bx, sc in kept:
             keep = batched_rotated_nms(bx, sc, torch.zeros(len(sc), dtype=torch.long, device=sc.device), c.nms_thresh,
                                        c.max_detections)
             results.append({"boxes": bx[keep], "scores": sc[keep]})
         return results, {}
+
+    def _refine(self, feats: list[torch.Tensor], kept: list[tuple[torch.Tensor, torch.Tensor]],
+                reduced: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One more pass of the head over its own boxes: each box moves by the deltas the head reads at its
+        new place; scores stay the first pass's (so the threshold and NMS's order are unchanged)."""
+        boxes = [bx for bx, _ in kept]
+        if not sum(len(b) for b in boxes):
+            return kept
+        _, deltas = self.head(self.pool(feats, boxes), reduced)  # (sum K, 5)
+        out, start = [], 0
+        for bx, sc in kept:
+            n = len(bx)
+            out.append((self.coder.decode(deltas[start:start + n], bx) if n else bx, sc))
+            start += n
+        return out
 
     @torch.no_grad()
     def _sample(self, proposals, targets):
