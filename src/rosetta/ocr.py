@@ -138,21 +138,19 @@ class OCR:
         """Each image's detections (boxes (N, 5), scores (N,)) read into its Result."""
         t1 = time.perf_counter()
         margins = (self.config.crop_margin, *self.config.reread_margins)
-        crops, owners = [], []
-        for k, (img, (boxes, _)) in enumerate(zip(arrays, dets)):
-            for j, b in enumerate(boxes):
-                crops.extend(rotated_crop(img, b, m) for m in margins)
-                owners.append((k, j))
-        reads = self.recognizer(crops, scripts) if crops else []
-        n_m = len(margins)  # reads of one box are consecutive
-        texts = [combine_reads(reads[i:i + n_m], self.config.combine) for i in range(0, len(reads), n_m)]
-        t2 = time.perf_counter()
+        n_m = len(margins)
         per_image: list[list[Word]] = [[] for _ in arrays]
-        for (k, j), (text, conf) in zip(owners, texts):
-            boxes, scores = dets[k]
-            if (not text and not self.config.keep_empty) or conf < self.config.min_confidence:
-                continue
-            per_image[k].append(Word(text, conf, float(scores[j]), RotatedBox(*(float(v) for v in boxes[j]))))
+        for k, (img, (boxes, scores)) in enumerate(zip(arrays, dets)):
+            # one recognizer call per image: crops share padded batches, and a crop's read moves a little with
+            # the padding its batch gives it, so crops of other images must not decide this image's words
+            crops = [rotated_crop(img, b, m) for b in boxes for m in margins]  # box-major: a box's reads adjoin
+            reads = self.recognizer(crops, scripts) if crops else []
+            for j in range(len(boxes)):
+                text, conf = combine_reads(reads[j * n_m:(j + 1) * n_m], self.config.combine)
+                if (not text and not self.config.keep_empty) or conf < self.config.min_confidence:
+                    continue
+                per_image[k].append(Word(text, conf, float(scores[j]), RotatedBox(*(float(v) for v in boxes[j]))))
+        t2 = time.perf_counter()
         n = max(1, len(arrays))
         meta = {"detect_ms": round(1000 * detect_s / n, 1), "recognize_ms": round(1000 * (t2 - t1) / n, 1),
                 "models": self.versions}
