@@ -25,7 +25,7 @@ import numpy as np
 def main() -> None:
     from rosetta.cli_eval import ic15_training_rows
     from rosetta.detection.detector import Detector
-    from rosetta.eval import e2e_hmean, noisy_copies
+    from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
 
@@ -61,10 +61,9 @@ def main() -> None:
             row[name] = round(e2e_hmean(ocr, noisy, gts), 4)
         per_seed.append(row)
         print(json.dumps(row), flush=True)
-    def gap(name: str) -> dict:  # paired by draw: mean and standard error of fp32 minus this detector
-        g = np.array([r["fp32"] - r[name] for r in per_seed])
-        se = float(g.std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
-        return {"gap_to_fp32": round(float(g.mean()), 4), "gap_se": round(se, 4)}
+    def gap(name: str) -> dict:  # paired by draw: fp32 minus this one
+        mean, se = paired_gap([r["fp32"] for r in per_seed], [r[name] for r in per_seed])
+        return {"gap_to_fp32": mean, "gap_se": se}
 
     summary = {name: {"mean": round(float(np.mean([r[name] for r in per_seed])), 4), **gap(name)} for name in engines}
     print(json.dumps({"images": len(images), "seeds": a.seeds, "summary": summary}, indent=1))

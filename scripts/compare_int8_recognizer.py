@@ -24,7 +24,7 @@ def main() -> None:
 
     from rosetta.cli_eval import ic15_training_rows
     from rosetta.detection.detector import Detector
-    from rosetta.eval import evaluate_images, noisy_copies
+    from rosetta.eval import evaluate_images, noisy_copies, paired_gap
     from rosetta.models import MODEL_DIR
     from rosetta.ocr import OCR
     from rosetta.quant.ort_int8 import RECOGNIZER_INT8, real_calibration_crops
@@ -59,10 +59,9 @@ def main() -> None:
             row[name] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
         per_draw.append(row)
         print(json.dumps(row), flush=True)
-    def gap(name: str) -> dict:  # paired by draw: mean and standard error of fp32 minus this recognizer
-        g = np.array([r["fp32"] - r[name] for r in per_draw])
-        se = float(g.std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
-        return {"gap_to_fp32": round(float(g.mean()), 4), "gap_se": round(se, 4)}
+    def gap(name: str) -> dict:  # paired by draw: fp32 minus this one
+        mean, se = paired_gap([r["fp32"] for r in per_draw], [r[name] for r in per_draw])
+        return {"gap_to_fp32": mean, "gap_se": se}
 
     summary = {name: {"mean": round(float(np.mean([r[name] for r in per_draw])), 4), **gap(name)}
                for name in recognizers}

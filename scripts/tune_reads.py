@@ -84,7 +84,7 @@ def read_all(images_spec: str, seeds: int, proposals: int | None) -> dict:
 
 def score(data: dict, variants: list[Variant], rule: str, floor: float) -> dict:
     """Mean e2e hmean per engine over the cached draws, and the paired int8 gap (points) with its SE."""
-    from rosetta.eval import evaluate_images
+    from rosetta.eval import evaluate_images, paired_gap
     from rosetta.ocr import combine_reads
 
     at = [data["variants"].index(v) for v in variants]
@@ -99,11 +99,9 @@ def score(data: dict, variants: list[Variant], rule: str, floor: float) -> dict:
                     kept.append({"points": b["poly"], "text": text})
             words.append(kept)
         per.setdefault(name, []).append(evaluate_images(data["gts"], words)["e2e"]["hmean"])
-    f, q = np.array(per["fp32"]), np.array(per["int8"])
-    gap = 100 * (f - q)
-    se = float(gap.std(ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else 0.0
-    return {"fp32": round(float(f.mean()), 4), "int8": round(float(q.mean()), 4),
-            "gap_points": round(float(gap.mean()), 2), "gap_se": round(se, 2)}
+    gap, se = paired_gap([100 * v for v in per["fp32"]], [100 * v for v in per["int8"]], digits=2)  # in points
+    return {"fp32": round(float(np.mean(per["fp32"])), 4), "int8": round(float(np.mean(per["int8"])), 4),
+            "gap_points": gap, "gap_se": se}
 
 
 def main() -> None:

@@ -125,6 +125,20 @@ def noisy_copies(images: Sequence[np.ndarray], seed: int, amplitude: float = 1.0
             for im in images]
 
 
+def paired_gap(ref: Sequence[float], other: Sequence[float], digits: int = 4) -> tuple[float, float]:
+    """Mean and standard error of ``ref - other`` over paired draws (the same noise draw for both; 0 SE for
+    one), rounded to ``digits``.
+
+    >>> paired_gap([0.5, 0.6, 0.7], [0.4, 0.6, 0.6])
+    (0.0667, 0.0333)
+    >>> paired_gap([0.5], [0.4])
+    (0.1, 0.0)
+    """
+    g = np.asarray(ref, np.float64) - np.asarray(other, np.float64)
+    se = float(g.std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
+    return round(float(g.mean()), digits), round(se, digits)
+
+
 def e2e_hmean(ocr, images: Sequence[np.ndarray], gts: Sequence[Sequence[dict]]) -> float:
     """End-to-end hmean of an OCR (anything called on an image that returns a result with ``words``)."""
     words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in images]
