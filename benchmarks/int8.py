@@ -104,13 +104,15 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     return rows
 
 
-def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0) -> dict:
+def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0, first_seed: int = 1,
+              mixed: bool = True) -> dict:
     """End-to-end hmean of fp32 and int8 on the same images under ``seeds`` draws of uniform +-``amplitude``
     grey-level noise (invisible; JPEG's own error is larger), paired draw by draw.
 
     One e2e hmean on 50 images moves by about 2 points under such noise (boxes near a threshold flip), more
     than the 0.5-point gap the int8 target allows, so the gap is also given as the mean of paired differences
-    with its spread."""
+    with its spread. Draws ``first_seed .. first_seed + seeds - 1`` (later draws extend an earlier run's);
+    ``mixed=False`` leaves out the two rows with one model int8 (half the time)."""
     import numpy as np
 
     from rosetta.cli_eval import load_gt_rows
@@ -126,8 +128,10 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0)
     engines = {"fp32": OCR(threads=1), "int8": OCR(threads=1, int8=True),  # and one model int8 at a time:
                "int8_detector_only": OCR(Detector.load(engine="int8"), Recognizer.load(engine="onnx"), threads=1),
                "int8_recognizer_only": OCR(Detector.load(engine="onnx"), Recognizer.load(engine="int8"), threads=1)}
+    if not mixed:
+        engines = {k: engines[k] for k in ("fp32", "int8")}
     out: dict = {"amplitude": amplitude, "images": len(images), "per_seed": []}
-    for seed in range(1, seeds + 1):
+    for seed in range(first_seed, first_seed + seeds):
         noisy = noisy_copies(images, seed, amplitude)
         row = {"seed": seed}
         for name, ocr in engines.items():
@@ -136,6 +140,7 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0)
         out["per_seed"].append(row)
         print(json.dumps(row), flush=True)
     gaps = np.array([r["gap"] for r in out["per_seed"]])
+    out["first_seed"] = first_seed
     out.update({name: round(float(np.mean([r[name] for r in out["per_seed"]])), 4) for name in engines})
     out["gap_mean"], out["gap_sd"] = round(float(gaps.mean()), 4), round(float(gaps.std(ddof=1)) if len(gaps) > 1 else 0.0, 4)
     return out
@@ -195,6 +200,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="passes over the images for the end-to-end speed-up")
     ap.add_argument("--noise-only", action="store_true",
                     help="only the paired noise draws of e2e hmean (--noise-seeds of them; one JSON line)")
+    ap.add_argument("--first-seed", type=int, default=1, help="first noise draw (later ones extend a run)")
+    ap.add_argument("--no-mixed", action="store_true",
+                    help="noise draws of fp32 and int8 only, without the rows with one model int8")
     a = ap.parse_args()
     if a.noise_only or a.speed_only:  # one end-to-end figure alone, one JSON line
         from rosetta.data.splits import data_root
@@ -202,8 +210,11 @@ def main() -> None:
         torch.set_num_threads(1)
         lo, hi = (int(x) for x in a.e2e_images.split("-"))
         data, nums = data_root() / "icdar2015_dev", set(range(lo, hi + 1))
-        key, value = (("e2e_under_noise", noisy_e2e(data, nums, a.noise_seeds)) if a.noise_only
-                      else ("e2e_speed_interleaved", interleaved_speed(data, nums, a.rounds)))
+        if a.noise_only:
+            key, value = "e2e_under_noise", noisy_e2e(data, nums, a.noise_seeds, first_seed=a.first_seed,
+                                                      mixed=not a.no_mixed)
+        else:
+            key, value = "e2e_speed_interleaved", interleaved_speed(data, nums, a.rounds)
         print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), key: value}))
         return
     calib = real_calibration_crops(400)

@@ -34,9 +34,10 @@ def _images(spec: str) -> list[tuple[Path, list[dict]]]:
 
 def _rosetta():
     from rosetta import OCR
+    from rosetta.eval import scored_words
 
     ocr = OCR(threads=1)
-    return lambda p: [{"points": w.box.polygon(), "text": w.text} for w in ocr(str(p)).words]
+    return lambda p: scored_words(ocr(str(p)))
 
 
 def _split_line(quad, text: str, char_boxes) -> list[dict]:

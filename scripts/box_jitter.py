@@ -43,7 +43,7 @@ def main() -> None:
 
     from rosetta.cli_eval import ic15_training_rows
     from rosetta.detection.detector import Detector
-    from rosetta.eval import evaluate_images
+    from rosetta.eval import evaluate_images, scored_words
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
 
@@ -65,8 +65,7 @@ def main() -> None:
         for spec in a.rereads:
             ocr = OCR(det, rec, threads=1)
             ocr.config = replace(ocr.config, reread_margins=tuple(float(m) for m in spec.split(",") if m))
-            words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr.read_boxes(im, b, sc).words]
-                     for im, [(b, sc)] in zip(images, moved)]
+            words = [scored_words(ocr.read_boxes(im, b, sc)) for im, [(b, sc)] in zip(images, moved)]
             row[spec] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
         print(json.dumps(row), flush=True)
 

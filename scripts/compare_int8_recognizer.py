@@ -24,7 +24,7 @@ def main() -> None:
 
     from rosetta.cli_eval import ic15_training_rows
     from rosetta.detection.detector import Detector
-    from rosetta.eval import evaluate_images, noisy_copies, paired_gap
+    from rosetta.eval import evaluate_images, noisy_copies, paired_gap, scored_words
     from rosetta.models import MODEL_DIR
     from rosetta.ocr import OCR
     from rosetta.quant.ort_int8 import RECOGNIZER_INT8, real_calibration_crops
@@ -54,7 +54,7 @@ def main() -> None:
         row: dict = {"draw": seed}
         for name, rec in recognizers.items():
             ocr = OCR(detector, rec, threads=1)
-            words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr.read_boxes(im, b, sc).words]
+            words = [scored_words(ocr.read_boxes(im, b, sc))
                      for im, [(b, sc)] in zip(batch, boxes)]
             row[name] = round(evaluate_images(gts, words)["e2e"]["hmean"], 4)
         per_draw.append(row)

@@ -40,11 +40,9 @@ def classify(gt: list[dict], words: list, floor: float) -> tuple[dict[int, tuple
 def main() -> None:
     import torch
 
-    from rosetta.cli_eval import _parse_range, load_gt_rows
-    from rosetta.data.splits import data_root
+    from rosetta.cli_eval import _parse_range, ic15_rows
     from rosetta.detection.detector import Detector
     from rosetta.eval import noisy_copies
-    from rosetta.io import load_image
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
 
@@ -54,9 +52,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=4, help="the clean images, then draws - 1 noisy copies")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    data = data_root() / "icdar2015_dev"
-    rows = load_gt_rows(data, _parse_range(a.images))
-    images = [load_image(data / r["image"]) for r in rows]
+    rows, images = ic15_rows(_parse_range(a.images))  # validation images allowed: it measures, chooses nothing
     rec = Recognizer.load(engine="onnx")
     floor = float(rec.meta.get("min_confidence", 0.0))
     engines = {"fp32": OCR(Detector.load(engine="onnx"), rec, threads=1, min_confidence=0.0),

@@ -138,7 +138,7 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     lowest; rotated NMS keeps the higher-scored of two boxes, so filtering afterwards is exact)."""
     import resource
 
-    from rosetta.eval import evaluate_images
+    from rosetta.eval import evaluate_images, scored_words
     from rosetta.io import load_image
 
     rows = load_gt_rows(data, numbers)
@@ -171,7 +171,7 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         img = load_image(data / r["image"])
         if ocr is not None:
             res = ocr(img, name=r["image"])
-            dets.append([{"points": w.box.polygon(), "text": w.text} for w in res.words])
+            dets.append(scored_words(res))
         else:
             boxes, scores = det([img])[0]
             scored.append((boxes_to_quads(boxes), scores))
@@ -197,18 +197,31 @@ def load_gt_rows(data: Path, numbers: set[int] | None = None) -> list[dict]:
     return rows if numbers is None else [r for r in rows if _number(r["image"]) in numbers]
 
 
+def ic15_rows(numbers: set[int]) -> tuple[list[dict], list[np.ndarray]]:
+    """ICDAR 2015 dev rows (``{"image", "words"}``) and decoded images for image ``numbers``, for measuring;
+    tools that choose something use :func:`ic15_training_rows`, which refuses the validation images.
+
+    >>> rows, images = ic15_rows({201})  # doctest: +SKIP
+    >>> rows[0]["image"], images[0].shape  # doctest: +SKIP
+    ('img_201.jpg', (720, 1280, 3))
+    """
+    from rosetta.data.splits import data_root
+    from rosetta.io import load_image
+
+    data = data_root() / "icdar2015_dev"
+    rows = load_gt_rows(data, numbers)
+    return rows, [load_image(data / r["image"]) for r in rows]
+
+
 def ic15_training_rows(spec: str, who: str) -> tuple[list[dict], list[np.ndarray]]:
     """ICDAR 2015 dev rows and decoded images for image numbers ``spec`` ("1-200"), for a tool that chooses
     something (``who`` names it): validation images (img_201..250) are refused."""
-    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
-    from rosetta.io import load_image
+    from rosetta.data.splits import IC15_VAL_IMAGES
 
     numbers = _parse_range(spec) or set()
     if numbers & set(IC15_VAL_IMAGES):
         raise SystemExit(f"{who}: validation images (201-250) are not for choosing; use 1-200")
-    data = data_root() / "icdar2015_dev"
-    rows = load_gt_rows(data, numbers)
-    return rows, [load_image(data / r["image"]) for r in rows]
+    return ic15_rows(numbers)
 
 
 def _number(name: str) -> int:

@@ -139,7 +139,17 @@ def paired_gap(ref: Sequence[float], other: Sequence[float], digits: int = 4) ->
     return round(float(g.mean()), digits), round(se, digits)
 
 
+def scored_words(result) -> list[dict]:
+    """An OCR result's words as :func:`evaluate_images` takes them (``{"points": quad, "text": str}``).
+
+    >>> from rosetta.result import Result, RotatedBox, Word
+    >>> res = Result.build(100, 50, [Word("cat", 0.9, 0.95, RotatedBox(50, 25, 40, 10, 0.0))])
+    >>> scored_words(res)[0]["text"], len(scored_words(res)[0]["points"])
+    ('cat', 4)
+    """
+    return [{"points": w.box.polygon(), "text": w.text} for w in result.words]
+
+
 def e2e_hmean(ocr, images: Sequence[np.ndarray], gts: Sequence[Sequence[dict]]) -> float:
     """End-to-end hmean of an OCR (anything called on an image that returns a result with ``words``)."""
-    words = [[{"points": w.box.polygon(), "text": w.text} for w in ocr(im).words] for im in images]
-    return evaluate_images(gts, words)["e2e"]["hmean"]
+    return evaluate_images(gts, [scored_words(ocr(im)) for im in images])["e2e"]["hmean"]
