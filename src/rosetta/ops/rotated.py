@@ -227,8 +227,9 @@ def multilevel_roi_align(features: Sequence[torch.Tensor], rois: torch.Tensor, l
             g = torch.stack([2 * g[..., 0] / fw - 1, 2 * g[..., 1] / fh - 1], -1)
             g = g.reshape(1, len(m) * oh * sr, ow * sr, 2)  # (k, oh*sr, ow*sr, 2) -> (1, k*oh*sr, ow*sr, 2)
             s = F.grid_sample(f[i:i + 1], g, mode="bilinear", padding_mode="zeros", align_corners=False)
-            s = s.reshape(c, len(m), oh * sr, ow * sr).permute(1, 0, 2, 3)  # (1, C, k*oh*sr, ow*sr) -> (k, C, oh*sr, ow*sr)
-            out[m] = F.avg_pool2d(s, sr) if sr > 1 else s  # -> (k, C, oh, ow)
+            if sr > 1:  # pooled before the permute, on contiguous rows (each RoI's oh*sr rows pool alone)
+                s = F.avg_pool2d(s, sr)  # (1, C, k*oh*sr, ow*sr) -> (1, C, k*oh, ow)
+            out[m] = s.reshape(c, len(m), oh, ow).permute(1, 0, 2, 3)  # (1, C, k*oh, ow) -> (k, C, oh, ow)
     return out
 
 
