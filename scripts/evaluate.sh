@@ -29,7 +29,7 @@ for s in $SECTIONS; do
     peers) $PY benchmarks/peers.py > $OUT/bench_peers.txt ;;
     int8) $PY benchmarks/int8.py > $OUT/bench_int8.jsonl ;;  # its own e2e figures; int8speed / int8noise keep theirs
     int8speed) $PY benchmarks/int8.py --speed-only > $OUT/bench_int8_speed.json ;;  # the e2e speed-up alone
-    int8noise) $PY benchmarks/int8.py --noise-only --noise-seeds 12 > $OUT/bench_int8_noise.jsonl ;;  # 12 paired draws
+    int8noise) $PY benchmarks/int8.py --noise-only --noise-seeds 120 --no-mixed > $OUT/bench_int8_noise.jsonl ;;  # 120 paired draws, ~25 min
     batch) $PY benchmarks/batch.py --images 200 --repeats 3 > $OUT/bench_batch.jsonl ;;
     serve) $PY benchmarks/serve_load.py --requests 120 --rss-requests 5000 > $OUT/bench_serve.jsonl ;;
     *) echo "evaluate.sh: unknown section $s (accuracy speed peers int8 int8speed int8noise batch serve, or quick)" >&2; exit 2 ;;

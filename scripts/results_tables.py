@@ -81,12 +81,19 @@ def main() -> None:
         if more:
             print(f"\n(`benchmarks/int8.py --noise-only`, {more[-1]['date']}, {more[-1]['cpu']}:)")
         if noise:
+            draws = noise["per_seed"]
+            step = 1 if len(draws) <= 24 else 24  # one row per draw, or per block of 24 draws
             print(f"\nEnd to end under invisible noise (uniform +-{noise['amplitude']:g} grey levels, paired draws, "
-                  f"{noise['images']} images):\n\n| draw | fp32 e2e hmean | int8 e2e hmean | gap (points) |\n|---|---|---|---|")
-            for r in noise["per_seed"]:
-                print(f"| {r['seed']} | {f(r['fp32'], 4)} | {f(r['int8'], 4)} | {100 * r['gap']:.1f} |")
-            print(f"| mean | {f(noise['fp32'], 4)} | {f(noise['int8'], 4)} | {100 * noise['gap_mean']:.1f} "
-                  f"(sd {100 * noise['gap_sd']:.1f}) |")
+                  f"{noise['images']} images):\n\n| {'draw' if step == 1 else 'draws'} | fp32 e2e hmean | int8 e2e hmean "
+                  f"| gap (points) |\n|---|---|---|---|")
+            for k in range(0, len(draws), step):
+                block = draws[k:k + step]
+                label = str(block[0]["seed"]) if step == 1 else f"{block[0]['seed']}-{block[-1]['seed']}"
+                mean = {n: sum(r[n] for r in block) / len(block) for n in ("fp32", "int8", "gap")}
+                print(f"| {label} | {f(mean['fp32'], 4)} | {f(mean['int8'], 4)} | {100 * mean['gap']:.1f} |")
+            se = noise["gap_sd"] / len(draws) ** 0.5
+            print(f"| mean of {len(draws)} | {f(noise['fp32'], 4)} | {f(noise['int8'], 4)} | {100 * noise['gap_mean']:.2f} "
+                  f"(sd {100 * noise['gap_sd']:.1f}, standard error {100 * se:.2f}) |")
             for k in ("int8_detector_only", "int8_recognizer_only"):
                 if k in noise:
                     print(f"\n{k.replace('_', ' ')}: mean e2e hmean {f(noise[k], 4)} "
