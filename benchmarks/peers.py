@@ -1,7 +1,7 @@
 """Rosetta beside its peers on the same images: detection hmean, end-to-end hmean, s/image at 1 thread, peak RSS.
 
     pip install 'rosetta-ocr[peers]'; apt-get install tesseract-ocr   # the peers
-    python benchmarks/peers.py [--images 201-250] [--systems rosetta,rapidocr,tesseract]
+    python benchmarks/peers.py [--images 201-250] [--systems rosetta,rosetta-int8,rapidocr,tesseract]
 
 Each system runs in its own process (so peak RSS is its own) at one thread, over ICDAR 2015 dev
 images, scored word by word with the ICDAR 2015 protocol (rosetta.eval). RapidOCR (PP-OCRv4 on ONNX
@@ -32,11 +32,11 @@ def _images(spec: str) -> list[tuple[Path, list[dict]]]:
     return [(folder / f"images/img_{i}.jpg", rows[f"images/img_{i}.jpg"]["words"]) for i in range(a, b + 1)]
 
 
-def _rosetta():
+def _rosetta(int8: bool = False):
     from rosetta import OCR
     from rosetta.eval import scored_words
 
-    ocr = OCR(threads=1)
+    ocr = OCR(threads=1, int8=int8)
     return lambda p: scored_words(ocr(str(p)))
 
 
@@ -94,7 +94,8 @@ def _tesseract():
     return run
 
 
-SYSTEMS = {"rosetta": _rosetta, "rapidocr": _rapidocr, "tesseract": _tesseract}
+SYSTEMS = {"rosetta": _rosetta, "rosetta-int8": lambda: _rosetta(int8=True), "rapidocr": _rapidocr,
+           "tesseract": _tesseract}
 
 
 def run_one(system: str, spec: str) -> dict:
@@ -123,7 +124,7 @@ def run_one(system: str, spec: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", default="201-250")
-    ap.add_argument("--systems", default="rosetta,rapidocr,tesseract")
+    ap.add_argument("--systems", default="rosetta,rosetta-int8,rapidocr,tesseract")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
