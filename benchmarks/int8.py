@@ -117,7 +117,7 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
 
     from rosetta.cli_eval import load_gt_rows
     from rosetta.detection.detector import Detector
-    from rosetta.eval import e2e_hmean, noisy_copies
+    from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
     from rosetta.io import load_image
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
@@ -142,7 +142,8 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
     gaps = np.array([r["gap"] for r in out["per_seed"]])
     out["first_seed"] = first_seed
     out.update({name: round(float(np.mean([r[name] for r in out["per_seed"]])), 4) for name in engines})
-    out["gap_mean"], out["gap_sd"] = round(float(gaps.mean()), 4), round(float(gaps.std(ddof=1)) if len(gaps) > 1 else 0.0, 4)
+    out["gap_mean"], out["gap_se"] = paired_gap([r["fp32"] for r in out["per_seed"]], [r["int8"] for r in out["per_seed"]])
+    out["gap_sd"] = round(float(gaps.std(ddof=1)) if len(gaps) > 1 else 0.0, 4)
     return out
 
 

@@ -91,7 +91,7 @@ def main() -> None:
                 label = str(block[0]["seed"]) if step == 1 else f"{block[0]['seed']}-{block[-1]['seed']}"
                 mean = {n: sum(r[n] for r in block) / len(block) for n in ("fp32", "int8", "gap")}
                 print(f"| {label} | {f(mean['fp32'], 4)} | {f(mean['int8'], 4)} | {100 * mean['gap']:.1f} |")
-            se = noise["gap_sd"] / len(draws) ** 0.5
+            se = noise.get("gap_se", noise["gap_sd"] / len(draws) ** 0.5)
             print(f"| mean of {len(draws)} | {f(noise['fp32'], 4)} | {f(noise['int8'], 4)} | {100 * noise['gap_mean']:.2f} "
                   f"(sd {100 * noise['gap_sd']:.1f}, standard error {100 * se:.2f}) |")
             for k in ("int8_detector_only", "int8_recognizer_only"):
