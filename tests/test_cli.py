@@ -43,6 +43,7 @@ def test_read_jsonl_reports_each_bad_file_and_goes_on(inputs):
     assert "not a readable image" in by_name["notes.txt.png"]["error"]
     err = p.stderr.decode()
     assert "broken.jpg" in err and "notes.txt.png" in err and "2 of 4 inputs failed" in err
+    assert "img/s" not in err and "%|" not in err  # stderr is not a terminal: reasons only, no progress bar
 
 
 def test_every_format_parses(inputs, tmp_path):

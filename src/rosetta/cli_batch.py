@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         from rosetta.engine.runners import run_local as runner
     done = failed = 0
     t0 = time.perf_counter()
-    bar = tqdm(total=total, unit="img", disable=args.no_progress, file=sys.stderr, dynamic_ncols=True)
+    quiet = args.no_progress or not sys.stderr.isatty()  # a progress bar for people at a terminal, not for logs
+    bar = tqdm(total=total, unit="img", disable=quiet, file=sys.stderr, dynamic_ncols=True)
     interrupted = False
     try:
         for s in runner(todo, cfg):

@@ -72,8 +72,8 @@ def _load(item: str, stdin_bytes: bytes | None) -> object:
 def _progress(items: list[str], args: argparse.Namespace):
     from tqdm import tqdm
 
-    return tqdm(total=len(items), unit="img", disable=args.no_progress or len(items) < 4, file=sys.stderr,
-                dynamic_ncols=True)
+    quiet = args.no_progress or len(items) < 4 or not sys.stderr.isatty()  # no bar in logs and pipes
+    return tqdm(total=len(items), unit="img", disable=quiet, file=sys.stderr, dynamic_ncols=True)
 
 
 def _out_dir(args: argparse.Namespace, n: int) -> Path | None:
