@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -181,3 +183,16 @@ def test_script_hint_reaches_the_reader_and_bad_hints_are_400():
         assert [out[k]["words"][0]["text"] for k in range(4)] == ["w30", "cyrillic", "latin+cyrillic", "w33"]
         r = c.post("/v1/ocr?scripts=klingon", content=png(30, 12))
         assert r.status_code == 400 and "klingon" in r.json()["error"]
+
+
+def test_serve_without_its_extra_says_what_to_install(monkeypatch):
+    """`rosetta serve` where the `serve` extra is not installed: one line naming the missing package and the
+    pip command, no traceback (a wheel installed without extras got ModuleNotFoundError: uvicorn)."""
+    from rosetta.cli import build_parser
+    from rosetta.cli_serve import run
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # `import uvicorn` now fails as if it were not installed
+    args = build_parser().parse_args(["serve", "--port", "0"])
+    with pytest.raises(SystemExit) as exc:
+        run(args)
+    assert "uvicorn" in str(exc.value.code) and "pip install 'rosetta-ocr[serve]'" in str(exc.value.code)

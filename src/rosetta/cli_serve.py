@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 
@@ -28,7 +29,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:  # the `serve` extra: a clear message, not a traceback, when it is not installed
+        for name in ("fastapi", "prometheus_client", "python_multipart", "uvicorn"):
+            importlib.import_module(name)
+        import uvicorn
+    except ImportError as exc:
+        raise SystemExit(f"rosetta serve: error: the HTTP service needs {exc.name}, which is not installed: "
+                         "pip install 'rosetta-ocr[serve]'") from exc
 
     cfg = {"max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "max_queue": args.max_queue,
            "max_bytes": int(args.max_mb * 1024 * 1024), "timeout_s": args.timeout, "threads": args.threads, "int8": args.int8,
