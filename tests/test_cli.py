@@ -82,3 +82,16 @@ def test_read_crops_mode(tmp_path):
     rows = [json.loads(line) for line in p.stdout.decode().splitlines()]
     assert rows[0]["text"].casefold() == "coffee" and 0 < rows[0]["confidence"] <= 1
     assert rows[1]["text"] is None and "bad.png" in rows[1]["error"]
+
+
+def test_version_names_the_package_and_the_shipped_models():
+    """`rosetta --version` and `python -m rosetta --version` (no subcommand needed, no weights loaded)."""
+    import json
+
+    from rosetta import __version__
+
+    card = json.loads((Path(__file__).parents[1] / "src" / "rosetta" / "models" / "detector.json").read_text())
+    for cmd in ([sys.executable, "-m", "rosetta", "--version"], [sys.executable, "-m", "rosetta.cli", "--version"]):
+        p = subprocess.run(cmd, capture_output=True, timeout=120, text=True)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.startswith(f"rosetta-ocr {__version__} (detector {card['version']}, recognizer ")

@@ -1,6 +1,6 @@
-"""The ``rosetta`` command: read | synth | train | eval | quantize | batch | serve | bench.
+"""The ``rosetta`` command: read | batch | serve | eval | train | synth | models | quantize.
 
-Each subcommand lives in its own module; this file only wires argparse to them.
+Each subcommand lives in its own module; this file only wires argparse to them (``python -m rosetta`` runs it too).
 """
 
 from __future__ import annotations
@@ -143,9 +143,42 @@ def _run_train(args: argparse.Namespace) -> int:
     raise SystemExit(f"unknown training target {args.what}")
 
 
+DESCRIPTION = ("Read the text in images: every word with its rotated box, transcription and confidence "
+               "(Latin, Cyrillic, Arabic), on the CPU. `rosetta read photo.jpg` to start.")
+
+
+def version_line() -> str:
+    """The package's version and the shipped models' (from their cards; no weights are loaded).
+
+    >>> version_line().startswith("rosetta-ocr ")
+    True
+    """
+    import json
+
+    from rosetta import __version__
+    from rosetta.models import MODEL_DIR
+
+    models = []
+    for name in ("detector", "recognizer"):
+        card = MODEL_DIR / f"{name}.json"
+        version = json.loads(card.read_text()).get("version", "?") if card.exists() else "missing"
+        models.append(f"{name} {version}")
+    return f"rosetta-ocr {__version__} ({', '.join(models)})"
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and the shipped models' and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rosetta", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
+    p = argparse.ArgumentParser(prog="rosetta", description=DESCRIPTION)
+    p.add_argument("-v", "--verbose", action="store_true", help="log what the models and engines do")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
     from rosetta import cli_batch, cli_eval, cli_read, cli_serve
 
