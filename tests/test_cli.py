@@ -43,6 +43,10 @@ def test_read_jsonl_reports_each_bad_file_and_goes_on(inputs):
     assert "not a readable image" in by_name["notes.txt.png"]["error"]
     err = p.stderr.decode()
     assert "broken.jpg" in err and "notes.txt.png" in err and "2 of 4 inputs failed" in err
+    p = rosetta("read", str(inputs), "--format", "json", "--threads", "1")  # json keeps the failed ones too
+    assert p.returncode == 1
+    errors = {Path(r["image"]).name: r["error"] for r in json.loads(p.stdout)}
+    assert set(errors) == set(by_name) and errors["good.jpg"] is None and "truncated" in errors["broken.jpg"]
     assert "img/s" not in err and "%|" not in err  # stderr is not a terminal: reasons only, no progress bar
 
 
@@ -67,7 +71,11 @@ def test_stdin_viz_and_usage_errors(inputs, tmp_path):
     assert p.returncode == 0 and json.loads(p.stdout)["width"] == 1024
     assert list((tmp_path / "viz").glob("*.png"))
     assert rosetta("read", "--format", "nope", "x.png").returncode == 2
-    assert rosetta("read").returncode != 0
+    assert rosetta("read").returncode == 2  # no inputs at all: usage
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    p = rosetta("read", str(empty))
+    assert p.returncode == 1 and f"no images found in {empty}" in p.stderr.decode()
 
 
 def test_read_crops_mode(tmp_path):

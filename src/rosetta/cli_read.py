@@ -59,9 +59,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
+    if not args.paths and not args.list:  # nothing asked for: a usage error (exit 2), as argparse's own
+        print("rosetta read: error: no input images (give paths, a directory, a glob, - or --list)", file=sys.stderr)
+        raise SystemExit(2)
     items = expand(args.paths, args.list)
-    if not items:
-        raise SystemExit("rosetta read: error: no input images (give paths, a directory, a glob, - or --list)")
+    if not items:  # asked, but nothing there: the inputs failed (exit 1)
+        raise SystemExit(f"rosetta read: error: no images found in {' '.join(args.paths or [args.list])}")
     return items
 
 
@@ -115,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"rosetta read: error: {res.error}", file=sys.stderr)
                     if args.format == "jsonl":
                         stream.write(export.to_jsonl(res))
+                    elif args.format == "json" and out_dir is None:  # the lossless formats keep every input
+                        collected.append(res)
                     continue
                 if args.viz:
                     _write_viz(Path(args.viz), item, res, stdin_bytes)
