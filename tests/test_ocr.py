@@ -251,3 +251,34 @@ def test_an_images_words_do_not_depend_on_the_other_images_read_with_it():
     alone = [ocr(im).to_dict()["words"] for im in images]
     together = [r.to_dict()["words"] for r in ocr.batch(images)]
     assert sum(len(w) for w in alone) >= 10 and together == alone
+
+
+def test_only_unsure_first_reads_are_read_again():
+    """``OCRConfig.reread_below``: a box whose first read (at ``crop_margin``) is at least that sure is not read
+    again; the others are read at every re-read margin and the surest read wins, as without the switch."""
+    from dataclasses import replace
+
+    from rosetta.ocr import OCRConfig
+
+    class SureOfWideBoxes:  # sure of the first read of a wide box, unsure of a narrow one; re-reads read "FIX"
+        meta = {"version": "stub", "min_confidence": 0.0}
+
+        def __init__(self):
+            self.calls: list[int] = []
+
+        def __call__(self, crops, scripts=None):
+            self.calls.append(len(crops))
+            if len(self.calls) > 1:
+                return [("FIX", 0.8)] * len(crops)
+            return [("WIDE", 0.99) if c.shape[1] > 3 * c.shape[0] else ("NARROW", 0.5) for c in crops]
+
+    img = np.full((300, 600, 3), 255, np.uint8)
+    boxes = [[150.0, 100.0, 200.0, 30.0, 0.0], [400.0, 200.0, 60.0, 40.0, 0.0], [300.0, 250.0, 250.0, 30.0, 0.0]]
+    cfg = replace(OCRConfig(), crop_margin=0.1, reread_margins=(0.05, 0.2), min_confidence=0.0)
+    rec = SureOfWideBoxes()
+    words = OCR(OracleDetector(boxes), rec, config=replace(cfg, reread_below=0.9))(img).words
+    assert rec.calls == [3, 2]  # three first reads; the one unsure box read at the two other margins
+    assert [(w.text, w.confidence) for w in words] == [("WIDE", 0.99), ("FIX", 0.8), ("WIDE", 0.99)]
+    rec = SureOfWideBoxes()
+    words = OCR(OracleDetector(boxes), rec, config=cfg)(img).words  # default: every box at every margin, one call
+    assert rec.calls == [9] and [w.text for w in words] == ["WIDE", "NARROW", "WIDE"]
