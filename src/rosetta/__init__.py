@@ -5,9 +5,23 @@
 >>> print(ocr("sign.jpg").text)               # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 from rosetta.io import ImageError, load_image
-from rosetta.ocr import OCR, OCRConfig
 from rosetta.result import Line, Result, RotatedBox, Word
+
+if TYPE_CHECKING:
+    from rosetta.ocr import OCR, OCRConfig
 
 __version__ = "0.1.0"
 __all__ = ["OCR", "OCRConfig", "Result", "Line", "Word", "RotatedBox", "ImageError", "load_image", "__version__"]
+
+
+def __getattr__(name: str):
+    """``OCR`` and ``OCRConfig`` load PyTorch (~2 s): imported on first use, so ``rosetta --version``, ``--help``
+    and code that only reads results stay fast."""
+    if name in ("OCR", "OCRConfig"):
+        from rosetta import ocr
+
+        return getattr(ocr, name)
+    raise AttributeError(f"module 'rosetta' has no attribute {name!r}")
