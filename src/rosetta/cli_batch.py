@@ -26,13 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--engine", choices=["local", "ray"], default="local")
     b.add_argument("--workers", type=int, default=None, help="worker processes / Ray actors (default: cores)")
     b.add_argument("--batch-size", type=int, default=16, help="images per shard and per part file")
-    b.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
+    b.add_argument("--format", choices=["parquet", "jsonl"], default="parquet", help="part files (default: parquet)")
     b.add_argument("--int8", action="store_true", help="int8 detector and recognizer (ONNX Runtime)")
     b.add_argument("--models", default=None, help="model folder (default: the shipped models)")
     b.add_argument("--scripts", default=None, type=scripts_arg,
                    help="the scripts the text is in, e.g. cyrillic (default: every script)")
     add_min_confidence(b)
-    b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,7 +40,8 @@ def scripts_arg(spec: str) -> tuple[str, ...] | None:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("read", help="read the text in images")
     r.add_argument("paths", nargs="*", help="image files, directories, globs, or - for stdin")
-    r.add_argument("--format", "-f", default="json", choices=sorted(EXTENSIONS))
+    r.add_argument("--format", "-f", default="json", choices=sorted(EXTENSIONS),
+                   help="output format (default: json; README: Output formats)")
     r.add_argument("-o", "--output", default=None,
                    help="output file, or a directory (existing, or ending in /) for one file per image")
     r.add_argument("--viz", default=None, help="write overlay PNGs (boxes and texts) into this directory")
@@ -55,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the scripts the text is in, e.g. cyrillic or latin,cyrillic (default: every script)")
     r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
     add_min_confidence(r)
-    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
