@@ -282,3 +282,25 @@ def test_only_unsure_first_reads_are_read_again():
     rec = SureOfWideBoxes()
     words = OCR(OracleDetector(boxes), rec, config=cfg)(img).words  # default: every box at every margin, one call
     assert rec.calls == [9] and [w.text for w in words] == ["WIDE", "NARROW", "WIDE"]
+
+
+def test_detector_scale_and_long_side_cap_reach_the_detector_from_api_and_cli():
+    """``OCR(scale=, max_side=)`` and ``--scale/--max-side`` on read, batch and serve: a 463x1000 receipt is
+    seen at 1250 px by default (the card's 1.25, cap 1600) and at 2500 px with 2.5 / 2500; nonsense is refused."""
+    from rosetta.cli import build_parser
+
+    receipt = (1000, 463, 3)
+    assert OCR().detector.working_size(receipt) == 1250
+    ocr = OCR(scale=2.5, max_side=2500)
+    assert ocr.detector.working_size(receipt) == 2500 and ocr.detector.working_size((720, 1280, 3)) == 2500
+    assert OCR(max_side=800).detector.working_size((720, 1280, 3)) == 800
+    with pytest.raises(ValueError, match="scale must be"):
+        OCR(scale=0.0)
+    for cmd in (["read", "x.jpg"], ["batch", "in", "-o", "out"], ["serve"]):
+        args = build_parser().parse_args([*cmd, "--scale", "2.5", "--max-side", "2500"])
+        assert (args.scale, args.max_side) == (2.5, 2500)
+    from rosetta.engine.batch import BatchConfig, make_ocr
+    from rosetta.engine.serve import ServeConfig
+
+    assert make_ocr(BatchConfig(output="out", scale=2.5, max_side=2500)).detector.working_size(receipt) == 2500
+    assert ServeConfig(scale=2.5, max_side=2500).scale == 2.5  # the service builds its OCR from these

@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from rosetta.cli_read import add_min_confidence, scripts_arg
+    from rosetta.cli_read import add_detect_scale, add_min_confidence, scripts_arg
 
     b = sub.add_parser("batch", help="OCR a directory, glob, list or table of images into Parquet/JSONL parts")
     b.add_argument("input", help="a directory (recursive), a glob, a .txt list of paths, or a .parquet/.jsonl "
@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--scripts", default=None, type=scripts_arg,
                    help="the scripts the text is in, e.g. cyrillic (default: every script)")
     add_min_confidence(b)
+    add_detect_scale(b)
     b.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
 
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     workers = args.workers or os.cpu_count() or 1
     cfg = BatchConfig(output=args.output, fmt=args.format, batch_size=max(1, args.batch_size), workers=workers,
-                      models=args.models, int8=args.int8, scripts=args.scripts, min_confidence=args.min_confidence)
+                      models=args.models, int8=args.int8, scripts=args.scripts, min_confidence=args.min_confidence,
+                      scale=args.scale, max_side=args.max_side)
     ids, sources = list_inputs(args.input)
     if not ids:
         raise SystemExit(f"rosetta batch: error: no images found in {args.input}")

@@ -27,6 +27,15 @@ def add_min_confidence(p: argparse.ArgumentParser) -> None:
                         "min_confidence, 0.85 for the shipped one; 0 keeps all)")
 
 
+def add_detect_scale(p: argparse.ArgumentParser) -> None:
+    """The ``--scale`` and ``--max-side`` options of read, batch and serve."""
+    p.add_argument("--scale", type=float, default=None,
+                   help="the detector sees images at this multiple of their size (default: the model's, 1.25; "
+                        "small print such as receipts: 2.5 with --max-side 2500)")
+    p.add_argument("--max-side", type=int, default=None,
+                   help="cap on the long side the detector sees, in pixels (default: the model's, 1600)")
+
+
 def scripts_arg(spec: str) -> tuple[str, ...] | None:
     """argparse type of ``--scripts``: "latin,cyrillic" -> ("latin", "cyrillic"), with a clean error."""
     from rosetta.charset import parse_scripts
@@ -56,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the scripts the text is in, e.g. cyrillic or latin,cyrillic (default: every script)")
     r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
     add_min_confidence(r)
+    add_detect_scale(r)
     r.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
 
 
@@ -104,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = _out_dir(args, len(items))
     recognizer = _recognizer(args) if args.beam > 1 or args.lexicon or args.scripts else None
     ocr = OCR(recognizer=recognizer, threads=args.threads, engine=args.engine, int8=args.int8, folder=args.models,
-              min_confidence=args.min_confidence)
+              min_confidence=args.min_confidence, scale=args.scale, max_side=args.max_side)
     failed = 0
     bar = _progress(items, args)
     stream: IO[str] = sys.stdout if args.output in (None, "-") or out_dir else open(args.output, "w", encoding="utf-8")

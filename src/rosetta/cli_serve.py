@@ -12,7 +12,7 @@ import os
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from rosetta.cli_read import add_min_confidence
+    from rosetta.cli_read import add_detect_scale, add_min_confidence
 
     s = sub.add_parser("serve", help="serve OCR over HTTP (POST /v1/ocr, GET / for a web page)")
     s.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
@@ -25,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-mb", type=float, default=20.0, help="request body cap in MB")
     s.add_argument("--timeout", type=float, default=60.0, help="per-request timeout in seconds")
     add_min_confidence(s)
+    add_detect_scale(s)
     s.add_argument("--threads", type=int, default=None, help="cores per worker (default: all); a batch is split across them, one image per core")
 
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = {"max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "max_queue": args.max_queue,
            "max_bytes": int(args.max_mb * 1024 * 1024), "timeout_s": args.timeout, "threads": args.threads, "int8": args.int8,
-           "min_confidence": args.min_confidence}
+           "min_confidence": args.min_confidence, "scale": args.scale, "max_side": args.max_side}
     os.environ["ROSETTA_SERVE_CONFIG"] = json.dumps(cfg)
     uvicorn.run("rosetta.engine.serve:production_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level="warning")

@@ -51,6 +51,8 @@ class BatchConfig:
     models: str | None = None  # model folder; None = shipped
     scripts: tuple[str, ...] | None = None  # the scripts the text is in, when known (None: any)
     min_confidence: float | None = None  # words read with less are dropped (None: the recognizer card's)
+    scale: float | None = None  # the detector's image scale (None: the model's)
+    max_side: int | None = None  # the detector's long-side cap in pixels (None: the model's)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -204,7 +206,8 @@ def make_ocr(cfg: BatchConfig):
     torch.set_num_threads(cfg.threads_per_worker)
     from rosetta.ocr import OCR
 
-    return OCR(int8=cfg.int8, folder=cfg.models, scripts=cfg.scripts, min_confidence=cfg.min_confidence)
+    return OCR(int8=cfg.int8, folder=cfg.models, scripts=cfg.scripts, min_confidence=cfg.min_confidence,
+               scale=cfg.scale, max_side=cfg.max_side)
 
 
 __all__ = ["Shard", "BatchConfig", "list_inputs", "make_shards", "check_manifest", "pending", "process_shard",

@@ -37,6 +37,8 @@ class ServeConfig:
     threads: int | None = None  # cores for inference (default: all PyTorch sees)
     int8: bool = False  # int8 detector and recognizer
     min_confidence: float | None = None  # words read with less are dropped (None: the recognizer card's)
+    scale: float | None = None  # the detector's image scale (None: the model's)
+    max_side: int | None = None  # the detector's long-side cap in pixels (None: the model's)
 
     @property
     def cores(self) -> int:
@@ -262,7 +264,8 @@ def production_app():
 
     cfg = ServeConfig(**json.loads(os.environ.get("ROSETTA_SERVE_CONFIG", "{}")))
     lanes, lane_threads = cfg.lanes, cfg.lane_threads
-    ocr = OCR(threads=lane_threads, int8=cfg.int8, min_confidence=cfg.min_confidence)
+    ocr = OCR(threads=lane_threads, int8=cfg.int8, min_confidence=cfg.min_confidence, scale=cfg.scale,
+              max_side=cfg.max_side)
     info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.int8,
             "engine": {"detector": ocr.detector.engine, "recognizer": ocr.recognizer.engine},
             "lanes": lanes, "threads_per_lane": lane_threads}
