@@ -108,3 +108,24 @@ def test_ray_engine_matches_local(folder, tmp_path):
     ray_rows = {r["id"]: (r["text"], r["width"]) for r in read_output(tmp_path / "ray")}
     local_rows = {r["id"]: (r["text"], r["width"]) for r in read_output(tmp_path / "local")}
     assert ray_rows == local_rows and len(ray_rows) == 5
+
+
+def test_resume_with_other_reading_settings_is_refused(tmp_path):
+    """A re-run into the same folder must read as the first run did: rows read with another engine, floor or
+    scale would sit beside the first run's as if comparable. The same settings resume; older manifests,
+    written before the settings were recorded, still resume."""
+    from rosetta.engine.batch import MANIFEST, BatchConfig, check_manifest
+
+    ids = ["a.jpg", "b.jpg"]
+    cfg = BatchConfig(output=str(tmp_path), batch_size=4, min_confidence=0.5)
+    check_manifest(tmp_path, ids, cfg)
+    check_manifest(tmp_path, ids, cfg)  # the same: resumes
+    for other in (BatchConfig(output=str(tmp_path), batch_size=4, min_confidence=0.5, int8=True),
+                  BatchConfig(output=str(tmp_path), batch_size=4, min_confidence=0.0),
+                  BatchConfig(output=str(tmp_path), batch_size=4, min_confidence=0.5, scale=2.5)):
+        with pytest.raises(SystemExit, match="read with other settings"):
+            check_manifest(tmp_path, ids, other)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    del manifest["reading"]
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    check_manifest(tmp_path, ids, BatchConfig(output=str(tmp_path), batch_size=4, int8=True))

@@ -108,21 +108,40 @@ def listing_digest(ids: Sequence[str], batch_size: int) -> str:
     return h.hexdigest()
 
 
+def reading_settings(cfg: BatchConfig) -> dict[str, Any]:
+    """What decides the words of a row: a resumed run must read as the first one did.
+
+    >>> reading_settings(BatchConfig(output="o", int8=True, scale=2.5))["int8"]
+    True
+    """
+    return {"int8": cfg.int8, "models": cfg.models, "scripts": list(cfg.scripts) if cfg.scripts else None,
+            "min_confidence": cfg.min_confidence, "scale": cfg.scale, "max_side": cfg.max_side}
+
+
 def check_manifest(out: Path, ids: Sequence[str], cfg: BatchConfig) -> None:
-    """Write the manifest on the first run; refuse a re-run whose inputs or shard size differ."""
+    """Write the manifest on the first run; refuse a re-run whose inputs, shard size, format or reading
+    settings differ (its rows would not be comparable with those already written)."""
     out.mkdir(parents=True, exist_ok=True)
     m = out / MANIFEST
     digest = listing_digest(ids, cfg.batch_size)
+    settings = reading_settings(cfg)
     if m.exists():
         old = json.loads(m.read_text())
         if old.get("digest") != digest or old.get("format") != cfg.fmt:
             raise SystemExit(f"rosetta batch: error: {out} holds output of other inputs or settings "
                              f"({old.get('images')} images, batch size {old.get('batch_size')}, {old.get('format')}); "
                              "use a new output folder")
+        before = old.get("reading", settings)  # manifests written before it was recorded: not checked
+        changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
+        if changed:
+            said = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
+            raise SystemExit(f"rosetta batch: error: {out} was read with other settings ({said}); rerun with the "
+                             "same ones to resume, or use a new output folder")
         return
     tmp = m.with_suffix(".tmp")
     tmp.write_text(json.dumps({"digest": digest, "images": len(ids), "batch_size": cfg.batch_size,
-                               "format": cfg.fmt, "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
+                               "format": cfg.fmt, "reading": settings,
+                               "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
     tmp.replace(m)
 
 
