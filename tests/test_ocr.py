@@ -299,6 +299,9 @@ def test_detector_scale_and_long_side_cap_reach_the_detector_from_api_and_cli():
     for cmd in (["read", "x.jpg"], ["batch", "in", "-o", "out"], ["serve"]):
         args = build_parser().parse_args([*cmd, "--scale", "2.5", "--max-side", "2500"])
         assert (args.scale, args.max_side) == (2.5, 2500)
+        with pytest.raises(SystemExit) as exc:  # argparse: a usage error, exit 2, not a traceback
+            build_parser().parse_args([*cmd, "--scale", "0"])
+        assert exc.value.code == 2
     from rosetta.engine.batch import BatchConfig, make_ocr
     from rosetta.engine.serve import ServeConfig
 

@@ -27,12 +27,25 @@ def add_min_confidence(p: argparse.ArgumentParser) -> None:
                         "min_confidence, 0.85 for the shipped one; 0 keeps all)")
 
 
+def _in_range(kind, lo, hi):
+    """An argparse type: ``kind`` values from ``lo`` to ``hi``, anything else a usage error (exit 2)."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, not {text}")
+        return v
+    return parse
+
+
 def add_detect_scale(p: argparse.ArgumentParser) -> None:
     """The ``--scale`` and ``--max-side`` options of read, batch and serve."""
-    p.add_argument("--scale", type=float, default=None,
+    p.add_argument("--scale", type=_in_range(float, 0.1, 8), default=None,
                    help="the detector sees images at this multiple of their size (default: the model's, 1.25; "
                         "small print such as receipts: 2.5 with --max-side 2500)")
-    p.add_argument("--max-side", type=int, default=None,
+    p.add_argument("--max-side", type=_in_range(int, 64, 8192), default=None,
                    help="cap on the long side the detector sees, in pixels (default: the model's, 1600)")
 
 

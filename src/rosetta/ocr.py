@@ -98,7 +98,7 @@ class OCR:
         if scale is not None or max_side is not None:
             if not isinstance(self.detector, Detector):
                 raise ValueError("scale and max_side set rosetta's Detector; this detector has its own settings")
-            self.detector = self.detector.with_config(**detect_scale(self.detector.config, scale, max_side))
+            self.detector = self.detector.scaled(scale, max_side)
         self.config = replace(config, min_confidence=float(min_confidence),
                               score_thresh=None if score_thresh is None else float(score_thresh))
 
@@ -192,28 +192,6 @@ class OCR:
         for i, r in zip(ok, self.recognizer([arrays[i] for i in ok])):
             out[i] = r
         return out
-
-
-def detect_scale(config, scale: float | None, max_side: int | None) -> dict:
-    """The changes to a ``DetectConfig`` that make the detector see images at ``scale`` times their size, long
-    side capped at ``max_side`` (None leaves either as it is); refuses values that make no sense.
-
-    >>> from rosetta.detection.detector import DetectConfig
-    >>> detect_scale(DetectConfig(size=1600, min_size=640, upscale=1.25), 2.5, 2500)
-    {'upscale': 2.5, 'size': 2500, 'min_size': 640}
-    >>> detect_scale(DetectConfig(size=1600, min_size=640, upscale=1.25), None, 480)
-    {'size': 480, 'min_size': 480}
-    """
-    changes: dict = {}
-    if scale is not None:
-        if not 0.1 <= scale <= 8:
-            raise ValueError(f"scale must be between 0.1 and 8, not {scale}")
-        changes["upscale"] = float(scale)
-    if max_side is not None:
-        if not 64 <= max_side <= 8192:
-            raise ValueError(f"max_side must be between 64 and 8192 pixels, not {max_side}")
-        changes.update(size=int(max_side), min_size=min(config.min_size, int(max_side)))
-    return changes
 
 
 def combine_reads(reads: Sequence[tuple[str, float]], rule: str = "max") -> tuple[str, float]:
