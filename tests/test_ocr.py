@@ -307,3 +307,31 @@ def test_detector_scale_and_long_side_cap_reach_the_detector_from_api_and_cli():
 
     assert make_ocr(BatchConfig(output="out", scale=2.5, max_side=2500)).detector.working_size(receipt) == 2500
     assert ServeConfig(scale=2.5, max_side=2500).scale == 2.5  # the service builds its OCR from these
+
+
+def test_small_print_is_detected_again_larger():
+    """``OCRConfig.dense_words``: when the first detection finds many small words (a receipt), the image is
+    detected again at the small-print scale and those boxes are read; few words, large words, or a scale the
+    caller chose leave the first detection alone."""
+    from rosetta.detection.detector import Detector
+
+    class Canned(Detector):  # the shipped detector's settings, with canned boxes instead of the network
+        def __init__(self, real: Detector, n: int, height: float):
+            self.__dict__.update(real.__dict__)
+            self.n, self.height, self.calls = n, height, 0
+
+        def __call__(self, images):
+            self.calls += 1
+            boxes = np.float32([[40 + 5 * i, 50, 30, self.height, 0] for i in range(self.n)]).reshape(-1, 5)
+            return [(boxes, np.ones(self.n, np.float32)) for _ in images]
+
+    receipt = np.full((1000, 463, 3), 255, np.uint8)  # first seen at 1250 px (x1.25), then at 2500
+    ocr = OCR()
+    first = Canned(ocr.detector, 40, 12.0)  # 40 words 15 px tall as seen: small print
+    ocr.detector, ocr.dense_detector = first, Canned(ocr.dense_detector, 3, 20.0)
+    assert len(ocr(receipt).words) <= 3 and first.calls == 1 and ocr.dense_detector.calls == 1
+    for n, height in ((10, 12.0), (40, 40.0)):  # few words; words 50 px tall as seen
+        ocr.detector, ocr.dense_detector = Canned(first, n, height), Canned(first, 3, 20.0)
+        ocr(receipt)
+        assert ocr.dense_detector.calls == 0
+    assert OCR(scale=1.25).dense_detector is None and OCR(scale=1.25).config.dense_words is None
