@@ -335,3 +335,30 @@ def test_small_print_is_detected_again_larger():
         ocr(receipt)
         assert ocr.dense_detector.calls == 0
     assert OCR(scale=1.25).dense_detector is None and OCR(scale=1.25).config.dense_words is None
+
+
+def test_a_page_of_small_print_is_not_capped_at_the_photo_settings_200_words():
+    """A 1280x800 page of ~700 words at 14 px: the photo setting stops at 200 proposals, so at most 200 words
+    (it found ~150 and read 20% of the page); the small-print pass has room for them all (it finds > 600)."""
+    import random
+
+    from PIL import ImageDraw, ImageFont
+
+    rng = random.Random(3)
+    words = ["market", "river", "station", "coffee", "number", "garden", "window", "orange", "silver", "planet"]
+    page = Image.new("RGB", (1280, 800), (248, 248, 250))
+    draw, font = ImageDraw.Draw(page), ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 14)
+    n = 0
+    for y in range(10, 780, 22):
+        x = 10
+        while x < 1200:
+            w = rng.choice(words)
+            draw.text((x, y), w, fill=(30, 30, 30), font=font)
+            x += draw.textlength(w + " ", font=font)
+            n += 1
+    img = np.array(page)
+    ocr = OCR()
+    first, _ = ocr.detector([img])[0]
+    dense, _ = ocr.dense_detector([img])[0]
+    assert n > 600 and len(first) <= 300 and ocr._small_print(img, (first, None))
+    assert len(dense) > 0.85 * n

@@ -65,6 +65,9 @@ class OCRConfig:
     dense_height: float = 40.0
     dense_scale: float = 2.5
     dense_max_side: int = 2500
+    # and with room for that many words: (RPN anchors per level, proposals, words); the photo setting stops at
+    # 200 words an image, a page of small print has 300-1,200
+    dense_limits: tuple[int, int, int] = (3000, 2000, 2000)
     # the detector's word-score threshold when its words are read; None: the detector card's
     # ``read_score_thresh`` (chosen with the floor above by end-to-end hmean on img_1..200,
     # scripts/tune_ocr.py), else its own ``score_thresh`` (chosen for detection alone)
@@ -113,7 +116,8 @@ class OCR:
                               score_thresh=None if score_thresh is None else float(score_thresh))
         self.dense_detector = None  # the detector again at the small-print scale, when that can apply
         if self.config.dense_words is not None and isinstance(self.detector, Detector):
-            self.dense_detector = self.detector.scaled(self.config.dense_scale, self.config.dense_max_side)
+            self.dense_detector = self.detector.scaled(self.config.dense_scale, self.config.dense_max_side
+                                                       ).with_config(limits=tuple(self.config.dense_limits))
 
     @property
     def versions(self) -> dict[str, str]:

@@ -33,6 +33,9 @@ class DetectConfig:
     # a model's card may set its own score_thresh, size and upscale (chosen on its training images)
     min_box_height: float = 3.0  # px in the original image
     batch_size: int = 1  # same-size images per network call (measured: batches of 4 are 12% slower per image on CPU)
+    # (RPN anchors kept per level before NMS, proposals after it, words) at most; None: the model's (500, 200,
+    # 300), enough for photos; pages dense with words need more (OCRConfig.dense_limits)
+    limits: tuple[int, int, int] | None = None
 
 
 def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, weights: Path | None = None,
@@ -204,7 +207,8 @@ class Detector:
                     batch, sizes, scales = self.model.transform.patches([images[i] for i in chunk], size, patch)
                 else:
                     batch, sizes, scales = self.model.transform.from_uint8([images[i] for i in chunk], size)
-                for i, r in zip(chunk, self.model.detect(batch, sizes, scales, self.config.score_thresh)):
+                for i, r in zip(chunk, self.model.detect(batch, sizes, scales, self.config.score_thresh,
+                                                         self.config.limits)):
                     boxes, scores = r["boxes"].numpy().astype(np.float32), r["scores"].numpy().astype(np.float32)
                     keep = (scores >= self.config.score_thresh) & (boxes[:, 3] >= self.config.min_box_height)
                     out[i] = (boxes[keep], scores[keep])

@@ -112,19 +112,22 @@ class RotatedFasterRCNN(nn.Module):
         return feats, False
 
     def detect(self, batch: torch.Tensor, sizes: list[tuple[int, int]], scales: list[float],
-               score_thresh: float | None = None) -> list[dict[str, torch.Tensor]]:
+               score_thresh: float | None = None, limits: tuple[int, int, int] | None = None
+               ) -> list[dict[str, torch.Tensor]]:
         """Inference on a batch the transform made: per image ``boxes`` (N, 5) in the original image's
-        pixels and ``scores`` (N,); ``score_thresh`` lowers the RoI head's own threshold (see there)."""
+        pixels and ``scores`` (N,); ``score_thresh`` lowers the RoI head's own threshold (see there).
+        ``limits``: (RPN anchors per level, proposals, words) for this call instead of the configs'."""
         reduced = False
         if self.features_engine is not None and not self.training:
             feats, head_out = self.features_engine(batch)
             reduced = getattr(self.features_engine, "roi_reduced", False)  # maps through the RoI head's 1x1 conv
         else:
             feats, head_out = self.features(batch), None
-        proposals, _ = self.rpn(feats, sizes, None, head_out)
+        proposals, _ = self.rpn(feats, sizes, None, head_out, limits[:2] if limits else None)
         if not reduced:
             feats, reduced = self._roi_inputs(feats)
-        results, _ = self.roi_heads(feats, [p[0] for p in proposals], sizes, None, score_thresh, reduced)
+        results, _ = self.roi_heads(feats, [p[0] for p in proposals], sizes, None, score_thresh, reduced,
+                                    limits[2] if limits else None)
         for r, s in zip(results, scales):
             r["boxes"] = scale_boxes(r["boxes"], 1.0 / s)
         return results

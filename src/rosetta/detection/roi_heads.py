@@ -82,7 +82,7 @@ class RotatedRoIHeads(nn.Module):
 
     def forward(self, feats: list[torch.Tensor], proposals: list[torch.Tensor], image_sizes: list[tuple[int, int]],
                 targets: list[dict[str, torch.Tensor]] | None = None, score_thresh: float | None = None,
-                reduced: bool = False):
+                reduced: bool = False, max_detections: int | None = None):
         """``score_thresh`` (inference): boxes scored below it are dropped before NMS, when it is below the
         configured one (a lower-scored box never suppresses a higher one, so the caller can filter the rest
         afterwards at any higher threshold and get exactly what NMS would have kept). ``reduced``: ``feats``
@@ -116,7 +116,7 @@ class RotatedRoIHeads(nn.Module):
         results = []
         for bx, sc in kept:
             keep = batched_rotated_nms(bx, sc, torch.zeros(len(sc), dtype=torch.long, device=sc.device), c.nms_thresh,
-                                       c.max_detections)
+                                       max_detections or c.max_detections)
             results.append({"boxes": bx[keep], "scores": sc[keep]})
         return results, {}
 

@@ -109,14 +109,16 @@ class RotatedRPN(nn.Module):
 
     def forward(self, feats: list[torch.Tensor], image_sizes: list[tuple[int, int]],
                 targets: list[dict[str, torch.Tensor]] | None = None,
-                head_out: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None):
+                head_out: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None,
+                limits: tuple[int, int] | None = None):
         """``head_out``: the head's (logits, deltas) when another engine already computed them (deltas may
-        come as :class:`QuantizedMap`, from an int8 graph)."""
+        come as :class:`QuantizedMap`, from an int8 graph). ``limits`` (inference): (anchors kept per level
+        before NMS, proposals after it) for this call instead of the config's (pages dense with words need more)."""
         logits, deltas = head_out if head_out is not None else self.head(feats)
         grid = [tuple(f.shape[-2:]) for f in feats]  # (H, W) per level
         anchors = self.anchor_gen(grid, self.strides).to(logits[0].device)
         deltas_in = [d if isinstance(d, QuantizedMap) else d.detach() for d in deltas]
-        proposals = self._propose([l.detach() for l in logits], deltas_in, anchors, image_sizes)
+        proposals = self._propose([l.detach() for l in logits], deltas_in, anchors, image_sizes, limits)
         losses: dict[str, torch.Tensor] = {}
         if targets is not None:
             obj, dlt, _ = _flatten(logits, deltas)
@@ -125,12 +127,15 @@ class RotatedRPN(nn.Module):
 
     @torch.no_grad()
     def _propose(self, logits: list[torch.Tensor], deltas: list[torch.Tensor], anchors: torch.Tensor,
-                 image_sizes: list[tuple[int, int]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+                 image_sizes: list[tuple[int, int]], limits: tuple[int, int] | None = None
+                 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Top anchors per level straight from the head's (B, A, H, W) maps (no flattened copy of every
         anchor), decoded, filtered, then rotated NMS over all levels together."""
         c = self.cfg
         pre = c.pre_nms_train if self.training else c.pre_nms_test
         post = c.post_nms_train if self.training else c.post_nms_test
+        if limits is not None and not self.training:
+            pre, post = limits
         out = []
         for b, (h, w) in enumerate(image_sizes):
             sel_boxes, sel_scores = [], []
