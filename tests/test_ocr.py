@@ -334,7 +334,11 @@ def test_small_print_is_detected_again_larger():
         ocr.detector, ocr.dense_detector = Canned(first, n, height), Canned(first, 3, 20.0)
         ocr(receipt)
         assert ocr.dense_detector.calls == 0
-    assert OCR(scale=1.25).dense_detector is None and OCR(scale=1.25).config.dense_words is None
+    chosen = OCR(scale=1.25)  # the caller's scale: a page is detected again at it, only with room for more words
+    assert chosen.dense_detector.config.upscale == 1.25 and chosen.dense_detector.config.limits == (3000, 2000, 2000)
+    chosen.detector, chosen.dense_detector = Canned(first, 40, 40.0), Canned(first, 3, 20.0)
+    chosen(receipt)
+    assert chosen.dense_detector.calls == 1
 
 
 def test_a_page_of_small_print_is_not_capped_at_the_photo_settings_200_words():

@@ -60,7 +60,8 @@ class OCRConfig:
     # ``dense_height`` pixels (as the detector saw them) is detected again at ``dense_scale``, long side up to
     # ``dense_max_side``. Receipts (39-100 boxes, median 17-33 px) then read far better (bag-of-words hmean 0.451
     # -> 0.547 on 20 receipts held out from choosing 2.5 / 2500); no ICDAR 2015 photo has more than 21 boxes.
-    # None: never (also when the caller sets the detector's scale itself)
+    # When the caller sets the detector's scale (``OCR(scale=, max_side=)``, ``--scale``), an image with at least
+    # ``dense_words`` words is detected again at that scale, with the room below. None: never
     dense_words: int | None = 32
     dense_height: float = 40.0
     dense_scale: float = 2.5
@@ -107,17 +108,18 @@ class OCR:
             score_thresh = getattr(self.detector, "meta", {}).get("read_score_thresh")
         if score_thresh is not None and isinstance(self.detector, Detector):
             self.detector = self.detector.with_config(score_thresh=float(score_thresh))
-        if scale is not None or max_side is not None:
+        self.scale_chosen = scale is not None or max_side is not None  # by the caller: kept for the second pass
+        if self.scale_chosen:
             if not isinstance(self.detector, Detector):
                 raise ValueError("scale and max_side set rosetta's Detector; this detector has its own settings")
             self.detector = self.detector.scaled(scale, max_side)
-            config = replace(config, dense_words=None)  # the caller chose the scale
         self.config = replace(config, min_confidence=float(min_confidence),
                               score_thresh=None if score_thresh is None else float(score_thresh))
-        self.dense_detector = None  # the detector again at the small-print scale, when that can apply
+        self.dense_detector = None  # the second pass for pages of words (see OCRConfig.dense_words)
         if self.config.dense_words is not None and isinstance(self.detector, Detector):
-            self.dense_detector = self.detector.scaled(self.config.dense_scale, self.config.dense_max_side
-                                                       ).with_config(limits=tuple(self.config.dense_limits))
+            second = self.detector if self.scale_chosen else self.detector.scaled(self.config.dense_scale,
+                                                                                  self.config.dense_max_side)
+            self.dense_detector = second.with_config(limits=tuple(self.config.dense_limits))
 
     @property
     def versions(self) -> dict[str, str]:
@@ -171,6 +173,8 @@ class OCR:
         c, boxes = self.config, det[0]
         if self.dense_detector is None or len(boxes) < c.dense_words:
             return False
+        if self.scale_chosen:  # the caller's scale: a page of words is detected again with room for them all
+            return True
         seen = self.detector.working_size(image.shape) / max(image.shape[:2])  # the first pass's scale
         if self.dense_detector.working_size(image.shape) <= self.detector.working_size(image.shape):
             return False  # the dense scale would not show it larger
