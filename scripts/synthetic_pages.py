@@ -4,10 +4,10 @@ small-print pass (OCRConfig.dense_words) and without it.
 
     python scripts/synthetic_pages.py
 """
-import collections, random, re, time, dataclasses, torch, numpy as np
+import collections, random, re, time, torch, numpy as np
 from PIL import Image, ImageDraw, ImageFont
 torch.set_num_threads(1)
-from rosetta import OCR
+from rosetta import OCR, OCRConfig
 words = [w.strip() for w in open("/usr/share/dict/american-english") if w.strip().isalpha() and w.strip().isascii() and 3 <= len(w.strip()) <= 10]
 rng = random.Random(7)
 def page(size):
@@ -25,9 +25,7 @@ def page(size):
 def norm(t): return re.sub(r"[^0-9a-z]", "", t.lower())
 pages = [page(s) for s in (11, 12, 13, 14, 16, 18, 20, 22)]
 for label in ("rule", "no rule"):
-    ocr = OCR(threads=1)
-    if label == "no rule":
-        ocr.config = dataclasses.replace(ocr.config, dense_words=None); ocr.dense_detector = None
+    ocr = OCR(threads=1, config=OCRConfig(dense_words=None if label == "no rule" else OCRConfig.dense_words))
     for (im, truth), size in zip(pages, (11, 12, 13, 14, 16, 18, 20, 22)):
         t = time.perf_counter(); res = ocr(im); dt = time.perf_counter() - t
         pred = collections.Counter(norm(w.text) for w in res.words if norm(w.text)); gt = collections.Counter(norm(w) for w in truth)

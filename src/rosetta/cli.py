@@ -154,13 +154,13 @@ def version_line() -> str:
     True
     """
     import json
-    from pathlib import Path
 
     from rosetta import __version__
+    from rosetta.models import model_paths
 
     models = []
     for name in ("detector", "recognizer"):
-        card = Path(__file__).parent / "models" / f"{name}.json"  # rosetta.models.MODEL_DIR, without torch
+        card = model_paths(name)[1]
         version = json.loads(card.read_text()).get("version", "?") if card.exists() else "missing"
         models.append(f"{name} {version}")
     return f"rosetta-ocr {__version__} ({', '.join(models)})"

@@ -27,9 +27,14 @@ def add_min_confidence(p: argparse.ArgumentParser) -> None:
                         "min_confidence, 0.85 for the shipped one; 0 keeps all)")
 
 
-def _in_range(kind, lo, hi):
-    """An argparse type: ``kind`` values from ``lo`` to ``hi``, anything else a usage error (exit 2)."""
+def _in_range(kind, bounds: str):
+    """An argparse type: ``kind`` values within the detector's ``bounds`` (``SCALE_RANGE`` or ``MAX_SIDE_RANGE``
+    of :mod:`rosetta.detection.detector`, read when the option is given: the parser itself stays light),
+    anything else a usage error (exit 2)."""
     def parse(text: str):
+        from rosetta.detection import detector
+
+        lo, hi = getattr(detector, bounds)
         try:
             v = kind(text)
         except ValueError:
@@ -42,10 +47,10 @@ def _in_range(kind, lo, hi):
 
 def add_detect_scale(p: argparse.ArgumentParser) -> None:
     """The ``--scale`` and ``--max-side`` options of read, batch and serve."""
-    p.add_argument("--scale", type=_in_range(float, 0.1, 8), default=None,
+    p.add_argument("--scale", type=_in_range(float, "SCALE_RANGE"), default=None,
                    help="the detector sees images at this multiple of their size (default: the model's, 1.25; "
                         "small print such as receipts: 2.5 with --max-side 2500)")
-    p.add_argument("--max-side", type=_in_range(int, 64, 8192), default=None,
+    p.add_argument("--max-side", type=_in_range(int, "MAX_SIDE_RANGE"), default=None,
                    help="cap on the long side the detector sees, in pixels (default: the model's, 1600)")
 
 

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:  # the `serve` extra: a clear message, not a traceback, when it is not installed
-        for name in ("fastapi", "prometheus_client", "python_multipart", "uvicorn"):
+        for name in ("fastapi", "prometheus_client", "python_multipart"):  # imported by the app, checked here
             importlib.import_module(name)
         import uvicorn
     except ImportError as exc:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import load_file, save_file
+if TYPE_CHECKING:  # torch loads on first use: `rosetta --version` reads the cards without it
+    import torch
 
 MODEL_DIR = Path(__file__).parent / "models"
 MODEL_NAMES = ("recognizer", "detector")
@@ -32,6 +32,8 @@ def model_paths(name: str, folder: Path | None = None) -> tuple[Path, Path]:
 
 def load_weights(name: str, folder: Path | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(fp32 state dict, metadata) of a shipped model."""
+    from safetensors.torch import load_file
+
     wpath, mpath = model_paths(name, folder)
     if not wpath.exists() or not mpath.exists():
         raise ModelMissingError(f"model '{name}' is not installed ({wpath} missing); reinstall rosetta-ocr or "
@@ -43,6 +45,8 @@ def load_weights(name: str, folder: Path | None = None) -> tuple[dict[str, torch
 
 def save_weights(name: str, state: dict[str, torch.Tensor], meta: dict[str, Any], folder: Path | None = None) -> Path:
     """Write fp16 weights (integer buffers kept as they are) and the JSON sidecar."""
+    from safetensors.torch import save_file
+
     wpath, mpath = model_paths(name, folder)
     wpath.parent.mkdir(parents=True, exist_ok=True)
     half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
@@ -61,6 +65,8 @@ DATA = {"recognizer": "synthetic words rendered on the fly (Latin, Cyrillic, Ara
 def package(name: str, checkpoint: Path, scores: dict[str, Any] | None = None, folder: Path | None = None,
             notes: str = "", **extra: Any) -> Path:
     """Checkpoint (``rosetta train ...`` output) -> shipped model files, with a card in the sidecar."""
+    import torch
+
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     meta = {"name": name, "version": time.strftime("%Y.%m.%d"), "step": ck.get("step"),
             "model_config": ck.get("model_config"), "train_config": ck.get("train_config"),

@@ -175,9 +175,10 @@ class OCR:
             return False
         if self.scale_chosen:  # the caller's scale: a page of words is detected again with room for them all
             return True
-        seen = self.detector.working_size(image.shape) / max(image.shape[:2])  # the first pass's scale
-        if self.dense_detector.working_size(image.shape) <= self.detector.working_size(image.shape):
+        first = self.detector.working_size(image.shape)  # the long side the first pass saw
+        if self.dense_detector.working_size(image.shape) <= first:
             return False  # the dense scale would not show it larger
+        seen = first / max(image.shape[:2])  # the first pass's scale
         return float(np.median(boxes[:, 3])) * seen < c.dense_height
 
     def _recognize(self, arrays: list[np.ndarray], dets: Sequence[tuple[np.ndarray, np.ndarray]], names: list[str],

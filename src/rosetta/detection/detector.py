@@ -38,6 +38,10 @@ class DetectConfig:
     limits: tuple[int, int, int] | None = None
 
 
+SCALE_RANGE = (0.1, 8)  # what Detector.scaled (and the CLI's --scale / --max-side) accept
+MAX_SIDE_RANGE = (64, 8192)
+
+
 def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None, weights: Path | None = None,
                images: str | None = None) -> Path:
     """Quantize the detector's network part (trunk, neck, RPN head) in ``folder`` to ``detector.int8.onnx``,
@@ -161,12 +165,13 @@ class Detector:
         """
         changes: dict = {}
         if scale is not None:
-            if not 0.1 <= scale <= 8:
-                raise ValueError(f"scale must be between 0.1 and 8, not {scale}")
+            if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+                raise ValueError(f"scale must be between {SCALE_RANGE[0]} and {SCALE_RANGE[1]}, not {scale}")
             changes["upscale"] = float(scale)
         if max_side is not None:
-            if not 64 <= max_side <= 8192:
-                raise ValueError(f"max_side must be between 64 and 8192 pixels, not {max_side}")
+            if not MAX_SIDE_RANGE[0] <= max_side <= MAX_SIDE_RANGE[1]:
+                raise ValueError(f"max_side must be between {MAX_SIDE_RANGE[0]} and {MAX_SIDE_RANGE[1]} pixels, "
+                                 f"not {max_side}")
             changes.update(size=int(max_side), min_size=min(self.config.min_size, int(max_side)))
         return self.with_config(**changes)
 
@@ -215,4 +220,4 @@ class Detector:
         return out
 
 
-__all__ = ["Detector", "DetectConfig", "build_int8"]
+__all__ = ["Detector", "DetectConfig", "build_int8", "SCALE_RANGE", "MAX_SIDE_RANGE"]
