@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from rosetta.charset import normalize
-from rosetta.data.splits import data_root, is_val, read_labels
+from rosetta.data.splits import data_root, read_labels, split_labels
 from rosetta.synth.corpus import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,16 @@ def load_crops(dataset: str, split: str, root: Path | None = None, height: int =
     if not (folder / "labels.jsonl").exists():
         raise FileNotFoundError(f"{folder}/labels.jsonl not found: set ROSETTA_DATA to the shared data folder")
     rows = read_labels(folder)
-    key = hashlib.sha1(f"{folder.resolve()}|{split}|{height}|{case_sensitive}|{len(rows)}".encode()).hexdigest()[:12]
+    sides = split_labels(dataset, rows)
+    key = hashlib.sha1(f"{folder.resolve()}|{split}|{height}|{case_sensitive}|{len(rows)}|{sides}".encode()
+                       ).hexdigest()[:12]
     cache = default_cache_dir() / "crops" / f"{dataset}-{split}-{key}.pkl"
     if cache.exists():
         with open(cache, "rb") as fh:
             return pickle.load(fh)
     images, texts, names = [], [], []
-    for i, r in enumerate(rows):
-        v = is_val(dataset, i)
-        if split != "all" and (split == "val") != v:
+    for r, side in zip(rows, sides):
+        if side != split and (split != "all" or side == "gap"):
             continue
         text = r.get("text_cs", r["text"]) if case_sensitive else r["text"]
         images.append(_load_gray(folder / r["image"], height))

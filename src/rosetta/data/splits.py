@@ -1,16 +1,23 @@
 """The fixed train / validation splits of the real data in ``../shared/data`` (never train on val).
 
-Written down once here and in docs/DATA.md:
+Validation never shares a source photo (or book page) with training: neighbouring crops of one photo
+carry the same words, fonts and lighting, so a strided split scores memory, not reading.
 
-* ``iiit5k_train``: every 5th crop (0-based line index ``i % 5 == 4``) is validation.
-* ``icdar2015_wordrec_train``: every 10th crop (``i % 10 == 9``) is validation.
-* ``arabic_lines_dev``: every 10th line (``i % 10 == 9``) is validation.
+* ``iiit5k_train``: crops are named ``PHOTO_N``; the last fifth of the photos (by photo number) is
+  validation, every crop of a photo on the same side.
+* ``icdar2015_wordrec_train``: crops are numbered in photo order; the last ``VAL_BLOCK`` crops are
+  validation and the ``GUARD`` crops before them (the photo that may straddle the cut) are not used.
+* ``vintext_rec_train``: the same, numbered in photo order: last ``VAL_BLOCK`` crops, ``GUARD`` before.
+* ``arabic_lines_dev``: the last tenth of each book's lines (contiguous pages) is validation.
 * ``svt_train``: all training.
 * ``icdar2015_dev``: images img_1..img_200 may be trained on (detector); img_201..img_250 are validation.
 * Cyrillic: a seeded synthetic set (``SYNTH_CYRILLIC_VAL_SEED``), never a training seed.
 
->>> is_val("iiit5k_train", 4), is_val("iiit5k_train", 5), is_val("svt_train", 9)
-(True, False, False)
+>>> split_labels("iiit5k_train", [{"image": f"crops/{p}_1.png"} for p in (10, 3, 7, 1, 2)])
+['val', 'train', 'train', 'train', 'train']
+>>> sides = split_labels("icdar2015_wordrec_train", [{}] * 500)
+>>> [sides.count(s) for s in ("train", "gap", "val")], sides[369:371], split_labels("svt_train", [{}])
+([370, 30, 100], ['train', 'gap'], ['train'])
 """
 
 from __future__ import annotations
@@ -20,16 +27,38 @@ import os
 import re
 from pathlib import Path
 
-VAL_EVERY = {"iiit5k_train": 5, "icdar2015_wordrec_train": 10, "arabic_lines_dev": 10}
 SYNTH_CYRILLIC_VAL_SEED = 990_001  # training seeds are < 1000 by convention
 SYNTH_CYRILLIC_VAL_SIZE = 1000
 IC15_TRAIN_IMAGES = range(1, 201)
 IC15_VAL_IMAGES = range(201, 251)
+VAL_BLOCK = {"icdar2015_wordrec_train": 420, "vintext_rec_train": 2500}  # last crops, in photo order
+GUARD = 30  # crops dropped before a block: one photo's words may straddle the cut
+PHOTO_SHARE = {"iiit5k_train": 0.2}  # share of photos (the highest numbers) held out
+BOOK_SHARE = {"arabic_lines_dev": 0.1}  # last share of each book's lines held out
 
 
-def is_val(dataset: str, index: int) -> bool:
-    k = VAL_EVERY.get(dataset)
-    return k is not None and index % k == k - 1
+def split_labels(dataset: str, rows: list[dict]) -> list[str]:
+    """'train', 'val' or 'gap' (used by neither) for each label row of ``dataset``, in row order."""
+    n = len(rows)
+    if dataset in VAL_BLOCK:
+        k = min(VAL_BLOCK[dataset], n // 5)
+        g = min(GUARD, max(0, n - k))
+        return ["train"] * (n - k - g) + ["gap"] * g + ["val"] * k
+    if dataset in PHOTO_SHARE:
+        photo = [Path(r["image"]).stem.rsplit("_", 1)[0] for r in rows]
+        ids = sorted(set(photo), key=lambda p: (len(p), p))  # numeric order for digit names
+        held = set(ids[len(ids) - round(len(ids) * PHOTO_SHARE[dataset]):])
+        return ["val" if p in held else "train" for p in photo]
+    if dataset in BOOK_SHARE:
+        books: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            books.setdefault(r.get("book", ""), []).append(i)
+        out = ["train"] * n
+        for idx in books.values():
+            for i in idx[len(idx) - round(len(idx) * BOOK_SHARE[dataset]):]:
+                out[i] = "val"
+        return out
+    return ["train"] * n
 
 
 def data_root() -> Path:
@@ -53,12 +82,9 @@ def crop_split(dataset: str, split: str, root: Path | None = None) -> list[tuple
     """(image path, text) pairs of ``dataset``'s ``split`` ('train', 'val' or 'all')."""
     folder = (root or data_root()) / dataset
     rows = read_labels(folder)
-    out = []
-    for i, r in enumerate(rows):
-        v = is_val(dataset, i)
-        if split == "all" or (split == "val") == v:
-            out.append((folder / r["image"], r["text"]))
-    return out
+    sides = split_labels(dataset, rows)
+    return [(folder / r["image"], r["text"]) for r, side in zip(rows, sides)
+            if (split == "all" and side != "gap") or side == split]
 
 
 def ic15_image_number(name: str) -> int:

@@ -29,6 +29,7 @@ class RecognizerConfig:
     num_classes: int  # charset size + 1 (blank = 0)
     stem: int = 32  # channels after the stride-2 stem conv
     widths: tuple[int, int, int] = (64, 128, 192)  # the three residual stages (multiples of 8 for int8)
+    blocks: tuple[int, int, int] = (1, 1, 1)  # residual blocks per stage (Rosetta's ResNet-18-like: 2 each)
     head: int = 256  # channels of the 1-row feature sequence
     context_blocks: int = 1  # 1x3 residual convs along the sequence (widen the receptive field)
     dropout: float = 0.1
@@ -61,6 +62,14 @@ class BasicBlock(nn.Module):
         return self.relu(self.add.add(self.conv2(self.conv1(x)), idt))
 
 
+def _stage(cin: int, cout: int, stride: tuple[int, int], blocks: int) -> nn.Module:
+    """One block that changes the resolution, then ``blocks - 1`` that keep it. A single-block stage stays a bare
+    ``BasicBlock`` so that checkpoints of the one-block models load unchanged."""
+    if blocks == 1:
+        return BasicBlock(cin, cout, stride)
+    return nn.Sequential(BasicBlock(cin, cout, stride), *[BasicBlock(cout, cout, (1, 1)) for _ in range(blocks - 1)])
+
+
 class ContextBlock(nn.Module):
     """Residual 1x3 convolutions along the (height 1) sequence."""
 
@@ -81,9 +90,10 @@ class CTCRecognizer(nn.Module):
         self.config = config
         w1, w2, w3 = config.widths
         self.stem = ConvBNReLU(1, config.stem, 3, 2, 1)  # (B, 1, 32, W) -> (B, s, 16, W/2)
-        self.stage1 = BasicBlock(config.stem, w1, (2, 2))  # -> (B, w1, 8, W/4)
-        self.stage2 = BasicBlock(w1, w2, (2, 1))  # -> (B, w2, 4, W/4)
-        self.stage3 = BasicBlock(w2, w3, (2, 1))  # -> (B, w3, 2, W/4)
+        b1, b2, b3 = config.blocks
+        self.stage1 = _stage(config.stem, w1, (2, 2), b1)  # -> (B, w1, 8, W/4)
+        self.stage2 = _stage(w1, w2, (2, 1), b2)  # -> (B, w2, 4, W/4)
+        self.stage3 = _stage(w2, w3, (2, 1), b3)  # -> (B, w3, 2, W/4)
         self.collapse = ConvBNReLU(w3, config.head, (2, 3), 1, (0, 1))  # -> (B, head, 1, W/4)
         self.context = nn.Sequential(*[ContextBlock(config.head) for _ in range(config.context_blocks)])
         self.dropout = nn.Dropout(config.dropout)
