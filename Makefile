@@ -34,18 +34,17 @@ bench: setup
 	$(BIN)/python benchmarks/recognizer.py
 	$(BIN)/python benchmarks/detector.py
 
-# Background training at 1 thread, resuming from runs/ or else from the checkpoints committed in checkpoints/.
-# The runs in progress (docs/RESULTS.md): a wider recognizer (2.7 M parameters: stages 96/160/256, head 320) from
-# scratch over 60000 steps, the only path seen to the synthetic Cyrillic floor (the shipped 1.6 M model plateaus
-# at 0.41 there); and a patch4-stem detector from scratch with img_181..200 held out, so that its checkpoints
-# and settings can be chosen on images it never trained on (a patch4 fine-tune of the shipped detector, chosen
-# on its own training images, read worse on img_201..250). Its last 6000 steps train through the int8 rounding
-# (qat_from): quantization-aware training as the tail of the schedule, for the int8 path's accuracy.
-# When a GPU is lent, run the recognizer there (--device cuda) and bring the checkpoint back.
+# Background training at 1 thread, resuming from runs/ or else from the checkpoint committed in checkpoints/.
+# The recognizer run in progress (docs/RESULTS.md, "Recognizer"): two residual blocks per stage and two context
+# blocks (3.1 M parameters, ResNet-18-like as Rosetta's), from scratch on the photo-grouped training splits plus
+# VinText (Vietnamese letters in the charset), 60000 steps of batch 48, cosine from lr 2e-3, seed 4; validation
+# is the held-out photos only. The detector run: a patch4-stem detector with img_181..200 held out, its last 6000
+# steps quantization-aware (qat_from). When a GPU is lent, run the recognizer there (--device cuda) and bring the
+# checkpoint back.
 train-recognizer: setup
-	mkdir -p runs/rec3; [ -f runs/rec3/last.pt ] || cp checkpoints/recognizer_rec3.pt runs/rec3/last.pt 2>/dev/null || true
-	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec3 --threads 1 --resume --steps 60000 --lr 2e-3 --seed 3 \
-		--set model.widths=96,160,256 --set model.head=320
+	mkdir -p runs/rec4; [ -f runs/rec4/last.pt ] || cp checkpoints/recognizer_rec4.pt runs/rec4/last.pt 2>/dev/null || true
+	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec4 --threads 1 --workers 1 --resume --steps 60000 --lr 2e-3 \
+		--seed 4 --eval-every 2000 --set model.blocks=2,2,2 --set model.context_blocks=2
 
 train-detector: setup
 	mkdir -p runs/det_p4h; [ -f runs/det_p4h/last.pt ] || cp checkpoints/detector_p4h.pt runs/det_p4h/last.pt 2>/dev/null || true

@@ -154,3 +154,16 @@ def test_each_word_is_decoded_in_one_script():
         rec = Recognizer.load(decode=DecodeConfig(one_script=one_script))
         rec.logits = lambda x, rec=rec: fake_logits(rec, frames)
         assert rec([crop])[0][0] == want
+
+
+def test_words_turned_a_quarter_are_read_both_ways_round(recognizer):
+    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
+
+    words = [("STATION", "DejaVu Sans"), ("coffee", "Liberation Serif"), ("Garden", "DejaVu Serif")]
+    crops = [_render(t, f) for t, f in words]
+    turned = [np.rot90(crops[0], 1), np.rot90(crops[1], -1), np.rot90(crops[2], 1)]  # tall crops, both directions
+    got = [t.casefold() for t, _ in recognizer(turned)]
+    assert got == [w.casefold() for w, _ in words], got
+    assert [t for t, _ in recognizer(crops)] == [t for t, _ in recognizer(turned)]  # same reads as upright
+    plain = Recognizer(recognizer.model, recognizer.charset, DecodeConfig(tall_ratio=0))
+    assert [t.casefold() for t, _ in plain(turned)] != got  # without the rule they are not read

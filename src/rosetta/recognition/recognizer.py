@@ -52,6 +52,9 @@ class DecodeConfig:
     # a word is written in one script: decode each crop within the script (of ``scripts``, or of all the
     # model reads) whose best path is most probable, so no word mixes Latin, Cyrillic and Arabic letters
     one_script: bool = True
+    # a crop this much taller than wide holds a vertical or 90-degree turned word (or stacked letters): it is also
+    # read turned a quarter both ways and the surest of the three reads is kept (0 turns the rule off)
+    tall_ratio: float = 1.5
 
 
 def allowed_classes(charset: Charset, scripts: Sequence[str] | None) -> np.ndarray | None:
@@ -157,7 +160,21 @@ class Recognizer:
 
     def __call__(self, crops: Sequence[np.ndarray], scripts: Sequence[str] | None = None) -> list[tuple[str, float]]:
         """Crops (H, W[, C]) uint8 -> [(text, confidence)] in input order. Blank or degenerate crops give ''.
-        ``scripts``: the scripts the text is in, for this call (default: the decode config's)."""
+        ``scripts``: the scripts the text is in, for this call (default: the decode config's). Crops taller than
+        ``tall_ratio`` times their width are also read turned 90 degrees both ways; the surest read is kept
+        (:func:`tall_variants`)."""
+        crops = list(crops)
+        turned = tall_variants(crops, self.decode_cfg.tall_ratio)
+        if not turned:
+            return self._read(crops, scripts)
+        reads = self._read(crops + [c for _, c in turned], scripts)
+        out = reads[:len(crops)]
+        for (i, _), r in zip(turned, reads[len(crops):]):
+            if r[1] > out[i][1]:
+                out[i] = r
+        return out
+
+    def _read(self, crops: Sequence[np.ndarray], scripts: Sequence[str] | None) -> list[tuple[str, float]]:
         hint = scripts or self.decode_cfg.scripts
         masks = self.script_masks(hint)
         inputs = [to_input(c) for c in crops]
@@ -184,4 +201,24 @@ class Recognizer:
         return out
 
 
-__all__ = ["Recognizer", "DecodeConfig", "allowed_classes", "build_int8"]
+def tall_variants(crops: Sequence[np.ndarray], ratio: float) -> list[tuple[int, np.ndarray]]:
+    """(index, turned crop) for every crop over ``ratio`` times taller than wide: each turned a quarter
+    clockwise and a quarter counter-clockwise (top-to-bottom text reads left to right one way or the other).
+
+    >>> tall = np.zeros((90, 30), np.uint8)
+    >>> [(i, v.shape) for i, v in tall_variants([np.zeros((30, 90), np.uint8), tall], 1.5)]
+    [(1, (30, 90)), (1, (30, 90))]
+    >>> tall_variants([tall], 0)
+    []
+    """
+    if ratio <= 0:
+        return []
+    out = []
+    for i, c in enumerate(crops):
+        h, w = c.shape[:2]
+        if w > 0 and h > ratio * w:
+            out += [(i, np.ascontiguousarray(np.rot90(c, -1))), (i, np.ascontiguousarray(np.rot90(c, 1)))]
+    return out
+
+
+__all__ = ["Recognizer", "tall_variants", "DecodeConfig", "allowed_classes", "build_int8"]
