@@ -366,3 +366,28 @@ def test_a_page_of_small_print_is_not_capped_at_the_photo_settings_200_words():
     dense, _ = ocr.dense_detector([img])[0]
     assert n > 600 and len(first) <= 300 and ocr._small_print(img, (first, None))
     assert len(dense) > 0.85 * n
+
+
+def test_a_long_strip_is_detected_in_tiles(ocr_factory):
+    from PIL import ImageDraw, ImageFont
+
+    from rosetta.ocr import OCRConfig
+
+    words = "OPEN DAILY FRESH COFFEE BREAD MARKET STATION GARDEN HOTEL PHARMACY BOOKS MUSIC RADIO TRAVEL".split()
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 36)
+    im = Image.new("RGB", (6000, 50), "white")
+    draw, x, drawn = ImageDraw.Draw(im), 20, []
+    for w in words * 2:
+        if x + draw.textlength(w, font=font) > 5980:
+            break
+        draw.text((x, 5), w, font=font, fill="black")
+        x += int(draw.textlength(w, font=font)) + 40
+        drawn.append(w)
+    arr = np.asarray(im)
+    whole = OCR(config=OCRConfig(tile_aspect=None))(arr)
+    tiled = OCR(config=OCRConfig())(arr)
+    right_whole = sum(w.text in drawn for w in whole.words)
+    assert right_whole <= 0.3 * len(drawn)  # shrunk to the detector's cap, the 36 px text is ~10 px high
+    got = [w.text for w in sorted(tiled.words, key=lambda w: w.box.cx)]
+    hits = sum(g == w for g, w in zip(got, drawn))
+    assert hits >= 0.8 * len(drawn) and len(got) <= len(drawn) + 1, (got, drawn)  # found once each, in order

@@ -18,6 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from rosetta import tiling
 from rosetta.detection.detector import Detector
 from rosetta.geometry import rotated_crop
 from rosetta.io import ImageError, ImageInput, describe, load_image
@@ -73,6 +74,12 @@ class OCRConfig:
     # ``read_score_thresh`` (chosen with the floor above by end-to-end hmean on img_1..200,
     # scripts/tune_ocr.py), else its own ``score_thresh`` (chosen for detection alone)
     score_thresh: float | None = None
+    # long strips: an image at least ``tile_aspect`` times longer than wide, that the detector would see at under
+    # half its tuned scale, is detected as overlapping tiles along its long side (rosetta.tiling), each tile as
+    # long as the detector's cap at its scale (at least twice the short side), overlapping by ``tile_overlap`` of a
+    # tile: words shorter than the overlap are found whole. None: never tiled
+    tile_aspect: float | None = 4.0
+    tile_overlap: float = 0.33
 
 
 class OCR:
@@ -160,12 +167,32 @@ class OCR:
 
     def _read(self, arrays: list[np.ndarray], names: list[str], scripts: Sequence[str] | None = None) -> list[Result]:
         t0 = time.perf_counter()
-        dets = self.detector(arrays)
-        again = [i for i, (im, d) in enumerate(zip(arrays, dets)) if self._small_print(im, d)]
+        strips = [i for i, im in enumerate(arrays) if self._strip(im)]
+        whole = [i for i in range(len(arrays)) if i not in set(strips)]
+        dets: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros((0, 5), np.float32), np.zeros(0, np.float32))] * len(arrays)
+        for i, d in zip(whole, self.detector([arrays[i] for i in whole]) if whole else []):
+            dets[i] = d
+        for i in strips:
+            dets[i] = self._detect_tiled(arrays[i])
+        again = [i for i in whole if self._small_print(arrays[i], dets[i])]
         if again:  # detected again, larger: their boxes replace the first ones
             for i, d in zip(again, self.dense_detector([arrays[i] for i in again])):
                 dets[i] = d
         return self._recognize(arrays, dets, names, scripts, detect_s=time.perf_counter() - t0)
+
+    def _strip(self, image: np.ndarray) -> bool:
+        """Whether ``image`` is a long strip to detect in tiles (see ``OCRConfig.tile_aspect``)."""
+        if self.config.tile_aspect is None or not isinstance(self.detector, Detector):
+            return False
+        seen = self.detector.working_size(image.shape) / max(image.shape[:2])
+        return tiling.needs_tiles(image.shape, self.config.tile_aspect, seen, self.detector.config.upscale)
+
+    def _detect_tiled(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (N, 5) and scores of a long strip, detected tile by tile (tiles of one size share batches)."""
+        cfg = self.detector.config
+        tile = max(int(cfg.size / max(cfg.upscale, 1e-6)), 2 * min(image.shape[:2]))
+        spans = tiling.windows(image.shape, tile, int(self.config.tile_overlap * tile))
+        return tiling.merge(image.shape, spans, self.detector(tiling.cut(image, spans)))
 
     def _small_print(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> bool:
         """Whether an image's first detection (boxes (N, 5), scores) looks like small print that the detector
