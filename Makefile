@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test sheets bench train-recognizer train-detector train-stop evaluate clean
+.PHONY: setup system-deps demo test sheets web-picture bench train-recognizer train-detector train-stop evaluate clean
 
 setup: system-deps $(STAMP)
 
@@ -28,6 +28,11 @@ test: setup
 
 sheets: setup
 	$(BIN)/rosetta synth sheet -o docs
+
+# The README's pictures from the real service and models: docs/web_page.png (the page in headless Chromium with
+# the Latin sign dropped on it) and docs/overlay.jpg (rosetta read --viz)
+web-picture: setup
+	$(BIN)/python scripts/web_picture.py
 
 bench: setup
 	$(BIN)/python benchmarks/synth.py

@@ -55,7 +55,7 @@ def test_formats_multipart_and_info():
         assert c.get("/healthz").json() == {"status": "ok"}
         assert c.get("/v1/info").json()["version"] == "test"
         assert "rosetta_requests_total" in c.get("/metrics").text
-        assert "<canvas" in c.get("/").text
+        assert '<svg id="overlay"' in c.get("/").text
 
 
 def test_error_paths():

@@ -267,6 +267,7 @@ def production_app():
     ocr = OCR(threads=lane_threads, int8=cfg.int8, min_confidence=cfg.min_confidence, scale=cfg.scale,
               max_side=cfg.max_side)
     info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.int8,
+            "min_confidence": ocr.config.min_confidence,  # the floor in use (the web page shows it)
             "engine": {"detector": ocr.detector.engine, "recognizer": ocr.recognizer.engine},
             "lanes": lanes, "threads_per_lane": lane_threads}
     return create_app(ocr._read, info, cfg, lanes)
