@@ -29,6 +29,7 @@ from pathlib import Path
 
 SYNTH_CYRILLIC_VAL_SEED = 990_001  # training seeds are < 1000 by convention
 SYNTH_CYRILLIC_VAL_SIZE = 1000
+SYNTH_VAL_DIFFICULTY = 0.3  # the legible set: a third of the curriculum's top distortion (docs/audit)
 IC15_TRAIN_IMAGES = range(1, 201)
 IC15_VAL_IMAGES = range(201, 251)
 VAL_BLOCK = {"icdar2015_wordrec_train": 420, "vintext_rec_train": 2500}  # last crops, in photo order
