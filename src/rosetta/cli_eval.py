@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--synthetic", choices=["latin", "cyrillic", "arabic"],
                      help="the seeded synthetic validation set of a script (1000 crops, never trained on)")
     r.add_argument("--split", choices=["val", "train", "all"], default="all")
+    r.add_argument("--images", default=None,
+                   help="with --data of full images (gt.jsonl): their words' ground-truth boxes cut out, e.g. 201-250")
     r.add_argument("--case-sensitive", action="store_true", help="use IIIT5K's text_cs labels where present")
     r.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
     r.add_argument("--scripts", default=None, type=scripts_arg, help="the scripts the text is in, e.g. cyrillic (default: all)")
@@ -74,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if args.what == "recognizer" and args.synthetic:
         res = eval_synthetic(args.synthetic, folder, args.engine, decode)
     elif args.what == "recognizer":
-        res = eval_recognizer(Path(args.data), args.split, args.case_sensitive, folder, args.engine, decode)
+        res = eval_recognizer(Path(args.data), args.split, args.case_sensitive, folder, args.engine, decode,
+                              args.images)
     else:
         sweep = [float(t) for t in args.thresholds.split(",")] if getattr(args, "thresholds", None) else None
         res = eval_images(Path(args.data), _parse_range(args.images), args.what == "ocr", folder, args.engine,
@@ -87,14 +90,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path | None, engine: str,
-                    decode=None) -> dict:
-    from rosetta.data.crops import load_crops
+                    decode=None, images: str | None = None) -> dict:
+    """Scores of the recognizer on a crop set's ``split``, or (``images``, e.g. "201-250") on the words of full
+    images cut out at their ground-truth boxes (rosetta.data.crops.photo_word_crops)."""
+    from rosetta.data.crops import load_crops, photo_word_crops
     from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 
-    crops = load_crops(data.name, split, root=data.parent, case_sensitive=case_sensitive)
+    if images:
+        crops = photo_word_crops(data.name, _parse_range(images) or set(), root=data.parent)
+    else:
+        crops = load_crops(data.name, split, root=data.parent, case_sensitive=case_sensitive)
     decode = decode or DecodeConfig()
     rec = Recognizer.load(folder, engine=engine, decode=decode)
-    return {"data": str(data), "split": split, "scripts": decode.scripts,
+    return {"data": str(data), "split": f"images {images}" if images else split, "scripts": decode.scripts,
             **score_recognizer(rec, crops.images, crops.texts)}
 
 

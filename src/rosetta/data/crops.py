@@ -11,8 +11,10 @@ data, never inside the repository) so later runs start in seconds.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,3 +81,41 @@ def load_crops(dataset: str, split: str, root: Path | None = None, height: int =
     tmp.replace(cache)
     log.info("cached %d crops of %s/%s", len(crops), dataset, split)
     return crops
+
+
+PHOTO_WORDS_MARGIN = 0.16  # the end-to-end reader's first crop margin (OCRConfig.crop_margin)
+
+
+def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] = range(201, 251), root: Path | None = None,
+                     height: int = STORE_HEIGHT) -> Crops:
+    """Word crops cut from full photos' ground-truth quads (don't-care words skipped), upright, at the margin the
+    end-to-end reader uses: the words of ICDAR 2015 img_201..250 by default, photos no recognizer trains on, so
+    this set scores the shipped model and a new one alike (the crop sets' validation blocks were trained on by
+    models made before the splits were grouped by photo)."""
+    from rosetta.geometry import quad_to_box, rotated_crop
+
+    folder = (root or data_root()) / dataset
+    if not (folder / "gt.jsonl").exists():
+        raise FileNotFoundError(f"{folder}/gt.jsonl not found: set ROSETTA_DATA to the shared data folder")
+    images, texts, names = [], [], []
+    with open(folder / "gt.jsonl", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    for r in rows:
+        m = re.search(r"img_(\d+)", r["image"])
+        if not m or int(m.group(1)) not in numbers:
+            continue
+        words = [w for w in r["words"] if not w.get("ignore")]
+        if not words:
+            continue
+        bgr = cv2.imread(str(folder / r["image"]))
+        if bgr is None:
+            raise ValueError(f"{folder / r['image']}: cannot decode image")
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        for k, w in enumerate(words):
+            crop = rotated_crop(gray, quad_to_box(np.float32(w["points"])), PHOTO_WORDS_MARGIN)
+            h, wd = crop.shape[:2]
+            tw = max(4, int(round(wd * height / max(1, h))))
+            images.append(cv2.resize(crop, (tw, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR))
+            texts.append(normalize(w["text"]))
+            names.append(f"{r['image']}#{k}")
+    return Crops(images, texts, names)
