@@ -18,8 +18,8 @@ reduced, to the size the detector would see anyway (JPEG: already while decoding
 >>> buf = io.BytesIO(); Image.new("L", (3000, 1000)).save(buf, "PNG")
 >>> read_header(buf.getvalue())
 ImageHeader(width=3000, height=1000, format='PNG')
->>> load_image(buf.getvalue(), max_side=600).shape
-(200, 600, 3)
+>>> load_image(buf.getvalue(), max_side=1000).shape, load_image(buf.getvalue(), max_side=1200).shape
+((334, 1000, 3), (334, 1000, 3))
 """
 
 from __future__ import annotations
@@ -70,10 +70,7 @@ def read_header(data: bytes, name: str | None = None) -> ImageHeader:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             w, h = im.size
-            try:
-                turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # orientations that swap width and height
-            except Exception:  # a broken EXIF block: load_image keeps the stored orientation too
-                turned = False
+            turned = _turned(im)
     except UnidentifiedImageError as exc:
         raise ImageError(name, "not a readable image (unknown format)") from exc
     except Image.DecompressionBombError as exc:
@@ -84,6 +81,16 @@ def read_header(data: bytes, name: str | None = None) -> ImageHeader:
         raise ImageError(name, f"image too large ({w}x{h} = {w * h / 1e6:.0f} MP > "
                                f"{MAX_PIXELS / 1e6:.0f} MP limit; possible decompression bomb)")
     return ImageHeader(h, w, im.format or "") if turned else ImageHeader(w, h, im.format or "")
+
+
+def _turned(im: Image.Image) -> bool:
+    """Whether the EXIF orientation swaps width and height, read without decoding the pixels."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return False  # PIL's PNG getexif() decodes the whole image to look for an eXIf chunk after the pixels
+    try:
+        return im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # a broken EXIF block: load_image keeps the stored orientation too
+        return False
 
 
 def decoded_pixels(header: ImageHeader, max_side: int | None = None) -> int:
@@ -121,7 +128,8 @@ def describe(src: ImageInput) -> str:
 
 def load_image(src: ImageInput, name: str | None = None, max_side: int | None = None) -> np.ndarray:
     """Decode any supported input to an RGB uint8 array (H, W, 3); encoded images (paths, bytes) whose long
-    side is over ``max_side`` come out reduced to it (aspect kept), the large image never held in RGB."""
+    side is over ``max_side`` come out reduced by the smallest whole factor that brings it to ``max_side`` or
+    under (so between half of it and all of it; JPEG already in the decoder)."""
     name = name or describe(src)
     if isinstance(src, np.ndarray):
         return _from_array(src, name)
@@ -162,7 +170,9 @@ def _open(fh: io.BytesIO, name: str, max_side: int | None = None) -> np.ndarray:
             if max_side and max(w, h) > max_side:
                 im.draft("RGB", _fit(w, h, max_side))  # JPEG: decoded at 1/2, 1/4 or 1/8 (others: no-op)
                 im.load()
-                im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)  # the rest
+                k = -(-max(im.size) // max_side)
+                if k > 1:  # k x k pixels averaged: 8x faster than a bicubic resize of a 79 MP image, never aliased
+                    im = _reducible(im).reduce(k)
             im.load()
     except ImageError:
         raise
@@ -176,6 +186,17 @@ def _open(fh: io.BytesIO, name: str, max_side: int | None = None) -> np.ndarray:
             raise ImageError(name, f"truncated image file ({msg or 'unexpected end of data'})") from exc
         raise ImageError(name, f"corrupt image ({msg})") from exc
     return _from_pil(im, name)
+
+
+def _reducible(im: Image.Image) -> Image.Image:
+    """``im`` in a mode whose pixels can be averaged (palette indices and 1-bit or 16-bit pixels cannot)."""
+    if im.mode == "P":
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode == "1":
+        return im.convert("L")
+    if im.mode.startswith("I;16"):
+        return im.convert("I")
+    return im
 
 
 def _from_pil(im: Image.Image, name: str) -> np.ndarray:
