@@ -44,6 +44,7 @@ def batch(*args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
+@pytest.mark.slow
 def test_local_rows_and_error_row(folder, tmp_path):
     p = batch(str(folder), "-o", str(tmp_path / "o"), "--workers", "1", "--batch-size", "4")
     out, err = p.communicate(timeout=600)
@@ -59,6 +60,7 @@ def test_local_rows_and_error_row(folder, tmp_path):
     assert pq.read_schema(next((tmp_path / "o").glob("part-*.parquet"))).field("words").type.value_type.num_fields == 5
 
 
+@pytest.mark.slow
 def test_kill_9_then_rerun_gives_every_input_exactly_once(folder, tmp_path):
     out = tmp_path / "o"
     p = batch(str(folder), "-o", str(out), "--workers", "1", "--batch-size", "1")
@@ -84,6 +86,7 @@ def test_kill_9_then_rerun_gives_every_input_exactly_once(folder, tmp_path):
     assert p.returncode != 0 and b"other inputs" in err
 
 
+@pytest.mark.slow
 def test_table_inputs(folder, tmp_path):
     paths = sorted(str(p) for p in folder.rglob("img0[0-2].jpg"))
     pq.write_table(pa.table({"path": paths}), tmp_path / "t.parquet")
@@ -97,6 +100,7 @@ def test_table_inputs(folder, tmp_path):
         list_inputs(str(tmp_path / "bad.jsonl"))
 
 
+@pytest.mark.slow
 def test_ray_engine_matches_local(folder, tmp_path):
     p = batch(str(folder / "s1"), "-o", str(tmp_path / "ray"), "--engine", "ray", "--workers", "1",
               "--batch-size", "2", "--format", "jsonl")
