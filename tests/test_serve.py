@@ -276,3 +276,32 @@ def test_serve_logs_its_address_lanes_and_limits_and_help_shows_defaults(monkeyp
     helptext = " ".join(capsys.readouterr().out.split())
     for default in ("(default: 20.0)", "(default: 64)", "(default: 60.0)", "(default: 8)", "(default: 160.0"):
         assert default in helptext, default
+
+
+def test_pixel_budget_serves_waiters_in_order_and_gives_back_what_leavers_held():
+    import asyncio
+
+    from rosetta.engine.budget import PixelBudget
+
+    async def scenario():
+        idle = []
+        b = PixelBudget(100, large=50, on_idle=lambda: idle.append(b.in_use))
+        assert await b.acquire(60, wait_s=0)
+        big = asyncio.ensure_future(b.acquire(90, wait_s=5))  # waits for the 60 to go
+        await asyncio.sleep(0)
+        small = asyncio.ensure_future(b.acquire(30, wait_s=0.2))  # would fit now, but must not jump the queue
+        await asyncio.sleep(0.3)
+        assert small.done() and small.result() is False and not big.done()
+        gone = asyncio.ensure_future(b.acquire(10, wait_s=5))
+        await asyncio.sleep(0)
+        gone.cancel()  # its request went away while waiting
+        await asyncio.sleep(0)
+        assert b.waiting == 1
+        b.release(60)
+        assert await big and b.in_use == 90
+        b.release(90)
+        assert b.in_use == 0 and idle == [0]  # emptied after large images: the moment to trim
+        assert await b.acquire(500, wait_s=0) and b.in_use == 100  # over the capacity: the whole budget
+        return True
+
+    assert asyncio.run(scenario())

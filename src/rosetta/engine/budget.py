@@ -23,13 +23,15 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+from collections import deque
 from typing import Callable
 
 log = logging.getLogger(__name__)
 
 
 class PixelBudget:
-    """At most ``capacity`` pixels held at once; a new request never jumps past one already waiting.
+    """At most ``capacity`` pixels held at once; waiters are served in arrival order (a large image is not
+    starved by a stream of small ones, and a new request never jumps past one already waiting).
 
     A request larger than the whole budget is granted the whole budget (it waits until it is alone).
     ``on_idle`` runs (on the event loop) each time the budget empties after at least ``large`` pixels were
@@ -39,9 +41,12 @@ class PixelBudget:
     def __init__(self, capacity: int, large: int = 0, on_idle: Callable[[], None] | None = None):
         self.capacity, self.large, self.on_idle = max(1, int(capacity)), large, on_idle
         self.in_use = 0
-        self.waiting = 0
+        self._waiters: deque[tuple[int, asyncio.Future]] = deque()
         self._released = 0
-        self._cond: asyncio.Condition | None = None  # made on first use, inside the running loop
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for _, fut in self._waiters if not fut.done())
 
     def clip(self, pixels: int) -> int:
         return max(0, min(int(pixels), self.capacity))
@@ -49,38 +54,46 @@ class PixelBudget:
     async def acquire(self, pixels: int, wait_s: float) -> bool:
         """Take ``pixels`` (clipped to the capacity), waiting up to ``wait_s`` seconds; False when none came."""
         pixels = self.clip(pixels)
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        async with self._cond:
-            if self.waiting == 0 and self.in_use + pixels <= self.capacity:  # no queue-jumping past waiters
-                self.in_use += pixels
-                return True
-            self.waiting += 1
-            try:
-                await asyncio.wait_for(self._cond.wait_for(lambda: self.in_use + pixels <= self.capacity), wait_s)
-            except asyncio.TimeoutError:
-                return False
-            finally:
-                self.waiting -= 1
+        if not self._waiters and self.in_use + pixels <= self.capacity:
             self.in_use += pixels
-            self._cond.notify_all()  # a smaller waiter may fit in what is left
             return True
+        entry = (pixels, asyncio.get_running_loop().create_future())
+        self._waiters.append(entry)
+        granted = False
+        try:
+            granted = await asyncio.wait_for(entry[1], wait_s)  # granted by _grant, else cancelled on timeout
+            return granted
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            fut = entry[1]
+            if not granted and fut.done() and not fut.cancelled():  # granted as its request went away
+                self.in_use -= pixels
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+            self._grant()  # a waiter that gave up may have been the one holding up those behind it
 
     def release(self, pixels: int) -> None:
-        """Give back ``pixels`` (as clipped when taken); wakes the waiters."""
+        """Give back ``pixels`` (as clipped when taken); grants the waiters that now fit, in order."""
         pixels = self.clip(pixels)
         self.in_use = max(0, self.in_use - pixels)
         self._released += pixels
-        if self._cond is not None:
-            asyncio.get_running_loop().create_task(self._notify())
+        self._grant()
         if self.in_use == 0 and self.on_idle and self.large and self._released >= self.large:
             self._released = 0
             self.on_idle()
 
-    async def _notify(self) -> None:
-        assert self._cond is not None
-        async with self._cond:
-            self._cond.notify_all()
+    def _grant(self) -> None:
+        while self._waiters:
+            pixels, fut = self._waiters[0]
+            if fut.done():  # gave up (timed out or its request went away)
+                self._waiters.popleft()
+                continue
+            if self.in_use + pixels > self.capacity:
+                return
+            self._waiters.popleft()
+            self.in_use += pixels
+            fut.set_result(True)
 
 
 def _libc_malloc_trim() -> Callable[[int], int] | None:
