@@ -32,8 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="requests waiting for the model; more get 503 with Retry-After (default: %(default)s)")
     s.add_argument("--max-mb", type=float, default=20.0, help="request body cap in MB, 413 above (default: %(default)s)")
     s.add_argument("--max-megapixels", type=float, default=160.0,
-                   help="decoded image pixels held at once by all requests, in megapixels: the memory bound "
-                        "(default: %(default)s, two images of the 80 MP limit)")
+                   help="decoded image pixels held at once by all requests of a worker process, in megapixels: "
+                        "the memory bound (default: %(default)s, two images of the 80 MP limit)")
     s.add_argument("--pixel-wait", type=float, default=10.0,
                    help="seconds a request waits for room under --max-megapixels before 503 (default: %(default)s)")
     s.add_argument("--decode-max-side", type=int, default=4096,
