@@ -265,6 +265,7 @@ def test_serve_logs_its_address_lanes_and_limits_and_help_shows_defaults(monkeyp
 
     started = {}
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.update(kw))
+    monkeypatch.setenv("ROSETTA_SERVE_CONFIG", "{}")  # run() sets it for the workers: restored after the test
     args = build_parser().parse_args(["serve", "--port", "8123", "--threads", "2", "--max-megapixels", "50"])
     with caplog.at_level(logging.INFO, logger="rosetta"):
         assert run(args) == 0
