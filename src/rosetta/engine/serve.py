@@ -231,7 +231,7 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
             except ImageError as exc:
                 return fail(400, "bad_image", str(exc))
             del data
-            kept = budget.clip(array.shape[0] * array.shape[1])
+            kept = min(held, array.shape[0] * array.shape[1])
             budget.release(held - kept)  # the decoding buffers are gone; the reduced image stays until answered
             held = kept
             try:
