@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test sheets web-picture bench train-recognizer train-detector train-stop evaluate clean
+.PHONY: setup system-deps demo test test-fast sheets web-picture bench train-recognizer train-detector train-stop evaluate clean
 
 setup: system-deps $(STAMP)
 
@@ -25,6 +25,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-fast: setup  # everything but the slow tests (subprocesses, Ray, int8 builds, training, browser): about a minute
+	$(BIN)/python -m pytest -m "not slow"
 
 sheets: setup
 	$(BIN)/rosetta synth sheet -o docs

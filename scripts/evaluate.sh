@@ -3,6 +3,7 @@
 #   sh scripts/evaluate.sh                  # everything (about 20 minutes on 2 cores)
 #   sh scripts/evaluate.sh quick            # accuracy only (= accuracy)
 #   sh scripts/evaluate.sh batch serve      # some sections: accuracy speed peers int8 int8speed int8noise batch serve
+#                                           # servemem (the service under 16 concurrent 79 MP uploads)
 # Benchmarks want the machine to themselves: pause background training first.
 set -eu
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ for s in $SECTIONS; do
     int8noise) $PY benchmarks/int8.py --noise-only --noise-seeds 120 --no-mixed > $OUT/bench_int8_noise.jsonl ;;  # 120 paired draws, ~25 min
     batch) $PY benchmarks/batch.py --images 200 --repeats 3 > $OUT/bench_batch.jsonl ;;
     serve) $PY benchmarks/serve_load.py --requests 120 --rss-requests 5000 > $OUT/bench_serve.jsonl ;;
-    *) echo "evaluate.sh: unknown section $s (accuracy speed peers int8 int8speed int8noise batch serve, or quick)" >&2; exit 2 ;;
+    servemem) $PY benchmarks/serve_memory.py --out $OUT/serve_memory.jsonl ;;
+    *) echo "evaluate.sh: unknown section $s (accuracy speed peers int8 int8speed int8noise batch serve servemem, or quick)" >&2; exit 2 ;;
   esac
 done

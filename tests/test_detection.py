@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rosetta.detection.anchors import AnchorGenerator
@@ -103,6 +104,7 @@ def test_no_text_gives_zero_box_loss():
     sum(losses.values()).backward()  # and it still trains (objectness, background scores)
 
 
+@pytest.mark.slow
 def test_tiny_overfit_drives_the_loss_down_and_boxes_come_back_in_image_pixels():
     torch.manual_seed(0)
     model = RotatedFasterRCNN.build(DetectorConfig(size=224)).train()
@@ -126,6 +128,7 @@ def test_tiny_overfit_drives_the_loss_down_and_boxes_come_back_in_image_pixels()
         assert (out["boxes"][:, 0] < 224).all() and (out["boxes"][:, 1] < 160).all()
 
 
+@pytest.mark.slow
 def test_a_new_stem_learns_the_shipped_stems_features():
     """Fine-tuning to another stem starts by teaching it the shipped detector's stem output (distil_stem):
     on real photos (the bundled samples) its error against the teacher falls well below where it starts."""
@@ -152,6 +155,8 @@ def test_a_new_stem_learns_the_shipped_stems_features():
     assert tuple(student.trunk.stem(crops[0][None]).shape) == (1, 24, 40, 40)
 
 
+@pytest.mark.data("icdar2015_dev")
+@pytest.mark.slow
 def test_detector_training_holds_out_images_when_asked():
     """``holdout``: the last training images are never in the real-image pool, so checkpoints can be chosen
     on images the detector did not see."""
@@ -201,6 +206,7 @@ def test_roi_head_on_reduced_maps_is_the_same_function_and_qat_rounds_them():
     assert not model.reduce_maps_for_roi and "reduce_map" not in vars(model.roi_heads.head)
 
 
+@pytest.mark.slow
 def test_int8_self_distillation_learns_its_rounding_and_leaves_the_rest():
     """Quantization-aware self-distillation (``--set qat=1 --set qat_distill=1``): through ONNX Runtime's
     rounding the student's outputs move back towards its float self's, while BatchNorm statistics and the
@@ -244,6 +250,7 @@ def test_int8_self_distillation_learns_its_rounding_and_leaves_the_rest():
     assert not any("running_" in k for k in moved)
 
 
+@pytest.mark.slow
 def test_onnx_features_are_channels_last_and_older_graphs_still_read(tmp_path):
     """The exported feature graph gives channels-last maps; the runner hands the model (B, C, H, W) views of
     them, equal to PyTorch's own features, and reads a graph exported before (B, C, H, W outputs) alike."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from rosetta.eval import evaluate_images
@@ -31,6 +32,7 @@ def test_dont_care_one_to_one_and_e2e_text():
     assert evaluate_images([[]], [[]])["det"]["hmean"] == 0.0
 
 
+@pytest.mark.slow
 def test_eval_recognizer_and_ocr_commands(tmp_path):
     rec = tmp_path / "rec"
     (rec / "crops").mkdir(parents=True)
@@ -56,6 +58,7 @@ def test_eval_recognizer_and_ocr_commands(tmp_path):
     assert set(res) >= {"det", "e2e", "s_per_image", "peak_rss_mb"}
 
 
+@pytest.mark.slow
 def test_detector_tuning_refuses_the_validation_images():
     import subprocess
     import sys
@@ -67,6 +70,7 @@ def test_detector_tuning_refuses_the_validation_images():
     assert r.returncode != 0 and "validation images" in r.stderr
 
 
+@pytest.mark.slow
 def test_tune_ocr_refuses_validation_images():
     import subprocess
     import sys

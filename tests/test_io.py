@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rosetta.io import MAX_PIXELS, ImageError, load_image
+from rosetta.io import MAX_PIXELS, ImageError, ImageHeader, load_image, read_header
 
 
 def _png(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
@@ -76,3 +76,36 @@ def test_decompression_bomb_is_refused():
     assert len(bomb) < 2_000_000
     with pytest.raises(ImageError, match="too large"):
         load_image(bomb, name="bomb.png")
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "LA", "I;16", "CMYK"])
+def test_large_images_decode_reduced_in_every_mode(mode):
+    """``max_side``: a 300 x 120 image comes out at most 100 px long, at least half that (a whole factor: 3; JPEG
+    first at 1/2 in the decoder, then 2), its aspect kept."""
+    im = Image.new("RGB", (300, 120), (250, 250, 250)).convert(mode)
+    fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I;16" else "PNG")
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    a = load_image(buf.getvalue(), max_side=100)
+    assert a.shape == ((30, 75, 3) if fmt == "JPEG" else (40, 100, 3)) and a.dtype == np.uint8
+    assert abs(int(a[..., 0].mean()) - 250) <= 8  # averaged, not sampled from a palette or bits
+    assert read_header(buf.getvalue()).pixels == 300 * 120
+    assert load_image(buf.getvalue(), max_side=400).shape == (120, 300, 3)  # under the cap: untouched
+
+
+def test_read_header_reads_only_the_header():
+    """The size of a PNG whose pixel data is cut off: the header is read, nothing decoded (a service checks
+    sizes before it commits memory); decoding it fails as truncated. Orientation is applied to the size."""
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (600, 800, 3), np.uint8)).save(buf, "PNG")
+    cut = buf.getvalue()[:2000]
+    assert read_header(cut) == ImageHeader(800, 600, "PNG")
+    with pytest.raises(ImageError, match="truncated"):
+        load_image(cut)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees: width and height swap
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 100)).save(buf, "JPEG", exif=exif)
+    assert read_header(buf.getvalue()) == ImageHeader(100, 300, "JPEG") and load_image(buf.getvalue()).shape[:2] == (300, 100)
+    with pytest.raises(ImageError, match="not a readable image"):
+        read_header(b"hello")

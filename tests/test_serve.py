@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 import threading
 import time
@@ -196,3 +197,112 @@ def test_serve_without_its_extra_says_what_to_install(monkeypatch):
     with pytest.raises(SystemExit) as exc:
         run(args)
     assert "uvicorn" in str(exc.value.code) and "pip install 'rosetta-ocr[serve]'" in str(exc.value.code)
+
+
+def test_pixel_budget_queues_a_request_then_refuses_one_with_retry_after():
+    """Two 6,000-pixel images against a 10,000-pixel budget: the second waits until the first is answered (never
+    both in the model at once), and one that cannot get in within ``pixel_wait_s`` gets 503 with Retry-After."""
+    reader = FakeReader()
+    reader.gate.clear()  # the first image sits in the model
+    with client(reader, max_megapixels=0.01, pixel_wait_s=3.0) as c:
+        codes = {}
+        first = threading.Thread(target=lambda: codes.__setitem__("first", c.post("/v1/ocr", content=png(100, 60))))
+        first.start()
+        time.sleep(0.5)
+        queued = threading.Thread(target=lambda: codes.__setitem__("queued", c.post("/v1/ocr", content=png(100, 60))))
+        queued.start()
+        time.sleep(0.5)
+        assert c.app.state.budget.in_use == 6000 and c.app.state.budget.waiting == 1
+        reader.gate.set()
+        first.join()
+        queued.join()
+        assert codes["first"].status_code == codes["queued"].status_code == 200
+        assert reader.batches == [1, 1]  # one after the other, not batched together
+        assert c.app.state.budget.in_use == 0
+    reader.gate.clear()
+    with client(reader, max_megapixels=0.01, pixel_wait_s=0.3) as c:
+        blocked = threading.Thread(target=lambda: c.post("/v1/ocr", content=png(100, 60)))
+        blocked.start()
+        time.sleep(0.5)
+        r = c.post("/v1/ocr", content=png(100, 60))
+        assert r.status_code == 503 and r.headers["Retry-After"] and "busy" in r.json()["error"]
+        reader.gate.set()
+        blocked.join()
+        assert c.app.state.budget.in_use == 0
+
+
+def test_large_images_are_decoded_reduced_and_answered_in_the_uploads_pixels():
+    reader = FakeReader()
+    with client(reader, decode_max_side=50) as c:
+        r = c.post("/v1/ocr", content=png(200, 100)).json()
+        assert r["words"][0]["text"] == "w50"  # the model saw it at 50 x 25
+        assert (r["width"], r["height"]) == (200, 100) and r["words"][0]["box"] == [40.0, 40.0, 32.0, 16.0, 15.0]
+        small = c.post("/v1/ocr", content=png(40, 20)).json()
+        assert small["words"][0]["text"] == "w40" and small["words"][0]["box"][:2] == [10.0, 10.0]  # untouched
+
+
+def test_every_cli_format_is_served():
+    from rosetta.export import FORMATS
+
+    with client(FakeReader()) as c:
+        for fmt in FORMATS:
+            r = c.post(f"/v1/ocr?format={fmt}", content=png(40, 20))
+            assert r.status_code == 200, fmt
+        tsv = c.post("/v1/ocr?format=tsv", content=png(40, 20))
+        assert tsv.headers["content-type"].startswith("text/tab-separated-values")
+        assert tsv.text.splitlines()[0].startswith("level\t") and tsv.text.splitlines()[-1].endswith("\tw40")
+        jsonl = c.post("/v1/ocr?format=jsonl", content=png(40, 20)).text
+        assert len(jsonl.splitlines()) == 1 and json.loads(jsonl)["words"][0]["text"] == "w40"
+
+
+def test_serve_logs_its_address_lanes_and_limits_and_help_shows_defaults(monkeypatch, caplog, capsys):
+    import logging
+
+    import uvicorn
+
+    from rosetta.cli import build_parser
+    from rosetta.cli_serve import run
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: started.update(kw))
+    monkeypatch.setenv("ROSETTA_SERVE_CONFIG", "{}")  # run() sets it for the workers: restored after the test
+    args = build_parser().parse_args(["serve", "--port", "8123", "--threads", "2", "--max-megapixels", "50"])
+    with caplog.at_level(logging.INFO, logger="rosetta"):
+        assert run(args) == 0
+    assert started["port"] == 8123
+    line = caplog.text
+    assert "http://127.0.0.1:8123" in line and "2 lanes x 1 thread" in line and "50 MP" in line and "queue 64" in line
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: 20.0)", "(default: 64)", "(default: 60.0)", "(default: 8)", "(default: 160.0"):
+        assert default in helptext, default
+
+
+def test_pixel_budget_serves_waiters_in_order_and_gives_back_what_leavers_held():
+    import asyncio
+
+    from rosetta.engine.budget import PixelBudget
+
+    async def scenario():
+        idle = []
+        b = PixelBudget(100, large=50, on_idle=lambda: idle.append(b.in_use))
+        assert await b.acquire(60, wait_s=0)
+        big = asyncio.ensure_future(b.acquire(90, wait_s=5))  # waits for the 60 to go
+        await asyncio.sleep(0)
+        small = asyncio.ensure_future(b.acquire(30, wait_s=0.2))  # would fit now, but must not jump the queue
+        await asyncio.sleep(0.3)
+        assert small.done() and small.result() is False and not big.done()
+        gone = asyncio.ensure_future(b.acquire(10, wait_s=5))
+        await asyncio.sleep(0)
+        gone.cancel()  # its request went away while waiting
+        await asyncio.sleep(0)
+        assert b.waiting == 1
+        b.release(60)
+        assert await big and b.in_use == 90
+        b.release(90)
+        assert b.in_use == 0 and idle == [0]  # emptied after large images: the moment to trim
+        assert await b.acquire(500, wait_s=0) and b.in_use == 100  # over the capacity: the whole budget
+        return True
+
+    assert asyncio.run(scenario())

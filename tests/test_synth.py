@@ -48,6 +48,7 @@ def test_no_tofu_pick_only_returns_covering_fonts(fonts):
     assert fonts.pick(rng, "latin", "abc\u4e2d") is None
 
 
+@pytest.mark.slow
 def test_word_samples_never_use_a_font_lacking_a_glyph(words, fonts):
     by_face = {}
     for f in fonts.fonts:
@@ -77,6 +78,7 @@ def test_arabic_is_shaped_and_label_logical(fonts):
         assert logical_to_visual(logical_to_visual(s.text)) == s.text
 
 
+@pytest.mark.slow
 def test_scene_quads_are_tight_around_each_words_ink():
     gen = SceneSynth.create(SceneSynthConfig(seed=3, keep_masks=True, max_words=25))
     outside = total = 0
@@ -99,6 +101,7 @@ def test_scene_quads_are_tight_around_each_words_ink():
     assert total > 0 and outside / total < 0.02
 
 
+@pytest.mark.slow
 def test_labels_round_trip_and_same_seed_same_bytes(tmp_path):
     cfg = WordSynthConfig(seed=9)
     a = write_words(tmp_path / "a", cfg, 24, workers=1, progress=False)
@@ -121,6 +124,7 @@ def test_bad_configuration_says_how_to_fix(monkeypatch, tmp_path):
         FontRegistry.discover(dirs=[str(tmp_path)], cache=tmp_path / "c.json")
 
 
+@pytest.mark.slow
 def test_cyrillic_validation_set_is_still_the_audited_one():
     """The seeded synthetic Cyrillic validation set is the one a person transcribed blind
     (docs/audit/cyrillic_reads.json, 41 of its first 60 crops read right: the set's ceiling in

@@ -3,7 +3,8 @@
     rosetta batch photos/ -o out/ocr                       # local engine, one worker per core
     rosetta batch listing.parquet -o s3dump/ --engine ray  # Ray Data; RAY_ADDRESS selects a cluster
 
-Prints a summary (done, failed, skipped, images/s) and exits 1 when any image failed.
+Names each input that failed on stderr (its row carries the error too), prints a summary (done, failed,
+skipped, images/s) and exits 1 when any image failed.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         for s in runner(todo, cfg):
             done += s["images"]
             failed += s["failed"]
+            for error in s.get("errors", ()):  # as `read` does: each failed input named, with the reason
+                bar.write(f"rosetta batch: error: {error}", file=sys.stderr)
             bar.update(s["images"])
             bar.set_postfix(failed=failed)
     except KeyboardInterrupt:

@@ -11,6 +11,15 @@ raise :class:`ImageError` naming the input and the problem.
 Traceback (most recent call last):
 ...
 rosetta.io.ImageError: x.bin: not a readable image (unknown format)
+
+A service that must bound its memory reads the header first (nothing decoded) and decodes large images
+reduced, to the size the detector would see anyway (JPEG: already while decoding, at 1/2, 1/4 or 1/8):
+
+>>> buf = io.BytesIO(); Image.new("L", (3000, 1000)).save(buf, "PNG")
+>>> read_header(buf.getvalue())
+ImageHeader(width=3000, height=1000, format='PNG')
+>>> load_image(buf.getvalue(), max_side=1000).shape, load_image(buf.getvalue(), max_side=1200).shape
+((334, 1000, 3), (334, 1000, 3))
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
@@ -36,6 +46,73 @@ class ImageError(ValueError):
         self.name, self.problem = name, problem
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """An encoded image's size as it will be decoded (EXIF orientation applied) and its format."""
+
+    width: int
+    height: int
+    format: str
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def read_header(data: bytes, name: str | None = None) -> ImageHeader:
+    """The size and format from the header alone, nothing decoded; :class:`ImageError` for what
+    :func:`load_image` would refuse by its header (empty, not an image, over :data:`MAX_PIXELS`)."""
+    name = name or describe(data)
+    if len(data) == 0:
+        raise ImageError(name, "empty input (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            turned = _turned(im)
+    except UnidentifiedImageError as exc:
+        raise ImageError(name, "not a readable image (unknown format)") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageError(name, f"image too large (possible decompression bomb: {exc})") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(name, f"corrupt image ({exc})") from exc
+    if w * h > MAX_PIXELS:
+        raise ImageError(name, f"image too large ({w}x{h} = {w * h / 1e6:.0f} MP > "
+                               f"{MAX_PIXELS / 1e6:.0f} MP limit; possible decompression bomb)")
+    return ImageHeader(h, w, im.format or "") if turned else ImageHeader(w, h, im.format or "")
+
+
+def _turned(im: Image.Image) -> bool:
+    """Whether the EXIF orientation swaps width and height, read without decoding the pixels."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return False  # PIL's PNG getexif() decodes the whole image to look for an eXIf chunk after the pixels
+    try:
+        return im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # a broken EXIF block: load_image keeps the stored orientation too
+        return False
+
+
+def decoded_pixels(header: ImageHeader, max_side: int | None = None) -> int:
+    """The most pixels :func:`load_image` holds at once decoding this image with ``max_side``: JPEG is reduced
+    by 1/2, 1/4 or 1/8 while decoding; other formats are decoded whole, then reduced.
+
+    >>> decoded_pixels(ImageHeader(8000, 6000, "JPEG"), 4000), decoded_pixels(ImageHeader(8000, 6000, "PNG"), 4000)
+    (12000000, 48000000)
+    """
+    if not max_side or header.format != "JPEG" or max(header.width, header.height) <= max_side:
+        return header.pixels
+    target = _fit(header.width, header.height, max_side)
+    s = next(s for s in (8, 4, 2, 1) if -(-header.width // s) >= target[0] and -(-header.height // s) >= target[1])
+    return -(-header.width // s) * -(-header.height // s)
+
+
+def _fit(w: int, h: int, max_side: int) -> tuple[int, int]:
+    """(w, h) scaled so that the long side is ``max_side`` (never up)."""
+    f = min(1.0, max_side / max(w, h))
+    return max(1, round(w * f)), max(1, round(h * f))
+
+
 def describe(src: ImageInput) -> str:
     """A short name for an input, for messages and results."""
     if isinstance(src, (str, os.PathLike)):
@@ -49,8 +126,10 @@ def describe(src: ImageInput) -> str:
     return f"<{type(src).__name__}>"
 
 
-def load_image(src: ImageInput, name: str | None = None) -> np.ndarray:
-    """Decode any supported input to an RGB uint8 array (H, W, 3)."""
+def load_image(src: ImageInput, name: str | None = None, max_side: int | None = None) -> np.ndarray:
+    """Decode any supported input to an RGB uint8 array (H, W, 3); encoded images (paths, bytes) whose long
+    side is over ``max_side`` come out reduced by the smallest whole factor that brings it to ``max_side`` or
+    under (so between half of it and all of it; JPEG already in the decoder)."""
     name = name or describe(src)
     if isinstance(src, np.ndarray):
         return _from_array(src, name)
@@ -59,7 +138,7 @@ def load_image(src: ImageInput, name: str | None = None) -> np.ndarray:
     if isinstance(src, (bytes, bytearray)):
         if len(src) == 0:
             raise ImageError(name, "empty input (0 bytes)")
-        return _open(io.BytesIO(bytes(src)), name)
+        return _open(io.BytesIO(bytes(src)), name, max_side)
     if isinstance(src, (str, os.PathLike)):
         path = Path(src)
         if not path.exists():
@@ -73,12 +152,12 @@ def load_image(src: ImageInput, name: str | None = None) -> np.ndarray:
                 data = fh.read()
         except OSError as exc:
             raise ImageError(name, f"cannot read file ({exc.strerror or exc})") from exc
-        return _open(io.BytesIO(data), name)
+        return _open(io.BytesIO(data), name, max_side)
     raise ImageError(name, f"unsupported input type {type(src).__name__} (give a path, bytes, a numpy array "
                            "or a PIL image)")
 
 
-def _open(fh: io.BytesIO, name: str) -> np.ndarray:
+def _open(fh: io.BytesIO, name: str, max_side: int | None = None) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -88,6 +167,12 @@ def _open(fh: io.BytesIO, name: str) -> np.ndarray:
                 raise ImageError(name, f"image too large ({w}x{h} = {w * h / 1e6:.0f} MP > "
                                        f"{MAX_PIXELS / 1e6:.0f} MP limit; possible decompression bomb)")
             im.seek(0)  # animated images: the first frame
+            if max_side and max(w, h) > max_side:
+                im.draft("RGB", _fit(w, h, max_side))  # JPEG: decoded at 1/2, 1/4 or 1/8 (others: no-op)
+                im.load()
+                k = -(-max(im.size) // max_side)
+                if k > 1:  # k x k pixels averaged: 8x faster than a bicubic resize of a 79 MP image, never aliased
+                    im = _reducible(im).reduce(k)
             im.load()
     except ImageError:
         raise
@@ -101,6 +186,17 @@ def _open(fh: io.BytesIO, name: str) -> np.ndarray:
             raise ImageError(name, f"truncated image file ({msg or 'unexpected end of data'})") from exc
         raise ImageError(name, f"corrupt image ({msg})") from exc
     return _from_pil(im, name)
+
+
+def _reducible(im: Image.Image) -> Image.Image:
+    """``im`` in a mode whose pixels can be averaged (palette indices and 1-bit or 16-bit pixels cannot)."""
+    if im.mode == "P":
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode == "1":
+        return im.convert("L")
+    if im.mode.startswith("I;16"):
+        return im.convert("I")
+    return im
 
 
 def _from_pil(im: Image.Image, name: str) -> np.ndarray:
@@ -154,4 +250,5 @@ def _from_array(a: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-__all__ = ["ImageError", "ImageInput", "MAX_PIXELS", "describe", "load_image"]
+__all__ = ["ImageError", "ImageHeader", "ImageInput", "MAX_PIXELS", "decoded_pixels", "describe", "load_image",
+           "read_header"]

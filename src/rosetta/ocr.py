@@ -30,20 +30,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OCRConfig:
-    # context around each box, as a fraction of its height, on every side; chosen for the shipped models on the
-    # training images img_1..200 (e2e hmean 0.343 at 0.08, 0.363 at 0.16, 0.337 at 0.24; docs/RESULTS.md)
+    # context around each box, as a fraction of its height, on every side: a box cut tight loses the ends of
+    # letters, a loose one takes in a neighbour's; chosen for the shipped models by end-to-end hmean on the
+    # training images img_1..200 (scripts/tune_ocr.py; figures in docs/history/RESULTS-2026-12.md)
     crop_margin: float = 0.16
     # each box is also read at these margins (a number for every side, or (along, across) the text) and
-    # ``combine`` makes its reads one: "max" keeps the most confident read (a word's end letters are sometimes
-    # cut by one margin or joined by a neighbour's letter at another); () reads once. 0.08 and 0.24 chosen on
-    # img_1..200 with the patch4 detector (e2e hmean at the shipped 0.6/0.85: 0.4778 with 0.12 alone, 0.4794
-    # with 0.12 and 0.24, 0.4928 with 0.08 and 0.20, 0.4949 with 0.12 and 0.08, 0.5007 with 0.08 and 0.24;
-    # scripts/tune_ocr.py, 2026-12-01): three reads per box, the recognizer's cheapest way to words whose box is
-    # a little off (earlier models: 0.4415 once, 0.4632 with 0.12, 0.4517 with 0.12 and 0.20). Tried on
-    # 2026-12-02 (scripts/tune_reads.py, docs/RESULTS.md), not shipped: a fourth read at (0.08, 0.16) with
-    # "vote" (the text whose reads' confidences sum highest) read img_1..200 better in fp32 and int8 (0.4914 ->
-    # 0.4942, 0.4840 -> 0.4908) and img_181..200 too, but img_201..250 worse (24 noise draws: fp32 0.4079 ->
-    # 0.3964, int8 0.4013 -> 0.3958); crops tighter across the text cut the dots under Arabic letters.
+    # ``combine`` makes its reads one: a word's end letters are sometimes cut by one margin or joined by a
+    # neighbour's letter at another, so three reads per box are the recognizer's cheapest way to words whose box
+    # is a little off; () reads once. Chosen on img_1..200 (scripts/tune_ocr.py). A fourth read with "vote" read
+    # the training images better and the validation images worse (crops tighter across the text cut the dots
+    # under Arabic letters), so it is not the default
     reread_margins: tuple[float | tuple[float, float], ...] = (0.08, 0.24)
     # how a box's reads make one: "max" (the surest read) or "vote" (see :func:`combine_reads`)
     combine: str = "max"
@@ -59,8 +55,8 @@ class OCRConfig:
     keep_empty: bool = False  # keep detections whose text came out empty
     # small print: an image where the detector finds at least ``dense_words`` words whose median height is under
     # ``dense_height`` pixels (as the detector saw them) is detected again at ``dense_scale``, long side up to
-    # ``dense_max_side``. Receipts (39-100 boxes, median 17-33 px) then read far better (bag-of-words hmean 0.451
-    # -> 0.547 on 20 receipts held out from choosing 2.5 / 2500); no ICDAR 2015 photo has more than 21 boxes.
+    # ``dense_max_side``: print too small for the photo setting is found at 2.5x (receipts read far better, on
+    # receipts held out from choosing 2.5 / 2500), while photos, with few words, are not detected twice.
     # When the caller sets the detector's scale (``OCR(scale=, max_side=)``, ``--scale``), an image with at least
     # ``dense_words`` words is detected again at that scale, with the room below. None: never
     dense_words: int | None = 32

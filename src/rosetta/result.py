@@ -122,6 +122,23 @@ class Result:
     def words(self) -> tuple[Word, ...]:
         return tuple(w for line in self.lines for w in line.words)
 
+    def resized(self, width: int, height: int) -> "Result":
+        """The same words for the image at ``width`` x ``height`` (read reduced, answered in the upload's pixels).
+
+        >>> r = Result.build(100, 50, [Word("Hi", 0.9, 0.8, RotatedBox(20, 10, 30, 12, 5))])
+        >>> r.resized(400, 200).words[0].box
+        RotatedBox(cx=80.0, cy=40.0, w=120.0, h=48.0, angle=5.0)
+        """
+        fx, fy = width / max(1, self.width), height / max(1, self.height)
+        f = math.sqrt(fx * fy)  # the two differ by rounding only: reduced images keep their aspect
+
+        def scaled(w: Word) -> Word:
+            b = w.box
+            return Word(w.text, w.confidence, w.score, RotatedBox(b.cx * fx, b.cy * fy, b.w * f, b.h * f, b.angle))
+
+        lines = tuple(Line(tuple(scaled(w).rounded() for w in ln.words)) for ln in self.lines)
+        return Result(int(width), int(height), lines, self.image, self.error, dict(self.meta))
+
     @property
     def text(self) -> str:
         return "\n".join(line.text for line in self.lines)

@@ -9,7 +9,11 @@ Both yield one summary dict per finished shard, as shards finish.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import os
+import threading
+import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -19,18 +23,32 @@ _worker_state: dict = {}
 
 
 def _init_worker(cfg: BatchConfig) -> None:
-    import os
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     os.environ["OMP_NUM_THREADS"] = str(cfg.threads_per_worker)
+    parent = os.getppid()
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="rosetta-parent-watch").start()
     _worker_state["ocr"] = make_ocr(cfg)
     _worker_state["cfg"] = cfg
+    _worker_state["parent"] = parent
+
+
+def _exit_with(parent: int, every_s: float = 0.2) -> None:
+    """Exit quietly as soon as the parent is gone (killed): an orphan would finish its shard for nobody and
+    die on the closed result pipe with a BrokenPipeError traceback. Its unfinished part file is redone by the
+    next run (part files are written under a temporary name, renamed when complete)."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(0)
 
 
 def _run_shard(shard: Shard) -> dict:
     cfg: BatchConfig = _worker_state["cfg"]
-    return process_shard(shard, _worker_state["ocr"], Path(cfg.output), cfg.fmt)
+    summary = process_shard(shard, _worker_state["ocr"], Path(cfg.output), cfg.fmt)
+    if os.getppid() != _worker_state["parent"]:  # orphaned while reading: nobody to send the summary to
+        os._exit(0)
+    return summary
 
 
 def run_local(shards: Sequence[Shard], cfg: BatchConfig) -> Iterator[dict]:
@@ -63,7 +81,7 @@ class _RayShardActor:
         out = {"summary": []}
         for blob in batch["shard"]:
             s = process_shard(pickle.loads(blob), self.ocr, Path(self.cfg.output), self.cfg.fmt)
-            out["summary"].append(f"{s['shard']},{s['images']},{s['failed']}")
+            out["summary"].append(json.dumps(s))
         return out
 
 
@@ -86,8 +104,7 @@ def run_ray(shards: Sequence[Shard], cfg: BatchConfig) -> Iterator[dict]:
     ds = ds.map_batches(_RayShardActor, fn_constructor_args=(cfg,), batch_size=1,
                         compute=ray.data.ActorPoolStrategy(size=max(1, cfg.workers)), num_cpus=cfg.threads_per_worker)
     for row in ds.iter_rows():
-        k, n, f = (int(v) for v in row["summary"].split(","))
-        yield {"shard": k, "images": n, "failed": f}
+        yield json.loads(row["summary"])
 
 
 __all__ = ["run_local", "run_ray"]

@@ -2,12 +2,18 @@
 
     rosetta serve --port 8080 --max-batch 8 --max-wait-ms 10
 
-``POST /v1/ocr`` (raw image body or multipart ``file``; ``?format=json|text|hocr|alto``; ``?scripts=cyrillic``
+``POST /v1/ocr`` (raw image body or multipart ``file``; ``?format=json|jsonl|text|tsv|hocr|alto``; ``?scripts=cyrillic``
 when the text is known to be in some scripts) returns the
 same serialisation as the CLI. Concurrent requests are gathered into one batch (up to ``max_batch``
 images or ``max_wait_ms``) and run off the event loop, split across one inference lane per core. The queue is bounded:
 when full, 503 with Retry-After; bodies over ``max_bytes`` get 413; unreadable images 400; a request
 that waits longer than ``timeout_s`` 504. No endpoint fetches URLs.
+
+Memory is bounded by pixels, not only by requests (:mod:`rosetta.engine.budget`): each request takes the
+pixels its image decodes to (read from its header first) from a budget of ``max_megapixels`` before
+decoding, and waits up to ``pixel_wait_s`` for them (then 503 with Retry-After). Images longer than
+``decode_max_side`` are reduced while decoding (the detector sees at most 2,500 px of them anyway) and
+their words' boxes scaled back to the upload's pixels.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from fastapi import Request  # at module level: FastAPI resolves the handlers' a
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parents[1] / "web"
+MEDIA_TYPES = {"json": "application/json", "jsonl": "application/x-ndjson", "text": "text/plain; charset=utf-8",
+               "tsv": "text/tab-separated-values; charset=utf-8", "hocr": "application/xhtml+xml",
+               "alto": "application/xml"}  # every format of `rosetta read`, by ?format=
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,10 @@ class ServeConfig:
     max_queue: int = 64  # requests waiting for the model; more get 503
     max_bytes: int = 20 * 1024 * 1024  # request body cap (413 above)
     timeout_s: float = 60.0  # per request, queueing included (504 above)
+    max_megapixels: float = 160.0  # decoded pixels held at once by all requests (two images of the 80 MP limit)
+    pixel_wait_s: float = 10.0  # how long a request waits for room in that budget (503 after)
+    decode_max_side: int = 4096  # longer images are decoded reduced to this: phone photos (4000 px) stay whole,
+    # and the detector's dense pass sees 2,500 px at most, so words it finds keep >= 1.6x that size for reading
     threads: int | None = None  # cores for inference (default: all PyTorch sees)
     int8: bool = False  # int8 detector and recognizer
     min_confidence: float | None = None  # words read with less are dropped (None: the recognizer card's)
@@ -102,8 +115,7 @@ class MicroBatcher:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            first = await self.queue.get()
-            items = [first]
+            items = [await self.queue.get()]
             deadline = loop.time() + self.cfg.max_wait_ms / 1000
             while len(items) < self.cfg.max_batch:
                 timeout = deadline - loop.time()
@@ -117,25 +129,31 @@ class MicroBatcher:
             items = [it for it in items if not it[2].done()]  # timed-out requests are not computed
             if not items:
                 continue
-            self.metrics.batch.observe(len(items))
-            shards = []
-            for scripts in dict.fromkeys(it[3] for it in items):  # one call per script hint, in arrival order
-                same = [it for it in items if it[3] == scripts]
-                shards += [same[k::self.lanes] for k in range(min(self.lanes, len(same)))]  # interleaved shares
-            outs = await asyncio.gather(*(loop.run_in_executor(self.pool, self.read, [i[0] for i in sh],
-                                                               [i[1] for i in sh], sh[0][3]) for sh in shards),
-                                        return_exceptions=True)
-            for shard, results in zip(shards, outs):
-                if isinstance(results, BaseException):  # that shard failed: each request in it gets the error (500)
-                    log.error("inference failed", exc_info=results)
-                    results = [results] * len(shard)
-                for (_, _, fut, _), r in zip(shard, results):
-                    if fut.done():
-                        continue
-                    if isinstance(r, BaseException):
-                        fut.set_exception(r)
-                    else:
-                        fut.set_result(r)
+            await self._run(items)
+            del items  # no image outlives its batch while the loop waits for the next
+
+    async def _run(self, items: list) -> None:
+        """Run one batch: one call per script hint and lane, concurrently; each request gets its result."""
+        loop = asyncio.get_running_loop()
+        self.metrics.batch.observe(len(items))
+        shards = []
+        for scripts in dict.fromkeys(it[3] for it in items):  # one call per script hint, in arrival order
+            same = [it for it in items if it[3] == scripts]
+            shards += [same[k::self.lanes] for k in range(min(self.lanes, len(same)))]  # interleaved shares
+        outs = await asyncio.gather(*(loop.run_in_executor(self.pool, self.read, [i[0] for i in sh],
+                                                           [i[1] for i in sh], sh[0][3]) for sh in shards),
+                                    return_exceptions=True)
+        for shard, results in zip(shards, outs):
+            if isinstance(results, BaseException):  # that shard failed: each request in it gets the error (500)
+                log.error("inference failed", exc_info=results)
+                results = [results] * len(shard)
+            for (_, _, fut, _), r in zip(shard, results):
+                if fut.done():
+                    continue
+                if isinstance(r, BaseException):
+                    fut.set_exception(r)
+                else:
+                    fut.set_result(r)
 
 
 def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeConfig = ServeConfig(),
@@ -143,18 +161,24 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
     """The FastAPI app around ``read(arrays, names, scripts) -> [Result]`` (``OCR._read`` in production),
     which ``lanes`` threads may call concurrently."""
     from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.concurrency import run_in_threadpool
 
     from rosetta import export
     from rosetta.charset import parse_scripts
-    from rosetta.io import ImageError, load_image
+    from rosetta.engine.budget import PixelBudget, release_free_memory
+    from rosetta.io import ImageError, decoded_pixels, load_image, read_header
 
     from contextlib import asynccontextmanager
 
     metrics = Metrics()
     batcher = MicroBatcher(read, config, metrics, lanes)
+
+    def trim() -> None:  # the budget emptied after large images: hand the freed heap back, off the event loop
+        asyncio.get_running_loop().run_in_executor(None, release_free_memory)
+
+    budget = PixelBudget(int(config.max_megapixels * 1e6), large=20_000_000, on_idle=trim)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -172,8 +196,8 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
     @app.post("/v1/ocr")
     async def ocr(request: Request, format: str = "json", scripts: str | None = None):
         t0 = time.perf_counter()
-        if format not in ("json", "text", "hocr", "alto"):
-            return fail(400, "format", f"unknown format {format!r} (json, text, hocr or alto)")
+        if format not in export.FORMATS:
+            return fail(400, "format", f"unknown format {format!r} ({', '.join(export.FORMATS)})")
         try:
             hint = parse_scripts(scripts)
         except ValueError as exc:
@@ -188,34 +212,49 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
                 return fail(413, "too_large", f"request body over {config.max_bytes} bytes")
         name = "upload"
         data = bytes(body)
+        del body
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             form = await _parse_multipart(request, data)
             if form is None:
                 return fail(400, "bad_form", "multipart request without a 'file' part")
             name, data = form
         try:
-            array = await run_in_threadpool(load_image, data, name)
+            header = read_header(data, name)
         except ImageError as exc:
             return fail(400, "bad_image", str(exc))
+        held = budget.clip(decoded_pixels(header, config.decode_max_side))
+        if not await budget.acquire(held, min(config.pixel_wait_s, config.timeout_s)):
+            return fail(503, "overloaded", "server busy (images in flight), retry shortly", {"Retry-After": "2"})
         try:
-            fut = batcher.submit(array, name, hint)
-        except asyncio.QueueFull:
-            return fail(503, "overloaded", "server busy, retry shortly", {"Retry-After": "1"})
-        try:
-            result = await asyncio.wait_for(fut, config.timeout_s)
-        except asyncio.TimeoutError:
-            fut.cancel()
-            return fail(504, "timeout", f"no result within {config.timeout_s} s")
-        except Exception as exc:  # noqa: BLE001 - reported to the client, logged by the batcher
-            return fail(500, "inference", f"inference failed: {type(exc).__name__}")
+            try:
+                array = await run_in_threadpool(load_image, data, name, config.decode_max_side)
+            except ImageError as exc:
+                return fail(400, "bad_image", str(exc))
+            del data
+            kept = min(held, array.shape[0] * array.shape[1])
+            budget.release(held - kept)  # the decoding buffers are gone; the reduced image stays until answered
+            held = kept
+            try:
+                fut = batcher.submit(array, name, hint)
+            except asyncio.QueueFull:
+                return fail(503, "overloaded", "server busy, retry shortly", {"Retry-After": "1"})
+            del array
+            try:
+                result = await asyncio.wait_for(fut, config.timeout_s)
+            except asyncio.TimeoutError:
+                fut.cancel()  # a batch already running may hold its image until it ends (at most max_batch images)
+                return fail(504, "timeout", f"no result within {config.timeout_s} s")
+            except Exception as exc:  # noqa: BLE001 - reported to the client, logged by the batcher
+                return fail(500, "inference", f"inference failed: {type(exc).__name__}")
+        finally:
+            budget.release(held)
+        if (result.width, result.height) != (header.width, header.height):  # decoded reduced: boxes in upload pixels
+            result = result.resized(header.width, header.height)
         metrics.requests.labels("200").inc()
         metrics.latency.observe(time.perf_counter() - t0)
         if format == "json":
             return Response(export.to_json(result, indent=None), media_type="application/json")
-        if format == "text":
-            return PlainTextResponse(export.to_text(result))
-        media = "application/xhtml+xml" if format == "hocr" else "application/xml"
-        return Response(export.EXPORTERS[format](result), media_type=media)
+        return Response(export.EXPORTERS[format](result), media_type=MEDIA_TYPES[format])
 
     @app.get("/healthz")
     async def healthz():
@@ -224,7 +263,8 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
     @app.get("/v1/info")
     async def v1_info():
         return {**info, "max_batch": config.max_batch, "max_wait_ms": config.max_wait_ms,
-                "max_queue": config.max_queue, "max_bytes": config.max_bytes}
+                "max_queue": config.max_queue, "max_bytes": config.max_bytes,
+                "max_megapixels": config.max_megapixels, "decode_max_side": config.decode_max_side}
 
     @app.get("/metrics")
     async def prom():
@@ -236,6 +276,7 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
 
     app.state.batcher = batcher
     app.state.metrics = metrics
+    app.state.budget = budget
     return app
 
 
