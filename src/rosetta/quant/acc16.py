@@ -1,0 +1,268 @@
+"""Outlier-aware int8 GEMM with 16-bit accumulation: the native kernel (``native/acc16.c``) behind numpy.
+
+An int8 weight matrix ``q`` (K, N) is split into a dense part that fits 7 bits ([-64, 63]) and a sparse matrix of
+the rest (:func:`split_outliers`): ``a @ q = a @ dense + a @ sparse``. The dense product runs with 16-bit
+accumulation (``vpmaddubsw`` + ``vpaddsw``, spilled to int32 every ``kspill`` pairs of K), the outliers in int32.
+Rows that could saturate are found by a bound and recomputed exactly, and counted (:class:`Saturation`), so every
+result equals the int32 product. :meth:`Int8Gemm.acc32` is the 32-bit kernel on the same split, to compare with.
+
+The library is built by the package's build (``setup.py``, optional: no compiler, no kernel) or by
+:func:`compile_library`; :func:`library` is None when neither happened (callers keep ONNX Runtime's path).
+
+>>> rng = np.random.default_rng(0)
+>>> a = rng.integers(0, 256, (5, 37), dtype=np.uint8)
+>>> q = rng.integers(-127, 128, (37, 9)).astype(np.int8)
+>>> lib = library()
+>>> if lib is not None:
+...     g = Int8Gemm(q, lib)
+...     out, sat = g.acc16(a, kspill=8)
+...     assert np.array_equal(out, reference_gemm(a, q)) and np.array_equal(g.acc32(a), out)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shutil
+import subprocess
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).parent / "native" / "acc16.c"
+DENSE_RANGE = (-64, 63)  # 7 bits: two uint8 x 7-bit products fit int16 (2 x 255 x 64 = 32,640)
+ISA_NAMES = {0: "none", 2: "avx2", 3: "avx512bw"}
+
+_u8p = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
+_i8p = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
+_i32p = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+_i16p = np.ctypeslib.ndpointer(np.int16, flags="C_CONTIGUOUS")
+_i64p = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+_c = ctypes
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    lib.acc16_isa.restype = _c.c_int
+    lib.acc16_isa.argtypes = []
+    lib.acc16_gemm.restype = _c.c_int
+    lib.acc16_gemm.argtypes = [_u8p, _c.c_long, _c.c_int, _c.c_int, _i8p, _c.c_int, _c.c_void_p, _c.c_int,
+                               _c.c_int, _i32p, _i32p, _i32p, _i16p, _i32p, _c.c_long, _c.c_int, _i64p]
+    lib.acc32_gemm.restype = _c.c_int
+    lib.acc32_gemm.argtypes = [_u8p, _c.c_long, _c.c_int, _c.c_int, _i8p, _c.c_int, _c.c_int, _i32p, _i32p,
+                               _i32p, _i16p, _i32p, _c.c_long, _c.c_int]
+    return lib
+
+
+def built_paths() -> list[Path]:
+    """Where a built library may be: $ROSETTA_ACC16_LIB, then beside the source (``setup.py build_ext``)."""
+    env = os.environ.get("ROSETTA_ACC16_LIB")
+    found = sorted(SOURCE.parent.glob("_acc16*" + (sysconfig.get_config_var("SHLIB_SUFFIX") or ".so")))
+    return ([Path(env)] if env else []) + found
+
+
+def load(path: Path) -> ctypes.CDLL | None:
+    """The library at ``path``, or None when it cannot run here (no AVX2)."""
+    lib = _declare(ctypes.CDLL(str(path)))
+    if lib.acc16_isa() < 2:
+        log.info("%s: this CPU has no AVX2; the acc16 kernel is off", path)
+        return None
+    return lib
+
+
+_LIB: list[ctypes.CDLL | None] = []
+
+
+def library() -> ctypes.CDLL | None:
+    """The built kernel library (loaded once), or None when none was built or the CPU lacks AVX2."""
+    if not _LIB:
+        paths = [p for p in built_paths() if p.exists()]
+        _LIB.append(load(paths[0]) if paths else None)
+    return _LIB[0]
+
+
+def compile_library(dest: Path, cc: str | None = None) -> Path | None:
+    """Compile ``native/acc16.c`` into ``dest`` with the system C compiler; None (logged) if there is none or
+    it fails. For development trees and tests; installed packages get it from ``setup.py``."""
+    cc = cc or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        log.warning("no C compiler found: the acc16 kernel is not built")
+        return None
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / "libacc16.so"
+    cmd = [cc, "-O3", "-shared", "-fPIC", "-o", str(out), str(SOURCE)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        log.warning("building the acc16 kernel failed (%s): %s", " ".join(cmd), done.stderr.strip()[-2000:])
+        return None
+    return out
+
+
+def isa(lib: ctypes.CDLL) -> str:
+    """The instruction set the library picks on this CPU: 'avx2' or 'avx512bw'."""
+    return ISA_NAMES[lib.acc16_isa()]
+
+
+# ----------------------------------------------------------------------------- the weights' split
+class Outliers(NamedTuple):
+    """The sparse part, CSR over the rows k of W that hold any outlier."""
+    ks: np.ndarray  # (R,) int32: rows of W with outliers
+    ptr: np.ndarray  # (R + 1,) int32
+    col: np.ndarray  # (nnz,) int32
+    val: np.ndarray  # (nnz,) int16
+
+    @property
+    def nnz(self) -> int:
+        return int(self.col.size)
+
+    def dense(self, shape: tuple[int, int]) -> np.ndarray:
+        """(K, N) int32 matrix of the outliers."""
+        out = np.zeros(shape, np.int32)
+        for i, k in enumerate(self.ks):
+            out[k, self.col[self.ptr[i]:self.ptr[i + 1]]] = self.val[self.ptr[i]:self.ptr[i + 1]]
+        return out
+
+
+def split_outliers(q: np.ndarray, lo: int = DENSE_RANGE[0], hi: int = DENSE_RANGE[1]) -> tuple[np.ndarray, Outliers]:
+    """``q`` (K, N) integer weights -> (dense int8 clipped to [lo, hi], outliers q - dense), q = dense + outliers.
+
+    >>> d, o = split_outliers(np.array([[1, 100], [-100, 2]]))
+    >>> d.tolist(), o.nnz, o.dense((2, 2)).tolist()
+    ([[1, 63], [-64, 2]], 2, [[0, 37], [-36, 0]])
+    """
+    q = np.asarray(q)
+    dense = np.clip(q, lo, hi).astype(np.int8)
+    rest = q.astype(np.int32) - dense
+    rows, cols = np.nonzero(rest)  # row-major order: CSR by k
+    ks, counts = np.unique(rows, return_counts=True)
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    return dense, Outliers(ks.astype(np.int32), ptr, cols.astype(np.int32), rest[rows, cols].astype(np.int16))
+
+
+def outlier_share(q: np.ndarray, lo: int = DENSE_RANGE[0], hi: int = DENSE_RANGE[1]) -> float:
+    """Share of the weights outside [lo, hi].
+
+    >>> outlier_share(np.array([0, 63, 64, -64, -65]))
+    0.4
+    """
+    q = np.asarray(q)
+    return float(((q < lo) | (q > hi)).mean())
+
+
+def padded_depth(k: int) -> int:
+    """K rounded up to the kernel's step (4: one acc32 quad, two acc16 pairs)."""
+    return (k + 3) // 4 * 4
+
+
+def pad_activations(a: np.ndarray) -> np.ndarray:
+    """(M, K) uint8 -> (M, padded_depth(K)) C-contiguous, zeros beyond K (no copy when already so)."""
+    m, k = a.shape
+    kp = padded_depth(k)
+    if kp == k:
+        return np.ascontiguousarray(a, dtype=np.uint8)
+    out = np.zeros((m, kp), np.uint8)
+    out[:, :k] = a
+    return out
+
+
+def pack(dense: np.ndarray, group: int, width: int) -> np.ndarray:
+    """(K, N) int8 -> panels of ``width`` columns, K in groups of ``group``: (N/width, K/group, width, group),
+    zero-padded (acc16: group 2, width 32; acc32: group 4, width 16; one panel row is 64 bytes)."""
+    k, n = dense.shape
+    kp, npad = padded_depth(k), -(-n // width) * width
+    w = np.zeros((kp, npad), np.int8)
+    w[:k, :n] = dense
+    # (Kp, Np) -> (Kp/g, g, Np/w, w) -> (Np/w, Kp/g, w, g)
+    return np.ascontiguousarray(w.reshape(kp // group, group, npad // width, width).transpose(2, 0, 3, 1))
+
+
+@dataclass
+class Saturation:
+    """What the 16-bit accumulation would have got wrong (all of it recomputed exactly): rows recomputed
+    (their bound exceeded int16), outputs whose 16-bit value differed, products pairs vpmaddubsw saturated."""
+    rows_checked: int = 0
+    outputs: int = 0
+    pairs: int = 0
+
+
+class Int8Gemm:
+    """One layer's int8 weights ``q`` (K, N), split and packed for both kernels."""
+
+    def __init__(self, q: np.ndarray, lib: ctypes.CDLL, dense_range: tuple[int, int] = DENSE_RANGE):
+        self.lib, self.k, self.n = lib, q.shape[0], q.shape[1]
+        dense, self.outliers = split_outliers(q, *dense_range)
+        self.p16, self.p32 = pack(dense, 2, 32), pack(dense, 4, 16)
+        maxabs = np.zeros(padded_depth(self.k), np.uint8)
+        maxabs[:self.k] = np.abs(dense.astype(np.int16)).max(1)
+        self.maxabs = maxabs
+        self.dense_fits_acc32 = bool(maxabs.max(initial=0) <= 64)
+
+    def _a(self, a: np.ndarray) -> np.ndarray:
+        """(M, K) uint8, or (M, padded K) already zero beyond K (as an im2col can write it, no copy)."""
+        if a.ndim != 2 or a.shape[1] not in (self.k, padded_depth(self.k)):
+            raise ValueError(f"activations {a.shape} for a layer of depth {self.k}")
+        return pad_activations(a) if a.shape[1] == self.k else np.ascontiguousarray(a, dtype=np.uint8)
+
+    def acc16(self, a: np.ndarray, kspill: int = 8, isa: int = 0, out: np.ndarray | None = None,
+              check: bool = True, sat: Saturation | None = None) -> tuple[np.ndarray, Saturation]:
+        """``a`` (M, K or padded K) uint8 -> (a @ q as int32 (M, N), saturation counts). ``check=False`` skips
+        the saturation bound (results may then be saturated: for measuring its cost only)."""
+        a = self._a(a)
+        m = a.shape[0]
+        out = np.empty((m, self.n), np.int32) if out is None else out
+        stats = np.zeros(3, np.int64)
+        o = self.outliers
+        got = self.lib.acc16_gemm(a, a.shape[1], m, a.shape[1], self.p16, self.n,
+                                  self.maxabs.ctypes.data if check else None, kspill, len(o.ks), o.ks, o.ptr,
+                                  o.col, o.val, out, self.n, isa, stats)
+        if got < 0:
+            raise RuntimeError(f"acc16 kernel refused (isa {isa}, kspill {kspill}, K {a.shape[1]})")
+        sat = sat or Saturation()
+        sat.rows_checked += int(stats[0])
+        sat.outputs += int(stats[1])
+        sat.pairs += int(stats[2])
+        return out, sat
+
+    def acc32(self, a: np.ndarray, isa: int = 0, out: np.ndarray | None = None) -> np.ndarray:
+        """``a`` (M, K or padded K) uint8 -> a @ q as int32 (M, N) (32-bit accumulation)."""
+        if not self.dense_fits_acc32:
+            raise ValueError("acc32: dense weights must be 7-bit (|w| <= 64): vpmaddubsw pairs would saturate")
+        a = self._a(a)
+        m = a.shape[0]
+        out = np.empty((m, self.n), np.int32) if out is None else out
+        o = self.outliers
+        if self.lib.acc32_gemm(a, a.shape[1], m, a.shape[1], self.p32, self.n, len(o.ks), o.ks, o.ptr, o.col,
+                               o.val, out, self.n, isa) < 0:
+            raise RuntimeError(f"acc32 kernel refused (isa {isa}, K {a.shape[1]})")
+        return out
+
+
+def reference_gemm(a: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Exact a @ q as int32 (int64 products summed; the reference the kernels must equal)."""
+    return (a.astype(np.int64) @ np.asarray(q).astype(np.int64)).astype(np.int32)
+
+
+def emulate_acc16(a: np.ndarray, dense: np.ndarray, kspill: int) -> np.ndarray:
+    """What vpmaddubsw + vpaddsw with a spill every ``kspill`` pairs computes for a @ dense (no checks): (M, N)
+    int32, saturated where the 16-bit sums overflow. Slow numpy; for tests of small sizes."""
+    a = pad_activations(a).astype(np.int32)
+    d = np.zeros((a.shape[1], dense.shape[1]), np.int32)
+    d[:dense.shape[0]] = dense
+    total = np.zeros((a.shape[0], d.shape[1]), np.int64)
+    acc = np.zeros_like(total)
+    for p in range(a.shape[1] // 2):
+        pair = a[:, 2 * p, None] * d[2 * p] + a[:, 2 * p + 1, None] * d[2 * p + 1]
+        acc = np.clip(acc + np.clip(pair, -32768, 32767), -32768, 32767)
+        if (p + 1) % kspill == 0 or p == a.shape[1] // 2 - 1:
+            total += acc
+            acc[:] = 0
+    return total.astype(np.int32)
+
+
+__all__ = ["DENSE_RANGE", "Int8Gemm", "Outliers", "Saturation", "compile_library", "emulate_acc16", "isa", "library",
+           "load", "outlier_share", "pack", "pad_activations", "padded_depth", "reference_gemm", "split_outliers"]
