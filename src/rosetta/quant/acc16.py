@@ -2,7 +2,7 @@
 
 An int8 weight matrix ``q`` (K, N) is split into a dense part that fits 7 bits ([-64, 63]) and a sparse matrix of
 the rest (:func:`split_outliers`): ``a @ q = a @ dense + a @ sparse``. The dense product runs with 16-bit
-accumulation (``vpmaddubsw`` + ``vpaddsw``, spilled to int32 every ``kspill`` pairs of K), the outliers in int32.
+accumulation (``vpmaddubsw`` + ``vpaddsw``, spilled to int32 every ``kspill`` steps of K), the outliers in int32.
 Rows that could saturate are found by a bound and recomputed exactly, and counted (:class:`Saturation`), so every
 result equals the int32 product. :meth:`Int8Gemm.acc32` is the 32-bit kernel on the same split, to compare with.
 
@@ -170,9 +170,9 @@ def pad_activations(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack(dense: np.ndarray, group: int, width: int) -> np.ndarray:
+def pack(dense: np.ndarray, group: int = 4, width: int = 16) -> np.ndarray:
     """(K, N) int8 -> panels of ``width`` columns, K in groups of ``group``: (N/width, K/group, width, group),
-    zero-padded (acc16: group 2, width 32; acc32: group 4, width 16; one panel row is 64 bytes)."""
+    zero-padded. Both kernels read group 4, width 16 (one 64-byte panel row per step of 4 in K)."""
     k, n = dense.shape
     kp, npad = padded_depth(k), -(-n // width) * width
     w = np.zeros((kp, npad), np.int8)
@@ -196,7 +196,7 @@ class Int8Gemm:
     def __init__(self, q: np.ndarray, lib: ctypes.CDLL, dense_range: tuple[int, int] = DENSE_RANGE):
         self.lib, self.k, self.n = lib, q.shape[0], q.shape[1]
         dense, self.outliers = split_outliers(q, *dense_range)
-        self.p16, self.p32 = pack(dense, 2, 32), pack(dense, 4, 16)
+        self.packed = pack(dense)
         maxabs = np.zeros(padded_depth(self.k), np.uint8)
         maxabs[:self.k] = np.abs(dense.astype(np.int16)).max(1)
         self.maxabs = maxabs
@@ -208,16 +208,17 @@ class Int8Gemm:
             raise ValueError(f"activations {a.shape} for a layer of depth {self.k}")
         return pad_activations(a) if a.shape[1] == self.k else np.ascontiguousarray(a, dtype=np.uint8)
 
-    def acc16(self, a: np.ndarray, kspill: int = 8, isa: int = 0, out: np.ndarray | None = None,
+    def acc16(self, a: np.ndarray, kspill: int = 16, isa: int = 0, out: np.ndarray | None = None,
               check: bool = True, sat: Saturation | None = None) -> tuple[np.ndarray, Saturation]:
-        """``a`` (M, K or padded K) uint8 -> (a @ q as int32 (M, N), saturation counts). ``check=False`` skips
-        the saturation bound (results may then be saturated: for measuring its cost only)."""
+        """``a`` (M, K or padded K) uint8 -> (a @ q as int32 (M, N), saturation counts). ``kspill``: steps of K
+        between spills to int32 (a multiple of 4; each int16 lane sums kspill / 2 products). ``check=False``
+        skips the saturation bound (results may then be saturated: for measuring its cost only)."""
         a = self._a(a)
         m = a.shape[0]
         out = np.empty((m, self.n), np.int32) if out is None else out
         stats = np.zeros(3, np.int64)
         o = self.outliers
-        got = self.lib.acc16_gemm(a, a.shape[1], m, a.shape[1], self.p16, self.n,
+        got = self.lib.acc16_gemm(a, a.shape[1], m, a.shape[1], self.packed, self.n,
                                   self.maxabs.ctypes.data if check else None, kspill, len(o.ks), o.ks, o.ptr,
                                   o.col, o.val, out, self.n, isa, stats)
         if got < 0:
@@ -236,7 +237,7 @@ class Int8Gemm:
         m = a.shape[0]
         out = np.empty((m, self.n), np.int32) if out is None else out
         o = self.outliers
-        if self.lib.acc32_gemm(a, a.shape[1], m, a.shape[1], self.p32, self.n, len(o.ks), o.ks, o.ptr, o.col,
+        if self.lib.acc32_gemm(a, a.shape[1], m, a.shape[1], self.packed, self.n, len(o.ks), o.ks, o.ptr, o.col,
                                o.val, out, self.n, isa) < 0:
             raise RuntimeError(f"acc32 kernel refused (isa {isa}, K {a.shape[1]})")
         return out
@@ -247,21 +248,26 @@ def reference_gemm(a: np.ndarray, q: np.ndarray) -> np.ndarray:
     return (a.astype(np.int64) @ np.asarray(q).astype(np.int64)).astype(np.int32)
 
 
-def emulate_acc16(a: np.ndarray, dense: np.ndarray, kspill: int) -> np.ndarray:
-    """What vpmaddubsw + vpaddsw with a spill every ``kspill`` pairs computes for a @ dense (no checks): (M, N)
-    int32, saturated where the 16-bit sums overflow. Slow numpy; for tests of small sizes."""
-    a = pad_activations(a).astype(np.int32)
-    d = np.zeros((a.shape[1], dense.shape[1]), np.int32)
+def emulate_acc16(a: np.ndarray, dense: np.ndarray, kspill: int) -> tuple[np.ndarray, int]:
+    """What the acc16 kernel's instructions compute for a @ dense with no check: (M, N) int32, saturated where
+    the 16-bit sums overflow, and the number of pairs vpmaddubsw saturated. Per step of 4 in K, each column's
+    two int16 lanes take a0*w0 + a1*w1 and a2*w2 + a3*w3 (saturated), added with saturation; every ``kspill``
+    steps both lanes go into int32. Slow numpy, for tests of small sizes."""
+    a = pad_activations(a).astype(np.int64)
+    d = np.zeros((a.shape[1], dense.shape[1]), np.int64)
     d[:dense.shape[0]] = dense
     total = np.zeros((a.shape[0], d.shape[1]), np.int64)
-    acc = np.zeros_like(total)
-    for p in range(a.shape[1] // 2):
-        pair = a[:, 2 * p, None] * d[2 * p] + a[:, 2 * p + 1, None] * d[2 * p + 1]
-        acc = np.clip(acc + np.clip(pair, -32768, 32767), -32768, 32767)
-        if (p + 1) % kspill == 0 or p == a.shape[1] // 2 - 1:
-            total += acc
-            acc[:] = 0
-    return total.astype(np.int32)
+    lanes = [np.zeros_like(total), np.zeros_like(total)]
+    pairs = 0
+    for k in range(0, a.shape[1], 2):
+        pair = a[:, k, None] * d[k] + a[:, k + 1, None] * d[k + 1]
+        pairs += int(((pair < -32768) | (pair > 32767)).sum())
+        lane = lanes[(k // 2) % 2]
+        lane[:] = np.clip(lane + np.clip(pair, -32768, 32767), -32768, 32767)
+        if (k + 2) % kspill == 0 or k + 2 == a.shape[1]:
+            total += lanes[0] + lanes[1]
+            lanes[0][:] = lanes[1][:] = 0
+    return total.astype(np.int32), pairs
 
 
 __all__ = ["DENSE_RANGE", "Int8Gemm", "Outliers", "Saturation", "compile_library", "emulate_acc16", "isa", "library",

@@ -4,17 +4,20 @@
  *
  * C[M, N] = A[M, K] (uint8, rows zero-padded to a multiple of 4) x W[K, N] (int8), int32 out.
  *
- * Exactness. vpmaddubsw saturates a pair a0*w0 + a1*w1 to int16 and vpaddsw saturates each add. For every row
- * and spill block the kernel bounds |partial sum| by sum_k a[k] * max_n |w[k, n]| (a cheap u8 dot product);
- * a row whose bound fits int16 in every block cannot saturate (no prefix can exceed the bound). Rows that might
- * are recomputed exactly (vpmaddwd on widened inputs) and the outputs where the 16-bit result differed are
- * counted (stats[1]), as are the pairs vpmaddubsw itself would have saturated (stats[2]); stats[0] counts the
- * rows recomputed. The result is therefore always the exact int32 product, and saturation is never silent.
+ * Packed weights (made in Python, rosetta/quant/acc16.py), one layout for both kernels: panels of 16 columns;
+ * panel j, quad q: 16 x (w[4q..4q+3, n]) = 64 bytes, two ymm (AVX2) or one zmm (AVX-512BW) registers.
+ * A 32-bit broadcast of a[4q..4q+3] times a panel row through vpmaddubsw gives, per column, two int16 lanes:
+ * a0*w0 + a1*w1 and a2*w2 + a3*w3. acc32 folds them with vpmaddwd(., 1) into int32 at every step; acc16 adds
+ * them with vpaddsw into the two int16 lanes for `kspill` steps of K and only then folds them into int32
+ * (the same vpmaddwd + vpaddd, every kspill/4 quads instead of every quad): each int16 lane sums kspill/2 products.
  *
- * Packed weights (made in Python, rosetta/quant/acc16.py):
- *   acc16: panels of 32 columns; panel j, pair p: 32 x (w[2p, n], w[2p+1, n]) = 64 bytes.
- *   acc32: panels of 16 columns; panel j, quad q: 16 x (w[4q..4q+3, n]) = 64 bytes.
- * One 64-byte panel row is two ymm (AVX2) or one zmm (AVX-512BW) registers.
+ * Exactness. vpmaddubsw saturates a pair a0*w0 + a1*w1 to int16 and vpaddsw saturates each add. For every row
+ * and spill block the kernel bounds each lane's |partial sum| by the sum of a[k] * max_n |w[k, n]| over the k
+ * that lane sees (a cheap u8 dot product); a row whose bounds fit int16 in every block cannot saturate (no
+ * prefix can exceed its bound). Rows that might are recomputed exactly (vpmaddwd on widened inputs) and the
+ * outputs where the 16-bit result differed are counted (stats[1]), as are the pairs vpmaddubsw itself would have
+ * saturated (stats[2]); stats[0] counts the rows recomputed. The result is always the exact int32 product,
+ * and saturation is never silent.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -55,34 +58,35 @@ static int pick_isa(int isa) {
 INLINE TGT_AVX2 __m256i bcast16(const uint8_t *p) { int16_t v; memcpy(&v, p, 2); return _mm256_set1_epi16(v); }
 INLINE TGT_AVX2 __m256i bcast32(const uint8_t *p) { int32_t v; memcpy(&v, p, 4); return _mm256_set1_epi32(v); }
 
-/* rows x 32 columns of one acc16 panel into out[rows][32] */
-INLINE TGT_AVX2 void tile16_avx2(int rows, const uint8_t *A, long lda, const int8_t *P, int npairs, int kspill,
+/* rows x 16 columns of one panel, 16-bit accumulation spilled every kspill (multiple of 4) steps of K */
+INLINE TGT_AVX2 void tile16_avx2(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads, int kspill,
                                  int32_t *out) {
-    __m256i s[MR][4];
-    for (int r = 0; r < rows; r++)
-        for (int i = 0; i < 4; i++) s[r][i] = _mm256_setzero_si256();
-    for (int p0 = 0; p0 < npairs; p0 += kspill) {
-        int p1 = p0 + kspill < npairs ? p0 + kspill : npairs;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int qs = kspill / 4;
+    __m256i s[MR][2];
+    for (int r = 0; r < rows; r++) s[r][0] = s[r][1] = _mm256_setzero_si256();
+    for (int q0 = 0; q0 < nquads; q0 += qs) {
+        int q1 = q0 + qs < nquads ? q0 + qs : nquads;
         __m256i h[MR][2];
         for (int r = 0; r < rows; r++) h[r][0] = h[r][1] = _mm256_setzero_si256();
-        for (int p = p0; p < p1; p++) {
-            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(P + (long)p * 64));
-            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(P + (long)p * 64 + 32));
+        for (int q = q0; q < q1; q++) {
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)(P + (long)q * 64));
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)(P + (long)q * 64 + 32));
             for (int r = 0; r < rows; r++) {
-                const __m256i a = bcast16(A + r * lda + 2 * p);
+                const __m256i a = bcast32(A + r * lda + 4 * q);
                 h[r][0] = _mm256_adds_epi16(h[r][0], _mm256_maddubs_epi16(a, w0));
                 h[r][1] = _mm256_adds_epi16(h[r][1], _mm256_maddubs_epi16(a, w1));
             }
         }
-        for (int r = 0; r < rows; r++) { /* spill: int16 -> int32 */
-            s[r][0] = _mm256_add_epi32(s[r][0], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(h[r][0])));
-            s[r][1] = _mm256_add_epi32(s[r][1], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(h[r][0], 1)));
-            s[r][2] = _mm256_add_epi32(s[r][2], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(h[r][1])));
-            s[r][3] = _mm256_add_epi32(s[r][3], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(h[r][1], 1)));
+        for (int r = 0; r < rows; r++) { /* spill: the two int16 lanes of each column -> one int32 */
+            s[r][0] = _mm256_add_epi32(s[r][0], _mm256_madd_epi16(h[r][0], ones));
+            s[r][1] = _mm256_add_epi32(s[r][1], _mm256_madd_epi16(h[r][1], ones));
         }
     }
-    for (int r = 0; r < rows; r++)
-        for (int i = 0; i < 4; i++) _mm256_storeu_si256((__m256i *)(out + r * 32 + 8 * i), s[r][i]);
+    for (int r = 0; r < rows; r++) {
+        _mm256_storeu_si256((__m256i *)(out + r * 16), s[r][0]);
+        _mm256_storeu_si256((__m256i *)(out + r * 16 + 8), s[r][1]);
+    }
 }
 
 /* rows x 16 columns of one acc32 panel into out[rows][16] */
@@ -105,13 +109,13 @@ INLINE TGT_AVX2 void tile32_avx2(int rows, const uint8_t *A, long lda, const int
     }
 }
 
-static TGT_AVX2 void tile16_avx2_any(int rows, const uint8_t *A, long lda, const int8_t *P, int npairs, int kspill,
+static TGT_AVX2 void tile16_avx2_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads, int kspill,
                                      int32_t *out) {
     switch (rows) { /* constant row counts: the accumulators live in registers */
-    case 4: tile16_avx2(4, A, lda, P, npairs, kspill, out); break;
-    case 3: tile16_avx2(3, A, lda, P, npairs, kspill, out); break;
-    case 2: tile16_avx2(2, A, lda, P, npairs, kspill, out); break;
-    default: tile16_avx2(1, A, lda, P, npairs, kspill, out); break;
+    case 4: tile16_avx2(4, A, lda, P, nquads, kspill, out); break;
+    case 3: tile16_avx2(3, A, lda, P, nquads, kspill, out); break;
+    case 2: tile16_avx2(2, A, lda, P, nquads, kspill, out); break;
+    default: tile16_avx2(1, A, lda, P, nquads, kspill, out); break;
     }
 }
 
@@ -126,31 +130,27 @@ static TGT_AVX2 void tile32_avx2_any(int rows, const uint8_t *A, long lda, const
 
 /* ------------------------------------------------------------------ AVX-512BW micro-kernels */
 #if HAVE_AVX512
-INLINE TGT_AVX512 void tile16_avx512(int rows, const uint8_t *A, long lda, const int8_t *P, int npairs, int kspill,
+INLINE TGT_AVX512 void tile16_avx512(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads, int kspill,
                                      int32_t *out) {
-    __m512i s[MR][2];
-    for (int r = 0; r < rows; r++) s[r][0] = s[r][1] = _mm512_setzero_si512();
-    for (int p0 = 0; p0 < npairs; p0 += kspill) {
-        int p1 = p0 + kspill < npairs ? p0 + kspill : npairs;
+    const __m512i ones = _mm512_set1_epi16(1);
+    const int qs = kspill / 4;
+    __m512i s[MR];
+    for (int r = 0; r < rows; r++) s[r] = _mm512_setzero_si512();
+    for (int q0 = 0; q0 < nquads; q0 += qs) {
+        int q1 = q0 + qs < nquads ? q0 + qs : nquads;
         __m512i h[MR];
         for (int r = 0; r < rows; r++) h[r] = _mm512_setzero_si512();
-        for (int p = p0; p < p1; p++) {
-            const __m512i w = _mm512_loadu_si512((const void *)(P + (long)p * 64));
+        for (int q = q0; q < q1; q++) {
+            const __m512i w = _mm512_loadu_si512((const void *)(P + (long)q * 64));
             for (int r = 0; r < rows; r++) {
-                int16_t v;
-                memcpy(&v, A + r * lda + 2 * p, 2);
-                h[r] = _mm512_adds_epi16(h[r], _mm512_maddubs_epi16(_mm512_set1_epi16(v), w));
+                int32_t v;
+                memcpy(&v, A + r * lda + 4 * q, 4);
+                h[r] = _mm512_adds_epi16(h[r], _mm512_maddubs_epi16(_mm512_set1_epi32(v), w));
             }
         }
-        for (int r = 0; r < rows; r++) {
-            s[r][0] = _mm512_add_epi32(s[r][0], _mm512_cvtepi16_epi32(_mm512_castsi512_si256(h[r])));
-            s[r][1] = _mm512_add_epi32(s[r][1], _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(h[r], 1)));
-        }
+        for (int r = 0; r < rows; r++) s[r] = _mm512_add_epi32(s[r], _mm512_madd_epi16(h[r], ones));
     }
-    for (int r = 0; r < rows; r++) {
-        _mm512_storeu_si512((void *)(out + r * 32), s[r][0]);
-        _mm512_storeu_si512((void *)(out + r * 32 + 16), s[r][1]);
-    }
+    for (int r = 0; r < rows; r++) _mm512_storeu_si512((void *)(out + r * 16), s[r]);
 }
 
 INLINE TGT_AVX512 void tile32_avx512(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads, int32_t *out) {
@@ -168,13 +168,13 @@ INLINE TGT_AVX512 void tile32_avx512(int rows, const uint8_t *A, long lda, const
     for (int r = 0; r < rows; r++) _mm512_storeu_si512((void *)(out + r * 16), s[r]);
 }
 
-static TGT_AVX512 void tile16_avx512_any(int rows, const uint8_t *A, long lda, const int8_t *P, int npairs,
+static TGT_AVX512 void tile16_avx512_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads,
                                          int kspill, int32_t *out) {
     switch (rows) {
-    case 4: tile16_avx512(4, A, lda, P, npairs, kspill, out); break;
-    case 3: tile16_avx512(3, A, lda, P, npairs, kspill, out); break;
-    case 2: tile16_avx512(2, A, lda, P, npairs, kspill, out); break;
-    default: tile16_avx512(1, A, lda, P, npairs, kspill, out); break;
+    case 4: tile16_avx512(4, A, lda, P, nquads, kspill, out); break;
+    case 3: tile16_avx512(3, A, lda, P, nquads, kspill, out); break;
+    case 2: tile16_avx512(2, A, lda, P, nquads, kspill, out); break;
+    default: tile16_avx512(1, A, lda, P, nquads, kspill, out); break;
     }
 }
 
@@ -190,59 +190,52 @@ static TGT_AVX512 void tile32_avx512_any(int rows, const uint8_t *A, long lda, c
 #endif
 
 /* ------------------------------------------------------------------ checks, exact rows, outliers */
-/* Whether some spill block of row `a` may saturate: sum_k a[k] * maxabs[k] > 32767 over a block of 2*kspill k. */
+/* Whether some spill block of row `a` may saturate: within a block of kspill k, the lane of k % 4 in {0, 1} and
+ * the lane of k % 4 in {2, 3} each bounded by the sum of a[k] * maxabs[k] over its k. */
 static TGT_AVX2 int row_may_saturate(const uint8_t *a, const uint8_t *maxabs, int K, int kspill) {
-    const int blk = 2 * kspill;
-    if (blk % 16 == 0) {
-        for (int k0 = 0; k0 < K; k0 += blk) {
-            int k1 = k0 + blk < K ? k0 + blk : K, k = k0;
-            __m256i acc = _mm256_setzero_si256();
-            for (; k + 16 <= k1; k += 16) {
-                __m256i x = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a + k)));
-                __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(maxabs + k)));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, m));
-            }
-            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
-            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
-            int32_t sum = _mm_cvtsi128_si32(t);
-            for (; k < k1; k++) sum += (int32_t)a[k] * maxabs[k];
-            if (sum > 32767) return 1;
+    for (int k0 = 0; k0 < K; k0 += kspill) {
+        int k1 = k0 + kspill < K ? k0 + kspill : K, k = k0;
+        __m256i acc = _mm256_setzero_si256();
+        for (; k + 16 <= k1; k += 16) { /* int32 lane i: k0 + 2i, 2i + 1: even lanes one half, odd the other */
+            __m256i x = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a + k)));
+            __m256i m = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(maxabs + k)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, m));
         }
-        return 0;
-    }
-    for (int k0 = 0; k0 < K; k0 += blk) {
-        int k1 = k0 + blk < K ? k0 + blk : K;
-        int32_t sum = 0;
-        for (int k = k0; k < k1; k++) sum += (int32_t)a[k] * maxabs[k];
-        if (sum > 32767) return 1;
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+        int32_t half[2] = {_mm_cvtsi128_si32(t), _mm_extract_epi32(t, 1)};
+        for (; k < k1; k++) half[(k >> 1) & 1] += (int32_t)a[k] * maxabs[k];
+        if (half[0] > 32767 || half[1] > 32767) return 1;
     }
     return 0;
 }
 
-/* Exact int32 row from the acc16 panels (widened inputs, vpmaddwd); counts the pairs vpmaddubsw would saturate. */
-static TGT_AVX2 void exact_row16(const uint8_t *a, const int8_t *P, int npairs, int N, int32_t *out,
-                                 int64_t *pairs_saturated) {
+/* Exact int32 row from the panels (widened inputs, vpmaddwd); counts the pairs vpmaddubsw would saturate. */
+static TGT_AVX2 void exact_row(const uint8_t *a, const int8_t *P, int nquads, int N, int32_t *out,
+                               int64_t *pairs_saturated) {
     const __m256i hi = _mm256_set1_epi32(32767), lo = _mm256_set1_epi32(-32768);
-    const int npanels = (N + 31) / 32;
+    const int npanels = (N + 15) / 16;
     int64_t sat = 0;
     for (int j = 0; j < npanels; j++) {
-        const int8_t *Pj = P + (long)j * npairs * 64;
+        const int8_t *Pj = P + (long)j * nquads * 64;
         __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int p = 0; p < npairs; p++) {
-            const __m256i x = _mm256_set1_epi32((int32_t)a[2 * p] | ((int32_t)a[2 * p + 1] << 16));
-            for (int i = 0; i < 4; i++) {
-                __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(Pj + (long)p * 64 + 16 * i)));
+        for (int q = 0; q < nquads; q++) {
+            const uint8_t *x4 = a + 4 * q;
+            const __m256i x = _mm256_set1_epi64x((int64_t)x4[0] | ((int64_t)x4[1] << 16) | ((int64_t)x4[2] << 32) |
+                                                 ((int64_t)x4[3] << 48));
+            for (int i = 0; i < 4; i++) { /* columns 4i..4i+3: int32 lanes (c, k01), (c, k23), ... */
+                __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(Pj + (long)q * 64 + 16 * i)));
                 __m256i v = _mm256_madd_epi16(x, w);
                 __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi32(v, hi), _mm256_cmpgt_epi32(lo, v));
                 sat += __builtin_popcount(_mm256_movemask_ps(_mm256_castsi256_ps(bad)));
                 s[i] = _mm256_add_epi32(s[i], v);
             }
         }
-        int32_t buf[32];
+        int32_t buf[32], col[16];
         for (int i = 0; i < 4; i++) _mm256_storeu_si256((__m256i *)(buf + 8 * i), s[i]);
-        int n = N - 32 * j < 32 ? N - 32 * j : 32;
-        memcpy(out + 32 * j, buf, n * sizeof(int32_t));
+        for (int c = 0; c < 16; c++) col[c] = buf[2 * c] + buf[2 * c + 1];
+        int n = N - 16 * j < 16 ? N - 16 * j : 16;
+        memcpy(out + 16 * j, col, n * sizeof(int32_t));
     }
     *pairs_saturated += sat;
 }
@@ -265,39 +258,38 @@ static void sparse_rows(const uint8_t *A, long lda, int m0, int m1, int nk, cons
 typedef void (*tile16_fn)(int, const uint8_t *, long, const int8_t *, int, int, int32_t *);
 typedef void (*tile32_fn)(int, const uint8_t *, long, const int8_t *, int, int32_t *);
 
-/* acc16 GEMM + outliers. K: padded depth (multiple of 4; A rows zero beyond the true K). maxabs: per k, max |w|
- * of the dense part (NULL: no saturation check, outputs may then be saturated: only for measuring).
- * Outliers: nk rows (NULL/0: none). stats (3 int64, added to): rows recomputed, outputs that saturated, pairs
- * that saturated. isa: 0 best, 2 AVX2, 3 AVX-512BW. Returns the ISA used, -1 if not available. */
+/* acc16 GEMM + outliers. K: padded depth (multiple of 4; A rows zero beyond the true K). kspill: steps of K
+ * between spills (multiple of 4). maxabs: per k, max |w| of the dense part (NULL: no saturation check, outputs
+ * may then be saturated: only for measuring its cost). Outliers: nk rows of W (0: none). stats (3 int64, added
+ * to): rows recomputed, outputs that saturated, pairs that saturated. isa: 0 best, 2 AVX2, 3 AVX-512BW.
+ * Returns the ISA used, -1 if refused. */
 int acc16_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N, const uint8_t *maxabs, int kspill,
                int nk, const int32_t *ks, const int32_t *ptr, const int32_t *col, const int16_t *val, int32_t *C,
                long ldc, int isa, int64_t *stats) {
     isa = pick_isa(isa);
-    if (isa < ISA_AVX2 || K % 4 || kspill < 1) return -1;
+    if (isa < ISA_AVX2 || K % 4 || kspill < 4 || kspill % 4 || N > 4096) return -1;
     tile16_fn tile = tile16_avx2_any;
 #if HAVE_AVX512
     if (isa == ISA_AVX512) tile = tile16_avx512_any;
 #endif
-    const int npairs = K / 2, npanels = (N + 31) / 32;
-    int32_t buf[MR * 32], row[4096 + 32];
-    int32_t *exact = N + 32 <= 4096 + 32 ? row : 0;
-    if (!exact) return -1; /* N > 4096: not a layer of ours */
+    const int nquads = K / 4, npanels = (N + 15) / 16;
+    int32_t buf[MR * 16], exact[4096];
     for (int m0 = 0; m0 < M; m0 += MB) {
         int m1 = m0 + MB < M ? m0 + MB : M;
         for (int j = 0; j < npanels; j++) {
-            const int8_t *Pj = P + (long)j * npairs * 64;
-            int n = N - 32 * j < 32 ? N - 32 * j : 32;
+            const int8_t *Pj = P + (long)j * nquads * 64;
+            int n = N - 16 * j < 16 ? N - 16 * j : 16;
             for (int m = m0; m < m1; m += MR) {
                 int rows = m1 - m < MR ? m1 - m : MR;
-                tile(rows, A + m * lda, lda, Pj, npairs, kspill, buf);
-                for (int r = 0; r < rows; r++) memcpy(C + (m + r) * ldc + 32 * j, buf + r * 32, n * sizeof(int32_t));
+                tile(rows, A + m * lda, lda, Pj, nquads, kspill, buf);
+                for (int r = 0; r < rows; r++) memcpy(C + (m + r) * ldc + 16 * j, buf + r * 16, n * sizeof(int32_t));
             }
         }
         if (maxabs) {
             for (int m = m0; m < m1; m++) {
                 if (!row_may_saturate(A + m * lda, maxabs, K, kspill)) continue;
                 stats[0]++;
-                exact_row16(A + m * lda, P, npairs, N, exact, &stats[2]);
+                exact_row(A + m * lda, P, nquads, N, exact, &stats[2]);
                 int32_t *c = C + m * ldc;
                 for (int i = 0; i < N; i++) stats[1] += c[i] != exact[i];
                 memcpy(c, exact, N * sizeof(int32_t));
