@@ -33,8 +33,12 @@
 #define HAVE_AVX512 0
 #endif
 
-#define MR 4    /* rows per micro-tile */
+#ifndef MR
+#define MR 4    /* rows per micro-tile (at most 6) */
+#endif
+#ifndef MB
 #define MB 64   /* rows per block (C rows stay in cache for the checks and the outliers) */
+#endif
 
 enum { ISA_NONE = 0, ISA_AVX2 = 2, ISA_AVX512 = 3 };
 
@@ -112,6 +116,10 @@ INLINE TGT_AVX2 void tile32_avx2(int rows, const uint8_t *A, long lda, const int
 static TGT_AVX2 void tile16_avx2_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads, int kspill,
                                      int32_t *out) {
     switch (rows) { /* constant row counts: the accumulators live in registers */
+#if MR >= 6
+    case 6: tile16_avx2(6, A, lda, P, nquads, kspill, out); break;
+    case 5: tile16_avx2(5, A, lda, P, nquads, kspill, out); break;
+#endif
     case 4: tile16_avx2(4, A, lda, P, nquads, kspill, out); break;
     case 3: tile16_avx2(3, A, lda, P, nquads, kspill, out); break;
     case 2: tile16_avx2(2, A, lda, P, nquads, kspill, out); break;
@@ -120,7 +128,11 @@ static TGT_AVX2 void tile16_avx2_any(int rows, const uint8_t *A, long lda, const
 }
 
 static TGT_AVX2 void tile32_avx2_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads, int32_t *out) {
-    switch (rows) {
+    switch (rows) { /* constant row counts: the accumulators live in registers */
+#if MR >= 6
+    case 6: tile32_avx2(6, A, lda, P, nquads, out); break;
+    case 5: tile32_avx2(5, A, lda, P, nquads, out); break;
+#endif
     case 4: tile32_avx2(4, A, lda, P, nquads, out); break;
     case 3: tile32_avx2(3, A, lda, P, nquads, out); break;
     case 2: tile32_avx2(2, A, lda, P, nquads, out); break;
@@ -170,7 +182,11 @@ INLINE TGT_AVX512 void tile32_avx512(int rows, const uint8_t *A, long lda, const
 
 static TGT_AVX512 void tile16_avx512_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads,
                                          int kspill, int32_t *out) {
-    switch (rows) {
+    switch (rows) { /* constant row counts: the accumulators live in registers */
+#if MR >= 6
+    case 6: tile16_avx512(6, A, lda, P, nquads, kspill, out); break;
+    case 5: tile16_avx512(5, A, lda, P, nquads, kspill, out); break;
+#endif
     case 4: tile16_avx512(4, A, lda, P, nquads, kspill, out); break;
     case 3: tile16_avx512(3, A, lda, P, nquads, kspill, out); break;
     case 2: tile16_avx512(2, A, lda, P, nquads, kspill, out); break;
@@ -180,7 +196,11 @@ static TGT_AVX512 void tile16_avx512_any(int rows, const uint8_t *A, long lda, c
 
 static TGT_AVX512 void tile32_avx512_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads,
                                          int32_t *out) {
-    switch (rows) {
+    switch (rows) { /* constant row counts: the accumulators live in registers */
+#if MR >= 6
+    case 6: tile32_avx512(6, A, lda, P, nquads, out); break;
+    case 5: tile32_avx512(5, A, lda, P, nquads, out); break;
+#endif
     case 4: tile32_avx512(4, A, lda, P, nquads, out); break;
     case 3: tile32_avx512(3, A, lda, P, nquads, out); break;
     case 2: tile32_avx512(2, A, lda, P, nquads, out); break;
