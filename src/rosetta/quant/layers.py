@@ -31,6 +31,7 @@ class ConvLayer:
     conv: nn.Conv2d
     weight: torch.Tensor  # (Cout, Cin, kh, kw) folded
     bias: torch.Tensor  # (Cout,) folded
+    factor: torch.Tensor  # (Cout,) the BatchNorm's per-channel factor folded into the weight (ones without one)
 
     @property
     def depth(self) -> int:  # K of the GEMM
@@ -46,6 +47,7 @@ def folded_convs(model: nn.Module, skip_first: bool = True) -> list[ConvLayer]:
             continue
         w = mod.weight.detach().float()
         b = mod.bias.detach().float() if mod.bias is not None else torch.zeros(w.shape[0])
+        g = torch.ones(w.shape[0])
         parent_name, _, idx = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         if isinstance(parent, nn.Sequential) and idx.isdigit() and int(idx) + 1 < len(parent) \
@@ -53,17 +55,24 @@ def folded_convs(model: nn.Module, skip_first: bool = True) -> list[ConvLayer]:
             bn = parent[int(idx) + 1]
             g = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)  # (Cout,)
             w, b = w * g.view(-1, 1, 1, 1), (b - bn.running_mean) * g + bn.bias.detach()
-        out.append(ConvLayer(name, mod, w, b))
+        out.append(ConvLayer(name, mod, w, b, g))
     return out[1:] if skip_first else out
 
 
 def weight_scales(w: torch.Tensor, mode: str, share: float = 0.005) -> torch.Tensor:
     """Per-output-channel symmetric scales (Cout,) of a (Cout, ...) weight.
 
-    ``int7``: max |w| -> 64 (ONNX Runtime's ``reduce_range``, the shipped int8 graph); no outliers.
+    ``int7``: max |w| -> 64 (ONNX Runtime's ``reduce_range``, the shipped int8 graph's grid).
     ``int8``: max |w| -> 127, the finest grid with no clipping; many weights land outside 7 bits.
-    ``codesigned``: the finest grid on which at most ``share`` of the channel's weights land outside 7 bits
-    (|q| > 63, the acc16 kernel's outliers) and none beyond 127: s = max(max|w| / 127, quantile(|w|, 1 - share) / 63).
+    ``codesigned``: the finest grid on which at most ``floor(share * K)`` of a channel's K weights land outside
+    7 bits (|q| > 63: the acc16 kernel's outliers) and none beyond 127: the (n + 1)-th largest |w| -> 63,
+    unless max |w| -> 127 is coarser.
+
+    >>> w = torch.tensor([[0.1] * 198 + [0.5, 1.0]])
+    >>> [round(float(weight_scales(w, m)[0]) * 127, 3) for m in SCALE_MODES]
+    [1.984, 1.0, 1.008]
+    >>> round(float(weight_scales(w, "codesigned", share=0.001)[0]) * 63, 5)  # no outlier allowed: 7 bits
+    1.0
     """
     a = w.detach().abs().flatten(1)  # (Cout, K)
     top = a.amax(1).clamp(min=1e-12)
@@ -72,13 +81,37 @@ def weight_scales(w: torch.Tensor, mode: str, share: float = 0.005) -> torch.Ten
     if mode == "int8":
         return top / 127
     if mode == "codesigned":
-        return torch.maximum(top / 127, torch.quantile(a, 1 - share, dim=1) / 63)
+        n = int(share * a.shape[1])  # outliers allowed per channel
+        keep = torch.topk(a, n + 1, dim=1).values[:, n].clamp(min=1e-12)  # (Cout,) the largest |w| kept in 7 bits
+        return torch.maximum(top / 127, keep / 63)
     raise ValueError(f"unknown scale mode {mode!r} (one of {', '.join(SCALE_MODES)})")
 
 
 def quantize_weights(w: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """(Cout, ...) float -> (Cout, K) int32 on the per-channel grid ``scale``, clipped to [-127, 127]."""
     return torch.clamp(torch.round(w.flatten(1) / scale.view(-1, 1)), -127, 127).to(torch.int32)
+
+
+def fake_quantized(model: nn.Module, mode: str, share: float = 0.005,
+                   ranges: dict[str, tuple[float, int]] | None = None) -> nn.Module:
+    """A copy of ``model`` whose int8 convolutions (all but the first) compute with their BatchNorm-folded
+    weights rounded to the ``mode`` grid (:func:`weight_scales`), and, given ``ranges`` (:func:`activation_ranges`),
+    with their inputs rounded to uint8 as the int8 graph rounds them: the int8 path's arithmetic in float, to
+    measure a grid's accuracy."""
+    import copy
+
+    model = copy.deepcopy(model).eval()
+    for layer in folded_convs(model):
+        scale = weight_scales(layer.weight, mode, share)
+        folded = (quantize_weights(layer.weight, scale).float() * scale.view(-1, 1)).view_as(layer.weight)
+        factor = torch.where(layer.factor == 0, torch.ones_like(layer.factor), layer.factor)
+        with torch.no_grad():  # unfold the BatchNorm's factor: the module keeps its BatchNorm
+            layer.conv.weight.copy_(folded / factor.view(-1, 1, 1, 1))
+        if ranges is not None:
+            sc, zp = ranges[layer.name]
+            layer.conv.register_forward_pre_hook(
+                lambda m, a, sc=sc, zp=zp: ((quantize_activations(a[0], sc, zp).float() - zp) * sc,))
+    return model
 
 
 def activation_ranges(int8_onnx: Path) -> dict[str, tuple[float, int]]:
@@ -153,5 +186,5 @@ def crop_batches(crops: Sequence[np.ndarray], batch_size: int = 32) -> list[torc
     return [pad_batch(inputs[i:i + batch_size])[0] for i in range(0, len(inputs), batch_size)]
 
 
-__all__ = ["ConvLayer", "SCALE_MODES", "activation_ranges", "capture_inputs", "crop_batches", "folded_convs", "im2col", "module_name",
+__all__ = ["ConvLayer", "SCALE_MODES", "activation_ranges", "capture_inputs", "fake_quantized", "crop_batches", "folded_convs", "im2col", "module_name",
            "quantize_activations", "quantize_weights", "weight_scales"]
