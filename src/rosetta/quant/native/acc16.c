@@ -21,6 +21,7 @@
  */
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TGT_AVX2 __attribute__((target("avx2")))
@@ -260,17 +261,43 @@ static TGT_AVX2 void exact_row(const uint8_t *a, const int8_t *P, int nquads, in
     *pairs_saturated += sat;
 }
 
-/* C[m, col] += a[m, k] * val for the outliers (CSR over the rows k of W that hold any). */
-static void sparse_rows(const uint8_t *A, long lda, int m0, int m1, int nk, const int32_t *ks, const int32_t *ptr,
-                        const int32_t *col, const int16_t *val, int32_t *C, long ldc) {
-    for (int m = m0; m < m1; m++) {
-        const uint8_t *a = A + m * lda;
-        int32_t *c = C + m * ldc;
-        for (int i = 0; i < nk; i++) {
-            const int32_t x = a[ks[i]];
-            if (!x) continue; /* activations after ReLU: many zeros */
-            for (int e = ptr[i]; e < ptr[i + 1]; e++) c[col[e]] += x * val[e];
+/* The outliers' product for rows m0..m1 (at most MB): C[m, col] += a[m, k] * val, CSR over the nk rows k of W
+ * that hold any. Vectorized over the rows: column k of the A block is gathered once, zero-extended to int32 lanes
+ * (as int16 pairs (a, 0)), and each outlier adds vpmaddwd(a, (val, 0)) = a * val, exact, into a column-major
+ * scratch T[n][MB]; the columns touched are then added into C. */
+static TGT_AVX2 void sparse_block(const uint8_t *A, long lda, int m0, int m1, int nk, const int32_t *ks,
+                                  const int32_t *ptr, const int32_t *col, const int16_t *val, int32_t *C, long ldc,
+                                  int32_t *T, int32_t *touched, uint8_t *seen) {
+    const int rows = m1 - m0, nv = (rows + 7) / 8;
+    int nt = 0;
+    for (int i = 0; i < nk; i++) {
+        uint8_t g[MB + 16] = {0};
+        const uint8_t *ak = A + (long)m0 * lda + ks[i];
+        int any = 0;
+        for (int r = 0; r < rows; r++) any |= (g[r] = ak[(long)r * lda]);
+        if (!any) continue; /* a column of zeros (ReLU) adds nothing */
+        __m256i x[MB / 8];
+        for (int v = 0; v < nv; v++) x[v] = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 8 * v)));
+        for (int e = ptr[i]; e < ptr[i + 1]; e++) {
+            const int n = col[e];
+            const __m256i w = _mm256_set1_epi32((uint16_t)val[e]); /* int16 pairs (val, 0) */
+            int32_t *t = T + (long)n * MB;
+            if (!seen[n]) {
+                seen[n] = 1;
+                touched[nt++] = n;
+                for (int v = 0; v < nv; v++) _mm256_storeu_si256((__m256i *)(t + 8 * v), _mm256_setzero_si256());
+            }
+            for (int v = 0; v < nv; v++) {
+                __m256i acc = _mm256_loadu_si256((const __m256i *)(t + 8 * v));
+                _mm256_storeu_si256((__m256i *)(t + 8 * v), _mm256_add_epi32(acc, _mm256_madd_epi16(x[v], w)));
+            }
         }
+    }
+    for (int j = 0; j < nt; j++) {
+        const int n = touched[j];
+        const int32_t *t = T + (long)n * MB;
+        for (int r = 0; r < rows; r++) C[(long)(m0 + r) * ldc + n] += t[r];
+        seen[n] = 0;
     }
 }
 
@@ -293,7 +320,11 @@ int acc16_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N,
     if (isa == ISA_AVX512) tile = tile16_avx512_any;
 #endif
     const int nquads = K / 4, npanels = (N + 15) / 16;
-    int32_t buf[MR * 16], exact[4096];
+    int32_t buf[MR * 16], exact[4096 + 16];
+    int seven_bit = 1; /* dense |w| <= 64: vpmaddubsw pairs cannot saturate, acc32's tile is exact */
+    for (int k = 0; maxabs && k < K; k++) seven_bit &= maxabs[k] <= 64;
+    int32_t *T = nk ? calloc(1, sizeof(int32_t) * MB * N + sizeof(int32_t) * N + N) : 0; /* scratch, touched, seen */
+    if (nk && !T) return -1;
     for (int m0 = 0; m0 < M; m0 += MB) {
         int m1 = m0 + MB < M ? m0 + MB : M;
         for (int j = 0; j < npanels; j++) {
@@ -309,14 +340,18 @@ int acc16_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N,
             for (int m = m0; m < m1; m++) {
                 if (!row_may_saturate(A + m * lda, maxabs, K, kspill)) continue;
                 stats[0]++;
-                exact_row(A + m * lda, P, nquads, N, exact, &stats[2]);
+                if (seven_bit)
+                    for (int j = 0; j < npanels; j++) tile32_avx2_any(1, A + m * lda, lda, P + (long)j * nquads * 64, nquads, exact + 16 * j);
+                else
+                    exact_row(A + m * lda, P, nquads, N, exact, &stats[2]);
                 int32_t *c = C + m * ldc;
                 for (int i = 0; i < N; i++) stats[1] += c[i] != exact[i];
                 memcpy(c, exact, N * sizeof(int32_t));
             }
         }
-        if (nk) sparse_rows(A, lda, m0, m1, nk, ks, ptr, col, val, C, ldc);
+        if (nk) sparse_block(A, lda, m0, m1, nk, ks, ptr, col, val, C, ldc, T, T + MB * N, (uint8_t *)(T + MB * N + N));
     }
+    free(T);
     return isa;
 }
 
@@ -331,6 +366,8 @@ int acc32_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N,
 #endif
     const int nquads = K / 4, npanels = (N + 15) / 16;
     int32_t buf[MR * 16];
+    int32_t *T = nk ? calloc(1, sizeof(int32_t) * MB * N + sizeof(int32_t) * N + N) : 0; /* scratch, touched, seen */
+    if (nk && !T) return -1;
     for (int m0 = 0; m0 < M; m0 += MB) {
         int m1 = m0 + MB < M ? m0 + MB : M;
         for (int j = 0; j < npanels; j++) {
@@ -342,7 +379,8 @@ int acc32_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N,
                 for (int r = 0; r < rows; r++) memcpy(C + (m + r) * ldc + 16 * j, buf + r * 16, n * sizeof(int32_t));
             }
         }
-        if (nk) sparse_rows(A, lda, m0, m1, nk, ks, ptr, col, val, C, ldc);
+        if (nk) sparse_block(A, lda, m0, m1, nk, ks, ptr, col, val, C, ldc, T, T + MB * N, (uint8_t *)(T + MB * N + N));
     }
+    free(T);
     return isa;
 }
