@@ -183,8 +183,9 @@ def pack(dense: np.ndarray, group: int = 4, width: int = 16) -> np.ndarray:
 
 @dataclass
 class Saturation:
-    """What the 16-bit accumulation would have got wrong (all of it recomputed exactly): rows recomputed
-    (their bound exceeded int16), outputs whose 16-bit value differed, products pairs vpmaddubsw saturated."""
+    """What the 16-bit accumulation would have got wrong (all of it corrected): rows checked (a spill block's
+    bound exceeded int16), outputs with a spill block whose 16-bit sum saturated, product pairs vpmaddubsw
+    saturated."""
     rows_checked: int = 0
     outputs: int = 0
     pairs: int = 0
@@ -248,26 +249,32 @@ def reference_gemm(a: np.ndarray, q: np.ndarray) -> np.ndarray:
     return (a.astype(np.int64) @ np.asarray(q).astype(np.int64)).astype(np.int32)
 
 
-def emulate_acc16(a: np.ndarray, dense: np.ndarray, kspill: int) -> tuple[np.ndarray, int]:
-    """What the acc16 kernel's instructions compute for a @ dense with no check: (M, N) int32, saturated where
-    the 16-bit sums overflow, and the number of pairs vpmaddubsw saturated. Per step of 4 in K, each column's
-    two int16 lanes take a0*w0 + a1*w1 and a2*w2 + a3*w3 (saturated), added with saturation; every ``kspill``
-    steps both lanes go into int32. Slow numpy, for tests of small sizes."""
+def emulate_acc16(a: np.ndarray, dense: np.ndarray, kspill: int) -> tuple[np.ndarray, int, int]:
+    """What the acc16 kernel's instructions compute for a @ dense with no check: ((M, N) int32, saturated where
+    the 16-bit sums overflow; the number of outputs with a saturated spill block; the number of pairs vpmaddubsw
+    saturated). Per step of 4 in K, each column's two int16 lanes take a0*w0 + a1*w1 and a2*w2 + a3*w3
+    (saturated), added with saturation; every ``kspill`` steps both lanes go into int32. Slow numpy, for tests
+    of small sizes."""
     a = pad_activations(a).astype(np.int64)
     d = np.zeros((a.shape[1], dense.shape[1]), np.int64)
     d[:dense.shape[0]] = dense
     total = np.zeros((a.shape[0], d.shape[1]), np.int64)
     lanes = [np.zeros_like(total), np.zeros_like(total)]
+    exact = np.zeros_like(total)
+    hit = np.zeros(total.shape, bool)
     pairs = 0
     for k in range(0, a.shape[1], 2):
         pair = a[:, k, None] * d[k] + a[:, k + 1, None] * d[k + 1]
         pairs += int(((pair < -32768) | (pair > 32767)).sum())
         lane = lanes[(k // 2) % 2]
         lane[:] = np.clip(lane + np.clip(pair, -32768, 32767), -32768, 32767)
+        exact += pair
         if (k + 2) % kspill == 0 or k + 2 == a.shape[1]:
-            total += lanes[0] + lanes[1]
-            lanes[0][:] = lanes[1][:] = 0
-    return total.astype(np.int32), pairs
+            block = lanes[0] + lanes[1]
+            hit |= block != exact
+            total += block
+            lanes[0][:] = lanes[1][:] = exact[:] = 0
+    return total.astype(np.int32), int(hit.sum()), pairs
 
 
 __all__ = ["DENSE_RANGE", "Int8Gemm", "Outliers", "Saturation", "compile_library", "emulate_acc16", "isa", "library",

@@ -211,10 +211,12 @@ static TGT_AVX512 void tile32_avx512_any(int rows, const uint8_t *A, long lda, c
 #endif
 
 /* ------------------------------------------------------------------ checks, exact rows, outliers */
-/* Whether some spill block of row `a` may saturate: within a block of kspill k, the lane of k % 4 in {0, 1} and
- * the lane of k % 4 in {2, 3} each bounded by the sum of a[k] * maxabs[k] over its k. */
-static TGT_AVX2 int row_may_saturate(const uint8_t *a, const uint8_t *maxabs, int K, int kspill) {
-    for (int k0 = 0; k0 < K; k0 += kspill) {
+/* Marks (flags[b] = 1) the spill blocks of row `a` that may saturate and returns how many: within a block of
+ * kspill k, the lane of k % 4 in {0, 1} and the lane of k % 4 in {2, 3} are each bounded by the sum of
+ * a[k] * maxabs[k] over its k. */
+static TGT_AVX2 int flag_blocks(const uint8_t *a, const uint8_t *maxabs, int K, int kspill, uint8_t *flags) {
+    int nflag = 0;
+    for (int k0 = 0, b = 0; k0 < K; k0 += kspill, b++) {
         int k1 = k0 + kspill < K ? k0 + kspill : K, k = k0;
         __m256i acc = _mm256_setzero_si256();
         for (; k + 16 <= k1; k += 16) { /* int32 lane i: k0 + 2i, 2i + 1: even lanes one half, odd the other */
@@ -226,39 +228,64 @@ static TGT_AVX2 int row_may_saturate(const uint8_t *a, const uint8_t *maxabs, in
         t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
         int32_t half[2] = {_mm_cvtsi128_si32(t), _mm_extract_epi32(t, 1)};
         for (; k < k1; k++) half[(k >> 1) & 1] += (int32_t)a[k] * maxabs[k];
-        if (half[0] > 32767 || half[1] > 32767) return 1;
+        flags[b] = half[0] > 32767 || half[1] > 32767;
+        nflag += flags[b];
     }
-    return 0;
+    return nflag;
 }
 
-/* Exact int32 row from the panels (widened inputs, vpmaddwd); counts the pairs vpmaddubsw would saturate. */
-static TGT_AVX2 void exact_row(const uint8_t *a, const int8_t *P, int nquads, int N, int32_t *out,
-                               int64_t *pairs_saturated) {
+/* Exact int32 product of one row with one panel over nq quads (widened inputs, vpmaddwd) into out[16]; counts
+ * the pairs vpmaddubsw would saturate. */
+static TGT_AVX2 void exact_panel(const uint8_t *a, const int8_t *Pj, int nq, int32_t *out, int64_t *pairs_saturated) {
     const __m256i hi = _mm256_set1_epi32(32767), lo = _mm256_set1_epi32(-32768);
-    const int npanels = (N + 15) / 16;
     int64_t sat = 0;
-    for (int j = 0; j < npanels; j++) {
-        const int8_t *Pj = P + (long)j * nquads * 64;
-        __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-        for (int q = 0; q < nquads; q++) {
-            const uint8_t *x4 = a + 4 * q;
-            const __m256i x = _mm256_set1_epi64x((int64_t)x4[0] | ((int64_t)x4[1] << 16) | ((int64_t)x4[2] << 32) |
-                                                 ((int64_t)x4[3] << 48));
-            for (int i = 0; i < 4; i++) { /* columns 4i..4i+3: int32 lanes (c, k01), (c, k23), ... */
-                __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(Pj + (long)q * 64 + 16 * i)));
-                __m256i v = _mm256_madd_epi16(x, w);
-                __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi32(v, hi), _mm256_cmpgt_epi32(lo, v));
-                sat += __builtin_popcount(_mm256_movemask_ps(_mm256_castsi256_ps(bad)));
-                s[i] = _mm256_add_epi32(s[i], v);
+    __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int q = 0; q < nq; q++) {
+        const uint8_t *x4 = a + 4 * q;
+        const __m256i x = _mm256_set1_epi64x((int64_t)x4[0] | ((int64_t)x4[1] << 16) | ((int64_t)x4[2] << 32) |
+                                             ((int64_t)x4[3] << 48));
+        for (int i = 0; i < 4; i++) { /* columns 4i..4i+3: int32 lanes (c, k01), (c, k23), ... */
+            __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(Pj + (long)q * 64 + 16 * i)));
+            __m256i v = _mm256_madd_epi16(x, w);
+            __m256i bad = _mm256_or_si256(_mm256_cmpgt_epi32(v, hi), _mm256_cmpgt_epi32(lo, v));
+            sat += __builtin_popcount(_mm256_movemask_ps(_mm256_castsi256_ps(bad)));
+            s[i] = _mm256_add_epi32(s[i], v);
+        }
+    }
+    int32_t buf[32];
+    for (int i = 0; i < 4; i++) _mm256_storeu_si256((__m256i *)(buf + 8 * i), s[i]);
+    for (int c = 0; c < 16; c++) out[c] = buf[2 * c] + buf[2 * c + 1];
+    *pairs_saturated += sat;
+}
+
+/* Row m of C corrected where its flagged spill blocks saturated: per block and panel, the exact product minus
+ * what the 16-bit lanes gave (the same tile over just that block: bit-identical to the main pass). Returns how
+ * many of the row's outputs changed. */
+static TGT_AVX2 int correct_row(const uint8_t *a, const int8_t *P, int nquads, int N, int kspill, const uint8_t *flags,
+                                int seven_bit, int32_t *c, uint8_t *changed, int64_t *pairs_saturated) {
+    const int npanels = (N + 15) / 16, K = 4 * nquads;
+    memset(changed, 0, N);
+    for (int k0 = 0, b = 0; k0 < K; k0 += kspill, b++) {
+        if (!flags[b]) continue;
+        const int nq = ((k0 + kspill < K ? k0 + kspill : K) - k0) / 4;
+        for (int j = 0; j < npanels; j++) {
+            const int8_t *Pj = P + (long)j * nquads * 64 + (long)(k0 / 4) * 64;
+            int32_t h[16], e[16];
+            tile16_avx2_any(1, a + k0, 0, Pj, nq, 4 * nq, h);
+            if (seven_bit)
+                tile32_avx2_any(1, a + k0, 0, Pj, nq, e); /* exact: 7-bit pairs cannot saturate */
+            else
+                exact_panel(a + k0, Pj, nq, e, pairs_saturated);
+            const int n = N - 16 * j < 16 ? N - 16 * j : 16;
+            for (int i = 0; i < n; i++) {
+                c[16 * j + i] += e[i] - h[i];
+                changed[16 * j + i] |= e[i] != h[i];
             }
         }
-        int32_t buf[32], col[16];
-        for (int i = 0; i < 4; i++) _mm256_storeu_si256((__m256i *)(buf + 8 * i), s[i]);
-        for (int c = 0; c < 16; c++) col[c] = buf[2 * c] + buf[2 * c + 1];
-        int n = N - 16 * j < 16 ? N - 16 * j : 16;
-        memcpy(out + 16 * j, col, n * sizeof(int32_t));
     }
-    *pairs_saturated += sat;
+    int count = 0;
+    for (int i = 0; i < N; i++) count += changed[i];
+    return count;
 }
 
 /* The outliers' product for rows m0..m1 (at most MB): C[m, col] += a[m, k] * val, CSR over the nk rows k of W
@@ -314,13 +341,14 @@ int acc16_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N,
                int nk, const int32_t *ks, const int32_t *ptr, const int32_t *col, const int16_t *val, int32_t *C,
                long ldc, int isa, int64_t *stats) {
     isa = pick_isa(isa);
-    if (isa < ISA_AVX2 || K % 4 || kspill < 4 || kspill % 4 || N > 4096) return -1;
+    if (isa < ISA_AVX2 || K % 4 || kspill < 4 || kspill % 4 || N > 4096 || K > 4096) return -1;
     tile16_fn tile = tile16_avx2_any;
 #if HAVE_AVX512
     if (isa == ISA_AVX512) tile = tile16_avx512_any;
 #endif
     const int nquads = K / 4, npanels = (N + 15) / 16;
-    int32_t buf[MR * 16], exact[4096 + 16];
+    int32_t buf[MR * 16];
+    uint8_t flags[4096 / 4 + 1], changed[4096];
     int seven_bit = 1; /* dense |w| <= 64: vpmaddubsw pairs cannot saturate, acc32's tile is exact */
     for (int k = 0; maxabs && k < K; k++) seven_bit &= maxabs[k] <= 64;
     int32_t *T = nk ? calloc(1, sizeof(int32_t) * MB * N + sizeof(int32_t) * N + N) : 0; /* scratch, touched, seen */
@@ -338,15 +366,10 @@ int acc16_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N,
         }
         if (maxabs) {
             for (int m = m0; m < m1; m++) {
-                if (!row_may_saturate(A + m * lda, maxabs, K, kspill)) continue;
+                if (!flag_blocks(A + m * lda, maxabs, K, kspill, flags)) continue;
                 stats[0]++;
-                if (seven_bit)
-                    for (int j = 0; j < npanels; j++) tile32_avx2_any(1, A + m * lda, lda, P + (long)j * nquads * 64, nquads, exact + 16 * j);
-                else
-                    exact_row(A + m * lda, P, nquads, N, exact, &stats[2]);
-                int32_t *c = C + m * ldc;
-                for (int i = 0; i < N; i++) stats[1] += c[i] != exact[i];
-                memcpy(c, exact, N * sizeof(int32_t));
+                stats[1] += correct_row(A + m * lda, P, nquads, N, kspill, flags, seven_bit, C + m * ldc, changed,
+                                        &stats[2]);
             }
         }
         if (nk) sparse_block(A, lda, m0, m1, nk, ks, ptr, col, val, C, ldc, T, T + MB * N, (uint8_t *)(T + MB * N + N));
