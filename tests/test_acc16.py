@@ -164,3 +164,9 @@ def test_real_layer_inputs(lib):
     for kspill in (16, 32, 64, 576):
         assert np.array_equal(g.acc16(a, kspill=kspill)[0], ref), kspill
     assert np.array_equal(g.acc32(a), ref)
+
+
+def test_no_compiler_means_no_kernel(tmp_path):
+    """Without a working C compiler nothing is built and None says so (callers keep ONNX Runtime's path)."""
+    assert compile_library(tmp_path, cc=str(tmp_path / "no-such-cc")) is None
+    assert compile_library(tmp_path, cc="false") is None

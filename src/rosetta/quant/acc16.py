@@ -96,7 +96,11 @@ def compile_library(dest: Path, cc: str | None = None) -> Path | None:
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / "libacc16.so"
     cmd = [cc, "-O3", "-shared", "-fPIC", "-o", str(out), str(SOURCE)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:  # the compiler named is not there
+        log.warning("building the acc16 kernel failed (%s): %s", " ".join(cmd), exc)
+        return None
     if done.returncode != 0:
         log.warning("building the acc16 kernel failed (%s): %s", " ".join(cmd), done.stderr.strip()[-2000:])
         return None
