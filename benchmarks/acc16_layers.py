@@ -3,6 +3,7 @@ on real activations for each spill interval, and validation accuracy of each gri
 
     python benchmarks/acc16_layers.py [--crops 128] [--share 0.005] [--skip-accuracy]
                                       [--out docs/results/int8_acc16_layers.jsonl]
+                                      [--accuracy-out docs/results/int8_acc16_accuracy.jsonl]
 
 Weights: the shipped recognizer, BatchNorm folded, per output channel on three grids (rosetta.quant.layers):
 ``int7`` (ONNX Runtime's reduce_range, the shipped int8 graph), ``int8`` (full range) and ``codesigned`` (the
@@ -115,6 +116,7 @@ def main() -> None:
     ap.add_argument("--share", type=float, default=0.005, help="outliers allowed per channel (codesigned grid)")
     ap.add_argument("--skip-accuracy", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("docs/results/int8_acc16_layers.jsonl"))
+    ap.add_argument("--accuracy-out", type=Path, default=Path("docs/results/int8_acc16_accuracy.jsonl"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)
@@ -125,11 +127,11 @@ def main() -> None:
     rec = Recognizer.load()
     rows = layer_rows(rec.model, real_crops(args.crops), args.share, lib)
     acc = [] if args.skip_accuracy else accuracy_rows(rec, args.share)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w") as fh:
-        meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "crops": args.crops, "share": args.share}
-        for r in rows + acc:
-            fh.write(json.dumps({**meta, **r}) + "\n")
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "crops": args.crops, "share": args.share}
+    for path, found in ((args.out, rows), (args.accuracy_out, acc)):
+        if found:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps({**meta, **r}) + "\n" for r in found))
     print(table(rows, acc))
 
 

@@ -32,6 +32,7 @@ from rosetta.models import MODEL_DIR
 from rosetta.quant.acc16 import Int8Gemm, compile_library, isa, library, load, reference_gemm, split_outliers
 from rosetta.quant.choose import (ChooserConfig, fbgemm_conv, fbgemm_linear, kernel_candidates, ort_matmul_integer,
                                   ort_qlinear_conv, time_candidates)
+from rosetta.quant.files import int8_session
 from rosetta.quant.layers import (activation_ranges, capture_inputs, folded_convs, im2col, quantize_activations,
                                   quantize_weights, weight_scales)
 from rosetta.recognition.preprocess import pad_batch, to_input
@@ -122,6 +123,9 @@ def main() -> None:
                "chosen": min(product, key=product.__getitem__)}
         rows.append(row)
         log.info("%s", json.dumps(row))
+    sess = int8_session(MODEL_DIR, "recognizer", threads=1)  # the whole shipped int8 graph, for scale
+    feed = {"x": batch.numpy()}
+    info["ort_int8_recognizer_ms"] = round(time_candidates({"ort": lambda: sess.run(None, feed)}, args.rounds)["ort"] * 1e3, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w") as fh:
         fh.write(json.dumps({"info": info, "batch": list(batch.shape)}) + "\n")
@@ -153,6 +157,12 @@ def markdown(rows: list[dict], info: dict, shape: list[int]) -> str:
                      + f" | {ms['FBGEMM Linear'] / ms['int7 acc16']:.2f}x |")
     lines.append("| all layers | | | " + " | ".join(f"{total[c]:.2f}" for c in cols)
                  + f" | {total['FBGEMM Linear'] / total['int7 acc16']:.2f}x |")
+    whole = info.get("ort_int8_recognizer_ms")
+    if whole:
+        lines += ["", f"The whole shipped int8 recognizer (ONNX Runtime, same batch, 1 thread): {whole:.2f} ms; its "
+                  f"convolutions as QLinearConv alone: {total['ORT QLinearConv']:.2f} ms. With the chosen kernels "
+                  f"in their place (GEMM only: im2col and requantization not counted): "
+                  f"{whole - total['ORT QLinearConv'] + total['chosen (int7)']:.2f} ms (projection, not measured)."]
     return "\n".join(lines)
 
 
