@@ -170,3 +170,28 @@ def test_no_compiler_means_no_kernel(tmp_path):
     """Without a working C compiler nothing is built and None says so (callers keep ONNX Runtime's path)."""
     assert compile_library(tmp_path, cc=str(tmp_path / "no-such-cc")) is None
     assert compile_library(tmp_path, cc="false") is None
+
+
+def test_fake_quantized_weights_sit_on_the_grid():
+    """The folded weights of a fake-quantized model are exactly the grid's values; the float model is untouched
+    and the outputs stay close."""
+    from rosetta.quant.layers import fake_quantized, folded_convs, quantize_weights, weight_scales
+    from rosetta.recognition.model import CTCRecognizer, RecognizerConfig
+
+    torch.manual_seed(0)
+    model = CTCRecognizer(RecognizerConfig(num_classes=7)).eval()
+    for m in model.modules():  # non-trivial BatchNorms, so that folding matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    before = [x.weight.clone() for x in folded_convs(model)]
+    q = fake_quantized(model, "codesigned")
+    for orig, layer in zip(before, folded_convs(q)):
+        scale = weight_scales(orig, "codesigned")
+        grid = quantize_weights(orig, scale).float() * scale.view(-1, 1)
+        assert torch.allclose(layer.weight.flatten(1), grid, rtol=1e-5, atol=1e-7)
+    assert all(torch.equal(a, b.weight) for a, b in zip(before, folded_convs(model)))
+    x = torch.rand(2, 1, 32, 48) * 2 - 1
+    with torch.no_grad():
+        ref, out = model(x)[0], q(x)[0]
+    assert not torch.equal(ref, out) and (ref - out).abs().max() < 0.05 * ref.abs().max()
