@@ -195,3 +195,10 @@ def test_fake_quantized_weights_sit_on_the_grid():
     with torch.no_grad():
         ref, out = model(x)[0], q(x)[0]
     assert not torch.equal(ref, out) and (ref - out).abs().max() < 0.05 * ref.abs().max()
+
+
+def test_refuses_weights_it_cannot_take(lib):
+    with pytest.raises(ValueError, match="1 <= K, N"):
+        Int8Gemm(np.zeros((5000, 8), np.int8), lib)
+    with pytest.raises(ValueError, match="1 <= K, N"):
+        Int8Gemm(np.zeros((8, 0), np.int8), lib)

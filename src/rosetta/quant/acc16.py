@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).parent / "native" / "acc16.c"
 DENSE_RANGE = (-64, 63)  # 7 bits: two uint8 x 7-bit products fit int16 (2 x 255 x 64 = 32,640)
 ISA_NAMES = {0: "none", 2: "avx2", 3: "avx512bw"}
+MAX_SIDE = 4096  # the kernel's largest K and N (its per-row scratch lives on the stack)
 
 _u8p = np.ctypeslib.ndpointer(np.uint8, flags="C_CONTIGUOUS")
 _i8p = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
@@ -159,7 +160,7 @@ def outlier_share(q: np.ndarray, lo: int = DENSE_RANGE[0], hi: int = DENSE_RANGE
 
 
 def padded_depth(k: int) -> int:
-    """K rounded up to the kernel's step (4: one acc32 quad, two acc16 pairs)."""
+    """K rounded up to the kernels' step of 4."""
     return (k + 3) // 4 * 4
 
 
@@ -199,6 +200,8 @@ class Int8Gemm:
     """One layer's int8 weights ``q`` (K, N), split and packed for both kernels."""
 
     def __init__(self, q: np.ndarray, lib: ctypes.CDLL, dense_range: tuple[int, int] = DENSE_RANGE):
+        if q.ndim != 2 or not (0 < q.shape[0] <= MAX_SIDE and 0 < q.shape[1] <= MAX_SIDE):
+            raise ValueError(f"weights {q.shape}: the kernel takes (K, N) with 1 <= K, N <= {MAX_SIDE}")
         self.lib, self.k, self.n = lib, q.shape[0], q.shape[1]
         dense, self.outliers = split_outliers(q, *dense_range)
         self.packed = pack(dense)
