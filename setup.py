@@ -5,4 +5,4 @@ build for, the build goes on without it and rosetta keeps its ONNX Runtime int8 
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("rosetta.quant.native._acc16", ["src/rosetta/quant/native/acc16.c"],
-                             extra_compile_args=["-O3"], optional=True)])
+                             extra_compile_args=["-O3"], libraries=["m"], optional=True)])

@@ -202,3 +202,33 @@ def test_refuses_weights_it_cannot_take(lib):
         Int8Gemm(np.zeros((5000, 8), np.int8), lib)
     with pytest.raises(ValueError, match="1 <= K, N"):
         Int8Gemm(np.zeros((8, 0), np.int8), lib)
+
+
+@pytest.mark.parametrize("cin,cout,kernel,stride,pad,h,w", [(3, 8, 3, 1, 1, 5, 6), (32, 64, 3, 2, 1, 9, 14),
+                                                             (17, 33, (1, 3), 1, (0, 1), 1, 13),
+                                                             (64, 40, 1, (2, 1), 0, 8, 7), (24, 20, (2, 3), 1, (0, 1), 2, 9)])
+def test_conv_equals_onnxruntime_qlinearconv(lib, cin, cout, kernel, stride, pad, h, w):
+    """Int8Conv (im2col in C, acc16, requantization) gives QLinearConv's uint8 output exactly on 7-bit weights,
+    with zero points and a bias; on full int8 weights it stays exact where ONNX Runtime's AVX2 kernel saturates."""
+    from rosetta.quant.choose import ort_qlinear_conv
+    from rosetta.quant.conv import Int8Conv, QuantParams
+
+    rng = np.random.default_rng(cin + cout)
+    conv = torch.nn.Conv2d(cin, cout, kernel, stride, pad, bias=False)
+    q = rng.integers(-64, 65, (cout, cin) + conv.kernel_size).astype(np.int8)
+    ws = (rng.random(cout) * 0.02 + 0.001).astype(np.float32)
+    bias = (rng.standard_normal(cout) * 0.5).astype(np.float32)
+    xq, yq = QuantParams(0.03, int(rng.integers(0, 20))), QuantParams(0.2, int(rng.integers(0, 30)))
+    x = rng.integers(0, 256, (2, h, w, cin)).astype(np.uint8)  # NHWC
+    ours = Int8Conv(conv, q, ws, xq, yq, lib, bias=bias)(x)
+    ort = ort_qlinear_conv(conv, q, ws, xq.scale, yq.scale, x_zero=xq.zero_point, y_zero=yq.zero_point, bias=bias)
+    assert np.array_equal(ours, ort(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).transpose(0, 2, 3, 1))
+    q8 = rng.integers(-127, 128, q.shape).astype(np.int8)
+    got = Int8Conv(conv, q8, ws, QuantParams(0.03, 0), QuantParams(0.2, 0), lib)(x)
+    acc = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2)).double(), torch.from_numpy(q8).double(),
+                                     stride=conv.stride, padding=conv.padding).numpy().transpose(0, 2, 3, 1)
+    mult = np.float32(0.03) * np.float32(1) * ws / np.float32(0.2)
+    exact = np.clip(np.rint(acc.astype(np.float32) * mult), 0, 255)
+    assert np.abs(got - exact).max() <= 1  # float32 rounding of the multiply only
+    with pytest.raises(ValueError, match="expected uint8"):
+        Int8Conv(conv, q, ws, xq, yq, lib)(x.astype(np.float32))

@@ -45,6 +45,7 @@ _i8p = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
 _i32p = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
 _i16p = np.ctypeslib.ndpointer(np.int16, flags="C_CONTIGUOUS")
 _i64p = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
+_f32p = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
 _c = ctypes
 
 
@@ -54,6 +55,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.acc16_gemm.restype = _c.c_int
     lib.acc16_gemm.argtypes = [_u8p, _c.c_long, _c.c_int, _c.c_int, _i8p, _c.c_int, _c.c_void_p, _c.c_int,
                                _c.c_int, _i32p, _i32p, _i32p, _i16p, _i32p, _c.c_long, _c.c_int, _i64p]
+    lib.acc16_conv.restype = _c.c_int
+    lib.acc16_conv.argtypes = [_u8p] + [_c.c_int] * 11 + [_i8p, _c.c_int, _c.c_void_p, _c.c_int, _c.c_int, _i32p, _i32p,
+                                                       _i32p, _i16p, _i32p, _f32p, _c.c_int, _u8p, _c.c_int, _i64p]
     lib.acc32_gemm.restype = _c.c_int
     lib.acc32_gemm.argtypes = [_u8p, _c.c_long, _c.c_int, _c.c_int, _i8p, _c.c_int, _c.c_int, _i32p, _i32p,
                                _i32p, _i16p, _i32p, _c.c_long, _c.c_int]
@@ -68,8 +72,12 @@ def built_paths() -> list[Path]:
 
 
 def load(path: Path) -> ctypes.CDLL | None:
-    """The library at ``path``, or None when it cannot run here (no AVX2)."""
-    lib = _declare(ctypes.CDLL(str(path)))
+    """The library at ``path``, or None when it cannot run here (no AVX2) or is a stale build (logged)."""
+    try:
+        lib = _declare(ctypes.CDLL(str(path)))
+    except (OSError, AttributeError) as exc:
+        log.warning("%s: cannot use this acc16 library (%s); rebuild it (setup.py build_ext)", path, exc)
+        return None
     if lib.acc16_isa() < 2:
         log.info("%s: this CPU has no AVX2; the acc16 kernel is off", path)
         return None
@@ -96,7 +104,7 @@ def compile_library(dest: Path, cc: str | None = None) -> Path | None:
         return None
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / "libacc16.so"
-    cmd = [cc, "-O3", "-shared", "-fPIC", "-o", str(out), str(SOURCE)]
+    cmd = [cc, "-O3", "-shared", "-fPIC", "-o", str(out), str(SOURCE), "-lm"]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as exc:  # the compiler named is not there

@@ -85,20 +85,25 @@ def ort_matmul_integer(q: np.ndarray, threads: int = 1) -> Callable[[np.ndarray]
     return lambda a: sess.run(None, {"a": a})[0]
 
 
-def ort_qlinear_conv(conv, q: np.ndarray, w_scale: np.ndarray, x_scale: float, y_scale: float,
-                     threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
-    """ONNX Runtime's QLinearConv for the ``nn.Conv2d`` ``conv`` with weights ``q`` (Cout, Cin, kh, kw) int8 and
-    per-channel ``w_scale``: uint8 (B, Cin, H, W) -> uint8 (B, Cout, Ho, Wo) (zero points 0, no bias)."""
+def ort_qlinear_conv(conv, q: np.ndarray, w_scale: np.ndarray, x_scale: float, y_scale: float, threads: int = 1,
+                     x_zero: int = 0, y_zero: int = 0, bias: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """ONNX Runtime's QLinearConv for the ``nn.Conv2d`` ``conv`` with weights ``q`` (Cout, Cin, kh, kw) int8,
+    per-channel ``w_scale`` and a float ``bias`` (quantized as ONNX Runtime's quantizer does: scale x_scale *
+    w_scale): uint8 (B, Cin, H, W) -> uint8 (B, Cout, Ho, Wo)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     ph, pw = conv.padding
+    ws = np.asarray(w_scale, np.float32)
     inits = [numpy_helper.from_array(np.ascontiguousarray(q, dtype=np.int8), "w"),
-             numpy_helper.from_array(np.float32(x_scale), "xs"), numpy_helper.from_array(np.uint8(0), "xz"),
-             numpy_helper.from_array(w_scale.astype(np.float32), "ws"),
-             numpy_helper.from_array(np.zeros(q.shape[0], np.int8), "wz"),
-             numpy_helper.from_array(np.float32(y_scale), "ys"), numpy_helper.from_array(np.uint8(0), "yz")]
-    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"],
+             numpy_helper.from_array(np.float32(x_scale), "xs"), numpy_helper.from_array(np.uint8(x_zero), "xz"),
+             numpy_helper.from_array(ws, "ws"), numpy_helper.from_array(np.zeros(q.shape[0], np.int8), "wz"),
+             numpy_helper.from_array(np.float32(y_scale), "ys"), numpy_helper.from_array(np.uint8(y_zero), "yz")]
+    inputs = ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"]
+    if bias is not None:
+        inits.append(numpy_helper.from_array(np.rint(bias / (np.float32(x_scale) * ws)).astype(np.int32), "b"))
+        inputs.append("b")
+    node = helper.make_node("QLinearConv", inputs, ["y"],
                             kernel_shape=list(conv.kernel_size), strides=list(conv.stride), pads=[ph, pw, ph, pw])
     graph = helper.make_graph([node], "qconv", [helper.make_tensor_value_info("x", TensorProto.UINT8, None)],
                               [helper.make_tensor_value_info("y", TensorProto.UINT8, None)], inits)

@@ -20,6 +20,7 @@
  * and saturation is never silent.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,49 +333,131 @@ static TGT_AVX2 void sparse_block(const uint8_t *A, long lda, int m0, int m1, in
 typedef void (*tile16_fn)(int, const uint8_t *, long, const int8_t *, int, int, int32_t *);
 typedef void (*tile32_fn)(int, const uint8_t *, long, const int8_t *, int, int32_t *);
 
+/* Scratch of one acc16 call: the outliers' column-major block, the columns they touched, the spill blocks flagged. */
+typedef struct {
+    int32_t *T, *touched;
+    uint8_t *seen, flags[4096 / 4 + 1], changed[4096];
+} scratch_t;
+
+/* acc16 product of `rows` (at most MB) rows of A into C, checks and outliers included. */
+static TGT_AVX2 void acc16_block(const uint8_t *A, long lda, int rows, int K, const int8_t *P, int N,
+                                 const uint8_t *maxabs, int kspill, int seven_bit, tile16_fn tile, int nk,
+                                 const int32_t *ks, const int32_t *ptr, const int32_t *col, const int16_t *val,
+                                 int32_t *C, long ldc, scratch_t *sc, int64_t *stats) {
+    const int nquads = K / 4, npanels = (N + 15) / 16;
+    int32_t buf[MR * 16];
+    for (int j = 0; j < npanels; j++) {
+        const int8_t *Pj = P + (long)j * nquads * 64;
+        int n = N - 16 * j < 16 ? N - 16 * j : 16;
+        for (int m = 0; m < rows; m += MR) {
+            int r1 = rows - m < MR ? rows - m : MR;
+            tile(r1, A + m * lda, lda, Pj, nquads, kspill, buf);
+            for (int r = 0; r < r1; r++) memcpy(C + (m + r) * ldc + 16 * j, buf + r * 16, n * sizeof(int32_t));
+        }
+    }
+    if (maxabs) {
+        for (int m = 0; m < rows; m++) {
+            if (!flag_blocks(A + m * lda, maxabs, K, kspill, sc->flags)) continue;
+            stats[0]++;
+            stats[1] += correct_row(A + m * lda, P, nquads, N, kspill, sc->flags, seven_bit, C + m * ldc, sc->changed,
+                                    &stats[2]);
+        }
+    }
+    if (nk) sparse_block(A, lda, 0, rows, nk, ks, ptr, col, val, C, ldc, sc->T, sc->touched, sc->seen);
+}
+
+static int scratch_init(scratch_t *sc, int nk, int N) {
+    sc->T = nk ? calloc(1, sizeof(int32_t) * MB * N + sizeof(int32_t) * N + N) : 0;
+    if (nk && !sc->T) return -1;
+    sc->touched = nk ? sc->T + MB * N : 0;
+    sc->seen = nk ? (uint8_t *)(sc->T + MB * N + N) : 0;
+    return 0;
+}
+
+static int is_seven_bit(const uint8_t *maxabs, int K) {
+    int ok = 1; /* dense |w| <= 64: vpmaddubsw pairs cannot saturate, acc32's tile is exact */
+    for (int k = 0; maxabs && k < K; k++) ok &= maxabs[k] <= 64;
+    return ok;
+}
+
+static tile16_fn pick_tile16(int isa) {
+#if HAVE_AVX512
+    if (isa == ISA_AVX512) return tile16_avx512_any;
+#endif
+    (void)isa;
+    return tile16_avx2_any;
+}
+
 /* acc16 GEMM + outliers. K: padded depth (multiple of 4; A rows zero beyond the true K). kspill: steps of K
  * between spills (multiple of 4). maxabs: per k, max |w| of the dense part (NULL: no saturation check, outputs
  * may then be saturated: only for measuring its cost). Outliers: nk rows of W (0: none). stats (3 int64, added
- * to): rows recomputed, outputs that saturated, pairs that saturated. isa: 0 best, 2 AVX2, 3 AVX-512BW.
+ * to): rows checked, outputs that saturated, pairs that saturated. isa: 0 best, 2 AVX2, 3 AVX-512BW.
  * Returns the ISA used, -1 if refused. */
 int acc16_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N, const uint8_t *maxabs, int kspill,
                int nk, const int32_t *ks, const int32_t *ptr, const int32_t *col, const int16_t *val, int32_t *C,
                long ldc, int isa, int64_t *stats) {
     isa = pick_isa(isa);
     if (isa < ISA_AVX2 || K % 4 || kspill < 4 || kspill % 4 || N > 4096 || K > 4096) return -1;
-    tile16_fn tile = tile16_avx2_any;
-#if HAVE_AVX512
-    if (isa == ISA_AVX512) tile = tile16_avx512_any;
-#endif
-    const int nquads = K / 4, npanels = (N + 15) / 16;
-    int32_t buf[MR * 16];
-    uint8_t flags[4096 / 4 + 1], changed[4096];
-    int seven_bit = 1; /* dense |w| <= 64: vpmaddubsw pairs cannot saturate, acc32's tile is exact */
-    for (int k = 0; maxabs && k < K; k++) seven_bit &= maxabs[k] <= 64;
-    int32_t *T = nk ? calloc(1, sizeof(int32_t) * MB * N + sizeof(int32_t) * N + N) : 0; /* scratch, touched, seen */
-    if (nk && !T) return -1;
-    for (int m0 = 0; m0 < M; m0 += MB) {
-        int m1 = m0 + MB < M ? m0 + MB : M;
-        for (int j = 0; j < npanels; j++) {
-            const int8_t *Pj = P + (long)j * nquads * 64;
-            int n = N - 16 * j < 16 ? N - 16 * j : 16;
-            for (int m = m0; m < m1; m += MR) {
-                int rows = m1 - m < MR ? m1 - m : MR;
-                tile(rows, A + m * lda, lda, Pj, nquads, kspill, buf);
-                for (int r = 0; r < rows; r++) memcpy(C + (m + r) * ldc + 16 * j, buf + r * 16, n * sizeof(int32_t));
+    scratch_t sc;
+    if (scratch_init(&sc, nk, N)) return -1;
+    const int seven_bit = is_seven_bit(maxabs, K);
+    for (int m0 = 0; m0 < M; m0 += MB)
+        acc16_block(A + (long)m0 * lda, lda, M - m0 < MB ? M - m0 : MB, K, P, N, maxabs, kspill, seven_bit,
+                    pick_tile16(isa), nk, ks, ptr, col, val, C + (long)m0 * ldc, ldc, &sc, stats);
+    free(sc.T);
+    return isa;
+}
+
+/* int8 convolution, NHWC uint8 in and out, with the acc16 GEMM: per block of MB output positions, im2col into a
+ * cache-resident buffer (K in (ky, kx, c) order, padded with the input zero point zx; the packed weights must be
+ * in that order), the GEMM with its checks and outliers, then requantization as ONNX Runtime's QLinearConv does
+ * it: y = saturate(rint(float(acc + bias[n]) * mult[n]) + zy), where bias already holds -zx * sum_k w[k, n].
+ * Returns the ISA used, -1 if refused. */
+int acc16_conv(const uint8_t *X, int B, int H, int W, int Cin, int kh, int kw, int sh, int sw, int ph, int pw,
+               int zx, const int8_t *P, int N, const uint8_t *maxabs, int kspill, int nk, const int32_t *ks,
+               const int32_t *ptr, const int32_t *col, const int16_t *val, const int32_t *bias, const float *mult,
+               int zy, uint8_t *Y, int isa, int64_t *stats) {
+    isa = pick_isa(isa);
+    const int Kt = kh * kw * Cin, K = (Kt + 3) / 4 * 4;
+    const int Ho = (H + 2 * ph - kh) / sh + 1, Wo = (W + 2 * pw - kw) / sw + 1;
+    const long M = (long)B * Ho * Wo;
+    if (isa < ISA_AVX2 || kspill < 4 || kspill % 4 || N > 4096 || K > 4096 || Ho < 1 || Wo < 1) return -1;
+    scratch_t sc;
+    if (scratch_init(&sc, nk, N)) return -1;
+    uint8_t *A = malloc((size_t)MB * K);
+    int32_t *C = malloc(sizeof(int32_t) * MB * N);
+    if (!A || !C) { free(A); free(C); free(sc.T); return -1; }
+    const int seven_bit = is_seven_bit(maxabs, K);
+    for (long m0 = 0; m0 < M; m0 += MB) {
+        const int rows = M - m0 < MB ? (int)(M - m0) : MB;
+        for (int r = 0; r < rows; r++) { /* im2col */
+            const long p = m0 + r;
+            const int b = (int)(p / ((long)Ho * Wo)), oy = (int)(p / Wo % Ho), ox = (int)(p % Wo);
+            uint8_t *dst = A + (long)r * K;
+            for (int ky = 0; ky < kh; ky++) {
+                const int iy = oy * sh - ph + ky;
+                for (int kx = 0; kx < kw; kx++, dst += Cin) {
+                    const int ix = ox * sw - pw + kx;
+                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, zx, Cin);
+                    else memcpy(dst, X + (((long)b * H + iy) * W + ix) * Cin, Cin);
+                }
+            }
+            memset(dst, 0, K - Kt);
+        }
+        acc16_block(A, K, rows, K, P, N, maxabs, kspill, seven_bit, pick_tile16(isa), nk, ks, ptr, col, val, C, N,
+                    &sc, stats);
+        for (int r = 0; r < rows; r++) { /* requantize */
+            const int32_t *c = C + (long)r * N;
+            uint8_t *y = Y + (m0 + r) * N;
+            for (int n = 0; n < N; n++) {
+                float v = nearbyintf((float)(c[n] + bias[n]) * mult[n]) + (float)zy;
+                y[n] = v < 0.f ? 0 : v > 255.f ? 255 : (uint8_t)v;
             }
         }
-        if (maxabs) {
-            for (int m = m0; m < m1; m++) {
-                if (!flag_blocks(A + m * lda, maxabs, K, kspill, flags)) continue;
-                stats[0]++;
-                stats[1] += correct_row(A + m * lda, P, nquads, N, kspill, flags, seven_bit, C + m * ldc, changed,
-                                        &stats[2]);
-            }
-        }
-        if (nk) sparse_block(A, lda, m0, m1, nk, ks, ptr, col, val, C, ldc, T, T + MB * N, (uint8_t *)(T + MB * N + N));
     }
-    free(T);
+    free(A);
+    free(C);
+    free(sc.T);
     return isa;
 }
 
