@@ -408,6 +408,23 @@ int acc16_gemm(const uint8_t *A, long lda, int M, int K, const int8_t *P, int N,
     return isa;
 }
 
+/* y[n] = saturate(rint(float(c[n] + bias[n]) * mult[n]) + zy), 8 at a time (cvtps rounds half to even, as rint) */
+static TGT_AVX2 void requantize_row(const int32_t *c, const int32_t *bias, const float *mult, int zy, int N, uint8_t *y) {
+    const __m256i z = _mm256_set1_epi32(zy);
+    int n = 0;
+    for (; n + 8 <= N; n += 8) {
+        __m256 v = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(c + n)),
+                                                       _mm256_loadu_si256((const __m256i *)(bias + n))));
+        __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v, _mm256_loadu_ps(mult + n))), z);
+        __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)); /* int16, saturated */
+        _mm_storel_epi64((__m128i *)(y + n), _mm_packus_epi16(w, w));                           /* uint8, saturated */
+    }
+    for (; n < N; n++) {
+        float v = nearbyintf((float)(c[n] + bias[n]) * mult[n]) + (float)zy;
+        y[n] = v < 0.f ? 0 : v > 255.f ? 255 : (uint8_t)v;
+    }
+}
+
 /* int8 convolution, NHWC uint8 in and out, with the acc16 GEMM: per block of MB output positions, im2col into a
  * cache-resident buffer (K in (ky, kx, c) order, padded with the input zero point zx; the packed weights must be
  * in that order), the GEMM with its checks and outliers, then requantization as ONNX Runtime's QLinearConv does
@@ -433,27 +450,29 @@ int acc16_conv(const uint8_t *X, int B, int H, int W, int Cin, int kh, int kw, i
         for (int r = 0; r < rows; r++) { /* im2col */
             const long p = m0 + r;
             const int b = (int)(p / ((long)Ho * Wo)), oy = (int)(p / Wo % Ho), ox = (int)(p % Wo);
+            const int ix0 = ox * sw - pw, inside = ix0 >= 0 && ix0 + kw <= W;
             uint8_t *dst = A + (long)r * K;
             for (int ky = 0; ky < kh; ky++) {
                 const int iy = oy * sh - ph + ky;
-                for (int kx = 0; kx < kw; kx++, dst += Cin) {
-                    const int ix = ox * sw - pw + kx;
-                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(dst, zx, Cin);
-                    else memcpy(dst, X + (((long)b * H + iy) * W + ix) * Cin, Cin);
+                if (iy < 0 || iy >= H) {
+                    memset(dst, zx, (size_t)kw * Cin);
+                    dst += kw * Cin;
+                } else if (inside) { /* the kw pixels are contiguous in NHWC */
+                    memcpy(dst, X + (((long)b * H + iy) * W + ix0) * Cin, (size_t)kw * Cin);
+                    dst += kw * Cin;
+                } else {
+                    for (int kx = 0; kx < kw; kx++, dst += Cin) {
+                        const int ix = ix0 + kx;
+                        if (ix < 0 || ix >= W) memset(dst, zx, Cin);
+                        else memcpy(dst, X + (((long)b * H + iy) * W + ix) * Cin, Cin);
+                    }
                 }
             }
             memset(dst, 0, K - Kt);
         }
         acc16_block(A, K, rows, K, P, N, maxabs, kspill, seven_bit, pick_tile16(isa), nk, ks, ptr, col, val, C, N,
                     &sc, stats);
-        for (int r = 0; r < rows; r++) { /* requantize */
-            const int32_t *c = C + (long)r * N;
-            uint8_t *y = Y + (m0 + r) * N;
-            for (int n = 0; n < N; n++) {
-                float v = nearbyintf((float)(c[n] + bias[n]) * mult[n]) + (float)zy;
-                y[n] = v < 0.f ? 0 : v > 255.f ? 255 : (uint8_t)v;
-            }
-        }
+        for (int r = 0; r < rows; r++) requantize_row(C + (long)r * N, bias, mult, zy, N, Y + (m0 + r) * N);
     }
     free(A);
     free(C);
