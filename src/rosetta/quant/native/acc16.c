@@ -1,5 +1,6 @@
-/* u8 x s8 GEMM with 16-bit accumulation (vpmaddubsw + vpaddsw, spilled to int32 every `kspill` pairs of K),
- * the sparse outlier product in int32, and an acc32 kernel (vpmaddubsw + vpmaddwd + vpaddd) to compare with.
+/* u8 x s8 GEMM with 16-bit accumulation (vpmaddubsw + vpaddsw, spilled to int32 every `kspill` steps of K),
+ * the sparse outlier product in int32, an acc32 kernel (vpmaddubsw + vpmaddwd + vpaddd) to compare with, and an
+ * int8 convolution (im2col, acc16 GEMM, requantization as ONNX Runtime's QLinearConv) built on them.
  * Plain C with per-function target attributes (no -m flags needed), loaded with ctypes: no Python.h.
  *
  * C[M, N] = A[M, K] (uint8, rows zero-padded to a multiple of 4) x W[K, N] (int8), int32 out.
@@ -14,10 +15,11 @@
  * Exactness. vpmaddubsw saturates a pair a0*w0 + a1*w1 to int16 and vpaddsw saturates each add. For every row
  * and spill block the kernel bounds each lane's |partial sum| by the sum of a[k] * max_n |w[k, n]| over the k
  * that lane sees (a cheap u8 dot product); a row whose bounds fit int16 in every block cannot saturate (no
- * prefix can exceed its bound). Rows that might are recomputed exactly (vpmaddwd on widened inputs) and the
- * outputs where the 16-bit result differed are counted (stats[1]), as are the pairs vpmaddubsw itself would have
- * saturated (stats[2]); stats[0] counts the rows recomputed. The result is always the exact int32 product,
- * and saturation is never silent.
+ * prefix can exceed its bound). The blocks that might are recomputed for that row, once through the same 16-bit
+ * tile and once exactly (the acc32 tile when |w| <= 64, else vpmaddwd on widened inputs), and the difference is
+ * added: stats[0] counts such rows, stats[1] the outputs with a block that did saturate, stats[2] the pairs
+ * vpmaddubsw itself saturated. The result is always the exact int32 product, and saturation is never silent.
+ * The outliers (weights outside the dense part's range) are added in int32, vectorized over rows.
  */
 #include <immintrin.h>
 #include <math.h>
