@@ -1,0 +1,64 @@
+"""Fuzzy term matching for OCR errors: how many edits a term may have, and how to find its candidates.
+
+A query term of 5+ letters matches index terms within edit distance 1, one of 9+ letters within 2
+(``max_edits``). Candidates come from the pigeonhole principle rather than a scan of the vocabulary: cut the
+term into ``k + 1`` pieces; ``k`` edits leave one piece intact, so every term within distance ``k`` starts with
+the first piece, ends with the last, or contains a middle one (``pieces``). The stores answer these three
+lookups from indexes (B-tree on the term and on the reversed term, trigram index for the middle pieces);
+``distance`` then keeps the true matches.
+
+>>> max_edits("shop"), max_edits("pharmacy"), max_edits("restaurants")
+(0, 1, 2)
+>>> pieces("pharmacy", 1), pieces("restaurants", 2)
+(['phar', 'macy'], ['rest', 'aura', 'nts'])
+>>> distance("pharmacy", "pharnacy", 1), distance("pharmacy", "phrmcy", 1)
+(1, 2)
+"""
+
+from __future__ import annotations
+
+
+def max_edits(term: str, one_from: int = 5, two_from: int = 9) -> int:
+    """Edits a query term may differ by: 0 below ``one_from`` letters, 1 from it, 2 from ``two_from``."""
+    n = len(term)
+    return 2 if n >= two_from else 1 if n >= one_from else 0
+
+
+def pieces(term: str, k: int) -> list[str]:
+    """``term`` cut into ``k + 1`` contiguous pieces of near-equal length (longest first)."""
+    n, parts = len(term), k + 1
+    out, start = [], 0
+    for i in range(parts):
+        size = n // parts + (1 if i < n % parts else 0)
+        out.append(term[start:start + size])
+        start += size
+    return out
+
+
+def distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of ``a`` and ``b``, or ``limit + 1`` as soon as it must exceed ``limit``
+    (a diagonal band of width ``2 * limit + 1``)."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    if a == b:
+        return 0
+    big = limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        lo, hi = max(1, i - limit), min(len(b), i + limit)
+        cur = [big] * (len(b) + 1)
+        cur[0] = i if i <= limit else big
+        best = cur[0]
+        for j in range(lo, hi + 1):
+            cost = 0 if ca == b[j - 1] else 1
+            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            cur[j] = v
+            if v < best:
+                best = v
+        if best > limit:
+            return big
+        prev = cur
+    return min(prev[len(b)], big)
+
+
+__all__ = ["max_edits", "pieces", "distance"]
