@@ -13,9 +13,13 @@ lookups from indexes (B-tree on the term and on the reversed term, trigram index
 (['phar', 'macy'], ['rest', 'aura', 'nts'])
 >>> distance("pharmacy", "pharnacy", 1), distance("pharmacy", "phrmcy", 1)
 (1, 2)
+>>> FuzzySet(["pharmacy", "bakery", "bar"]).matches("pharnacy"), FuzzySet(["bar"]).matches("bat")
+([('pharmacy', 1)], [])
 """
 
 from __future__ import annotations
+
+from typing import Iterable
 
 
 def max_edits(term: str, one_from: int = 5, two_from: int = 9) -> int:
@@ -61,4 +65,44 @@ def distance(a: str, b: str, limit: int) -> int:
     return min(prev[len(b)], big)
 
 
-__all__ = ["max_edits", "pieces", "distance"]
+class FuzzySet:
+    """A fixed set of terms (a lexicon's words) matched against many text terms: each term of the set
+    matches terms within its ``max_edits``, found through its pieces (as the stores do) held in dicts."""
+
+    def __init__(self, terms: Iterable[str], one_from: int = 5, two_from: int = 9):
+        self.exact: set[str] = set(terms)
+        self.k = {t: max_edits(t, one_from, two_from) for t in self.exact}
+        self.first: dict[str, set[str]] = {}
+        self.last: dict[str, set[str]] = {}
+        self.middle: dict[str, set[str]] = {}
+        for t, k in self.k.items():
+            if k:
+                ps = pieces(t, k)
+                self.first.setdefault(ps[0], set()).add(t)
+                self.last.setdefault(ps[-1], set()).add(t)
+                for m in ps[1:-1]:
+                    self.middle.setdefault(m, set()).add(t)
+        self.first_lens = sorted({len(p) for p in self.first})
+        self.last_lens = sorted({len(p) for p in self.last})
+        self.middle_lens = sorted({len(p) for p in self.middle})
+
+    def matches(self, term: str) -> list[tuple[str, int]]:
+        """Terms of the set that ``term`` matches, with the edit distance (exact first)."""
+        found: set[str] = set()
+        for n in self.first_lens:
+            found |= self.first.get(term[:n], set())
+        for n in self.last_lens:
+            found |= self.last.get(term[-n:], set()) if n <= len(term) else set()
+        for n in self.middle_lens:
+            for i in range(len(term) - n + 1):
+                found |= self.middle.get(term[i:i + n], set())
+        out = [(term, 0)] if term in self.exact else []
+        for t in found:
+            if t != term:
+                d = distance(t, term, self.k[t])
+                if d <= self.k[t]:
+                    out.append((t, d))
+        return sorted(out, key=lambda x: (x[1], x[0]))
+
+
+__all__ = ["max_edits", "pieces", "distance", "FuzzySet"]

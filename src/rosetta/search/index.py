@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 from rosetta.search.fuzzy import distance, max_edits, pieces
 from rosetta.search.query import parse, rank
 from rosetta.search.records import ImageDoc
-from rosetta.search.store import SearchIndexError, Store, StoredTag
+from rosetta.search.store import SearchIndexError, Store, Tag
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class Hit:
     score: float
     matched: int  # query clauses matched
     words: tuple[HitWord, ...]  # in reading order
-    tags: tuple[StoredTag, ...] = field(default=())
+    tags: tuple[Tag, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         return {"image": self.image, "path": self.path, "score": round(self.score, 4), "matched": self.matched,
@@ -152,7 +152,7 @@ class Index:
             added, images = added + (1 if n or not rows else 0), images + n
         return {"parts_added": added, "parts_skipped": skipped, "images_added": images}
 
-    def set_tags(self, tags: dict[str, Sequence[StoredTag]]) -> int:
+    def set_tags(self, tags: dict[str, Sequence[Tag]]) -> int:
         """Replace the tags of images (by key); returns how many images were in the index."""
         return self.store.set_tags(tags)
 

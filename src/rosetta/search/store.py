@@ -54,7 +54,7 @@ class StoredImage:
 
 
 @dataclass(frozen=True)
-class StoredTag:
+class Tag:
     label: str
     kind: str  # "class" or "entity"
     score: float
@@ -134,7 +134,7 @@ class Store:
             self.executemany("INSERT INTO terms(term, rev, n) VALUES (?, ?, ?) "
                              "ON CONFLICT (term) DO UPDATE SET n = terms.n + excluded.n", rows)
 
-    def set_tags(self, tags: dict[str, Sequence[StoredTag]]) -> int:
+    def set_tags(self, tags: dict[str, Sequence[Tag]]) -> int:
         """Replace the tags of the images named (by key) in ``tags``; keys not in the index are skipped.
         Returns the number of images tagged."""
         done = 0
@@ -212,15 +212,15 @@ class Store:
                 out[r[0]] = StoredImage(*r)
         return out
 
-    def tags_of(self, image_ids: Sequence[int]) -> dict[int, list[StoredTag]]:
-        out: dict[int, list[StoredTag]] = {}
+    def tags_of(self, image_ids: Sequence[int]) -> dict[int, list[Tag]]:
+        out: dict[int, list[Tag]] = {}
         ids = list(dict.fromkeys(image_ids))
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i:i + CHUNK]
             for img, label, kind, score, words in self.execute(
                     "SELECT image, label, kind, score, words FROM tags "
                     f"WHERE image IN ({','.join('?' * len(chunk))}) ORDER BY score DESC", chunk):
-                out.setdefault(img, []).append(StoredTag(label, kind, float(score), tuple(json.loads(words))))
+                out.setdefault(img, []).append(Tag(label, kind, float(score), tuple(json.loads(words))))
         return out
 
     def labelled(self, label: str) -> dict[int, float]:
@@ -258,4 +258,4 @@ def word_rows(docs: Sequence[ImageDoc], image_ids: Sequence[int], join_terms: bo
                    json.dumps(list(w.box)))
 
 
-__all__ = ["SCHEMA", "SearchIndexError", "Posting", "StoredWord", "StoredImage", "StoredTag", "Store", "word_rows"]
+__all__ = ["SCHEMA", "SearchIndexError", "Posting", "StoredWord", "StoredImage", "Tag", "Store", "word_rows"]
