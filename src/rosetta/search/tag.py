@@ -108,15 +108,19 @@ def tag(item: Any, lexicon: Lexicon | None = None, min_score: float = 0.5, with_
     norm_lines = [normalize(" ".join(ln)) for ln in lines]
     out = []
     for rule in lexicon.classes:
-        evidence, used = 0.0, []
+        found = []  # (evidence, positions, words) of each lexicon entry seen
         for seq_terms, is_phrase in [(w, False) for w in rule.words] + [(p, True) for p in rule.phrases]:
             best = _best_run(seq, cache, seq_terms)
-            if best is None:
-                continue
-            d, words = best
-            e = PHRASE_EVIDENCE if is_phrase or len(seq_terms) > 1 else 1.0
-            evidence += e * EDIT_EVIDENCE[min(d, 2)]
-            used += words
+            if best is not None:
+                d, start = best
+                e = (PHRASE_EVIDENCE if is_phrase or len(seq_terms) > 1 else 1.0) * EDIT_EVIDENCE[min(d, 2)]
+                found.append((e, range(start, start + len(seq_terms))))
+        evidence, used, taken = 0.0, [], set()
+        for e, span in sorted(found, key=lambda f: (-f[0], f[1].start)):  # a word counts once per class
+            if taken.isdisjoint(span):
+                taken.update(span)
+                evidence += e
+                used += [seq[i][1] for i in span]
         for pat in rule.patterns:
             for ln in norm_lines:
                 m = pat.search(ln)
@@ -138,20 +142,19 @@ def tag(item: Any, lexicon: Lexicon | None = None, min_score: float = 0.5, with_
 
 
 def _best_run(seq: list[tuple[str, str]], cache: dict[str, dict[str, int]],
-              want: tuple[str, ...]) -> tuple[int, list[str]] | None:
-    """(edits, words) of the closest run of ``seq`` terms matching ``want`` in order; None if none does."""
+              want: tuple[str, ...]) -> tuple[int, int] | None:
+    """(edits, start) of the closest run of ``seq`` terms matching ``want`` in order; None if none does."""
     best = None
     for i in range(len(seq) - len(want) + 1):
-        d, words = 0, []
+        d = 0
         for j, t in enumerate(want):
             got = cache[seq[i + j][0]].get(t)
             if got is None:
                 break
             d += got
-            words.append(seq[i + j][1])
         else:
             if best is None or d < best[0]:
-                best = (d, list(dict.fromkeys(words)))
+                best = (d, i)
                 if d == 0:
                     break
     return best
