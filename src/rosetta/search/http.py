@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
+
 
 def add_search_routes(app: Any, index: str | None = None, lexicon: str | None = None) -> None:
     """Add ``GET /v1/search`` and ``POST /v1/tag`` to ``app``; the index and lexicon are opened once."""
-    from fastapi import Request
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
 

@@ -80,7 +80,10 @@ class SQLiteStore(Store):
             return
         if self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise SearchIndexError(f"index {self.where}: an SQLite file that is not a Rosetta index")
-        self.conn.executescript("BEGIN;" + DDL + f"INSERT INTO meta VALUES ('schema', '{SCHEMA}'); COMMIT;")
+        if not create:
+            raise SearchIndexError(f"index {self.where}: empty file, not a Rosetta index (yet)")
+        self.conn.executescript("BEGIN IMMEDIATE;" + DDL +
+                                f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA}'); COMMIT;")
 
     def begin_write(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
