@@ -161,7 +161,10 @@ class Index:
         return self.store.iter_docs()
 
     def counts(self) -> dict[str, int]:
-        return self.store.counts()
+        try:
+            return self.store.counts()
+        finally:
+            self.store.release()
 
     # ------------------------------------------------------------------ searching
     def expand(self, term: str) -> dict[str, int]:
@@ -185,7 +188,10 @@ class Index:
             if allowed is None:
                 return []
             top = sorted(allowed.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-            return self._hits([(i, 0, s, []) for i, s in top])
+            try:
+                return self._hits([(i, 0, s, []) for i, s in top])
+            finally:
+                self.store.release()
         qterms = list(dict.fromkeys(t for c in clauses for t in c.terms))
         expansions = {t: self.expand(t) for t in qterms}
         every = list(dict.fromkeys(t for e in expansions.values() for t in e))
@@ -196,7 +202,10 @@ class Index:
         from rosetta.search.query import collect
 
         found = collect(postings, expansions, self.store.term_counts(every), self.store.size())
-        return self._hits(rank(clauses, found, limit, set(allowed) if allowed is not None else None))
+        try:
+            return self._hits(rank(clauses, found, limit, set(allowed) if allowed is not None else None))
+        finally:
+            self.store.release()
 
     def _hits(self, ranked: list[tuple[int, int, float, list]]) -> list[Hit]:
         ids = [r[0] for r in ranked]

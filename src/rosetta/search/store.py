@@ -246,6 +246,9 @@ class Store:
                 yield ImageDoc(key, path, w, h, tuple(words.get(i, ())))
             last = ids[-1]
 
+    def release(self) -> None:
+        """End a read: PostgreSQL opens a transaction on the first statement; a server must not sit in it."""
+
     def close(self) -> None:
         self.conn.close()
 

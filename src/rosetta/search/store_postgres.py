@@ -91,6 +91,9 @@ class PostgresStore(Store):
         self.conn.execute("INSERT INTO meta VALUES ('schema', %s) ON CONFLICT DO NOTHING", (SCHEMA,))
         self.conn.commit()
 
+    def release(self) -> None:
+        self.conn.rollback()
+
     def begin_write(self) -> None:
         self.conn.rollback()  # psycopg opens a transaction on the first statement; start from a clean one
 
