@@ -9,7 +9,7 @@
 retrieval: the `rosetta read` output of ICDAR 2015 img_1..250 (read once beforehand, ``--read``) is indexed with
 ``--distractors`` synthetic images' text (default 10,000: words of real scene-text crops' labels from the
 ICDAR 2015 / IIIT5K / SVT training sets and strings from the synthetic-data corpus, confidences drawn from the
-real reads), in a shuffled order. Every ground-truth word of img_201..250 with 4+ letters (ignore regions
+real reads, word counts drawn from the real reads' non-empty ones), in a shuffled order. Every ground-truth word of img_201..250 with 4+ letters (ignore regions
 skipped) is a query; recall@10 is the share whose image is in the top 10, exact and fuzzy.
 speed: 100,000 synthetic images' text written as 100 Parquet parts of `rosetta batch` (cached under
 ``--cache``), indexed by ``Index.add_parts`` (what `rosetta index` runs) in one process, then 400 queries timed
@@ -73,8 +73,9 @@ class TextSource:
                 out += self.corpus.sample(self.rng, script, difficulty=0.5).split()
         return out
 
-    def doc(self, key: str, confidences: list[float]) -> ImageDoc:
-        ws = self.words(self.rng.randint(2, 14))
+    def doc(self, key: str, confidences: list[float], lengths: list[int] | None = None) -> ImageDoc:
+        """A synthetic image's words: as many as a real read's (drawn from ``lengths``), else 2..14."""
+        ws = self.words(self.rng.choice(lengths) if lengths else self.rng.randint(2, 14))
         return ImageDoc(key, None, 1280, 720, tuple(
             WordDoc.make(w, self.rng.choice(confidences), (60 + 120 * (i % 8), 40 + 50 * (i // 8), 100, 30, 0))
             for i, w in enumerate(ws)))
@@ -98,8 +99,9 @@ def retrieval(read: Path, distractors: int, seed: int = 0) -> dict:
     results = [Result.from_dict(json.loads(ln)) for ln in read.read_text().splitlines() if ln.strip()]
     docs = [ImageDoc.from_result(r, key=Path(r.image).stem) for r in results]
     confs = [w.confidence for d in docs for w in d.words] or [0.9]
+    lengths = [len(d.words) for d in docs if d.words] or [5]  # distractors as long as the real reads
     src = TextSource(seed)
-    docs += [src.doc(f"distractor_{i}", confs) for i in range(distractors)]
+    docs += [src.doc(f"distractor_{i}", confs, lengths) for i in range(distractors)]
     random.Random(seed).shuffle(docs)
     db = Path(tempfile.mkdtemp(prefix="rosetta-bench-search-")) / "ret.db"
     with Index(db) as idx:

@@ -182,7 +182,8 @@ def test_killed_index_run_loses_and_duplicates_nothing(where, tmp_path):
     assert summary["parts_skipped"] == c["parts"] and summary["parts_added"] == 60 - c["parts"]
     with Index(where, create=False) as idx:
         assert idx.counts()["images"] == len(keys) == 2400 and idx.counts()["words"] == 3 * 2400
-        assert sorted(h.image for h in idx.search("shared", limit=5000)) == sorted(keys)
+        assert sorted(d.key for d in idx.docs()) == sorted(keys)
+        assert {h.image for h in idx.search("word59", limit=40)} == {f"img_59_{i}.jpg" for i in range(40)}
 
 
 # ----------------------------------------------------------------------------- errors
@@ -327,3 +328,14 @@ def test_records_round_trip_a_batch_row():
     doc = ImageDoc.from_row(r)
     assert [w.terms for w in doc.words] == [("hello",), ("world",)] and doc.key == "k"
     assert doc.to_result().text == "Hello wörld"
+
+
+def test_common_terms_are_completed_in_the_images_other_terms_find(where):
+    from rosetta.search import SearchConfig
+
+    with Index(where, config=SearchConfig(common_cap=5)) as idx:
+        idx.add([result(f"i{k:02d}.jpg", "the shop") for k in range(30)] + [result("last.jpg", "the kiosk")])
+        hits = idx.search("the kiosk")  # "the" is common (31 words > 5): read only in kiosk's images
+        assert hits[0].image == "last.jpg" and hits[0].matched == 2 and len(hits) == 1
+        assert len(idx.search("the", limit=50)) == 5  # a clause of common terms only: its first 5 words
+        assert keys_of(idx.search('"the kiosk"')) == ["last.jpg"]

@@ -131,7 +131,7 @@ def _docs(spec: str) -> Iterator:
         if not files:
             raise ValueError(f"{p}: no part files (part-*.parquet or part-*.jsonl) in it")
         for f in files:
-            yield from (ImageDoc.from_row(r) for r in read_part(f))
+            yield from read_part(f)
         return
     if not p.is_file():
         raise ValueError(f"{p}: no such file or folder")

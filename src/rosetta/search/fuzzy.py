@@ -11,8 +11,8 @@ lookups from indexes (B-tree on the term and on the reversed term, trigram index
 (0, 1, 2)
 >>> pieces("pharmacy", 1), pieces("restaurants", 2)
 (['phar', 'macy'], ['rest', 'aura', 'nts'])
->>> distance("pharmacy", "pharnacy", 1), distance("pharmacy", "phrmcy", 1)
-(1, 2)
+>>> distance("pharmacy", "pharnacy", 1), distance("pharmacy", "phrmcy", 1), py_distance("pharmacy", "phrmcy", 2)
+(1, 2, 2)
 >>> FuzzySet(["pharmacy", "bakery", "bar"]).matches("pharnacy"), FuzzySet(["bar"]).matches("bat")
 ([('pharmacy', 1)], [])
 """
@@ -20,6 +20,11 @@ lookups from indexes (B-tree on the term and on the reversed term, trigram index
 from __future__ import annotations
 
 from typing import Iterable
+
+try:
+    from rapidfuzz.distance import Levenshtein as _Levenshtein
+except ImportError:  # pragma: no cover - the pure-Python path gives the same distances, slower
+    _Levenshtein = None
 
 
 def max_edits(term: str, one_from: int = 5, two_from: int = 9) -> int:
@@ -40,29 +45,34 @@ def pieces(term: str, k: int) -> list[str]:
 
 
 def distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance of ``a`` and ``b``, or ``limit + 1`` as soon as it must exceed ``limit``
-    (a diagonal band of width ``2 * limit + 1``)."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
+    """Levenshtein distance of ``a`` and ``b``, or ``limit + 1`` when it is larger (RapidFuzz's C++ when
+    installed: a 9-letter query can have thousands of candidates; else :func:`py_distance`)."""
+    if _Levenshtein is not None:
+        return _Levenshtein.distance(a, b, score_cutoff=limit)
+    return py_distance(a, b, limit)
+
+
+def py_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of ``a`` and ``b``, or ``limit + 1`` when it is larger. Common ends are cut off
+    (they never need an edit); then the first characters differ, so an optimal script substitutes, deletes
+    or inserts there: 3 branches per allowed edit, string comparisons in C (limits are 1 or 2 here)."""
     if a == b:
         return 0
-    big = limit + 1
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        lo, hi = max(1, i - limit), min(len(b), i + limit)
-        cur = [big] * (len(b) + 1)
-        cur[0] = i if i <= limit else big
-        best = cur[0]
-        for j in range(lo, hi + 1):
-            cost = 0 if ca == b[j - 1] else 1
-            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            cur[j] = v
-            if v < best:
-                best = v
-        if best > limit:
-            return big
-        prev = cur
-    return min(prev[len(b)], big)
+    if abs(len(a) - len(b)) > limit or limit <= 0:
+        return limit + 1
+    i, n = 0, min(len(a), len(b))
+    while i < n and a[i] == b[i]:
+        i += 1
+    j = 0
+    while j < n - i and a[-1 - j] == b[-1 - j]:
+        j += 1
+    a, b = a[i:len(a) - j], b[i:len(b) - j]
+    if not a or not b:
+        d = len(a) + len(b)
+        return d if d <= limit else limit + 1
+    best = 1 + min(py_distance(a[1:], b[1:], limit - 1), py_distance(a[1:], b, limit - 1),
+                   py_distance(a, b[1:], limit - 1))
+    return best if best <= limit else limit + 1
 
 
 class FuzzySet:
@@ -105,4 +115,4 @@ class FuzzySet:
         return sorted(out, key=lambda x: (x[1], x[0]))
 
 
-__all__ = ["max_edits", "pieces", "distance", "FuzzySet"]
+__all__ = ["max_edits", "pieces", "distance", "py_distance", "FuzzySet"]

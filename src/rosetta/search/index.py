@@ -40,7 +40,10 @@ class SearchConfig:
     fuzzy: bool = True  # match OCR errors (edit distance) besides the exact terms
     one_edit_from: int = 5  # query terms of this many letters match terms 1 edit away
     two_edits_from: int = 9  # ... and of this many, 2 edits away
-    postings_cap: int = 200_000  # most word matches read per query (bounds a query of very common words)
+    postings_cap: int = 200_000  # most word matches read per query
+    common_cap: int = 1_000  # a term in more words than this is common: read in the images other terms found
+    # (a clause of common terms only: among the first common_cap words of its rarest term)
+    complete_words: int = 100_000  # most words of common terms read to complete the images found
 
 
 @dataclass(frozen=True)
@@ -91,15 +94,40 @@ def part_files(folder: Path) -> list[Path]:
     return [f for f in files if ".tmp-" not in f.name]
 
 
-def read_part(path: Path) -> list[dict]:
-    """The rows of one part file (only the columns an index needs)."""
+def read_part(path: Path) -> list[ImageDoc]:
+    """The images of one part file (only the columns an index needs)."""
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        cols = [c for c in ("id", "path", "width", "height", "words") if c in pq.read_schema(path).names]
-        return pq.read_table(path, columns=cols).to_pylist()
+        return _parquet_docs(path)
     with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        return [ImageDoc.from_row(json.loads(line)) for line in fh if line.strip()]
+
+
+def _parquet_docs(path: Path) -> list[ImageDoc]:
+    """A Parquet part's images, its nested word lists flattened column-wise (5x faster than row dicts)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from rosetta.search.records import WordDoc
+
+    t = pq.read_table(path, columns=["id", "path", "width", "height", "words"])
+    words = t.column("words").combine_chunks()
+    offsets = pc.list_value_length(words).fill_null(0).to_pylist()
+    flat = pc.list_flatten(words)
+    texts = pc.struct_field(flat, "text").to_pylist()
+    confs = pc.struct_field(flat, "confidence").to_pylist()
+    boxes = pc.struct_field(flat, "box")
+    vals = pc.list_flatten(boxes).to_numpy(zero_copy_only=False).astype(float).round(2).tolist()
+    starts = pc.list_value_length(boxes).to_pylist()
+    out, k, b = [], 0, 0
+    for key, p, w, h, n in zip(t.column("id").to_pylist(), t.column("path").to_pylist(), t.column("width").to_pylist(),
+                               t.column("height").to_pylist(), offsets):
+        ws = []
+        for j in range(k, k + n):
+            ws.append(WordDoc.make(texts[j], confs[j], vals[b:b + starts[j]]))
+            b += starts[j]
+        k += n
+        out.append(ImageDoc(str(key), p, w, h, tuple(ws)))
+    return out
 
 
 class Index:
@@ -148,7 +176,7 @@ class Index:
                 rows = read_part(f)
             except Exception as exc:  # noqa: BLE001 - named and re-raised with the file
                 raise SearchIndexError(f"{f}: cannot read this part ({type(exc).__name__}: {exc})") from exc
-            n = self.store.add([ImageDoc.from_row(r) for r in rows], part=name)
+            n = self.store.add(rows, part=name)
             added, images = added + (1 if n or not rows else 0), images + n
         return {"parts_added": added, "parts_skipped": skipped, "images_added": images}
 
@@ -195,17 +223,40 @@ class Index:
         qterms = list(dict.fromkeys(t for c in clauses for t in c.terms))
         expansions = {t: self.expand(t) for t in qterms}
         every = list(dict.fromkeys(t for e in expansions.values() for t in e))
-        postings = self.store.postings(every, self.config.postings_cap)
+        counts = self.store.term_counts(every)
+        postings = self._postings(clauses, expansions, counts)
         if len(postings) >= self.config.postings_cap:
             log.warning("query %r: more than %d matching words; ranking the first ones", query,
                         self.config.postings_cap)
         from rosetta.search.query import collect
 
-        found = collect(postings, expansions, self.store.term_counts(every), self.store.size())
+        found = collect(postings, expansions, counts, self.store.size())
         try:
             return self._hits(rank(clauses, found, limit, set(allowed) if allowed is not None else None))
         finally:
             self.store.release()
+
+    def _postings(self, clauses: list, expansions: dict[str, dict[str, int]], counts: dict[str, int]) -> list:
+        """The words holding the query's terms (expansions included). Ordinary terms: all their words.
+        Common terms (in more than ``common_cap`` words): their words in the images the ordinary terms found;
+        a clause of common terms only also gets the first ``common_cap`` words of its rarest term."""
+        cfg = self.config
+        every = list(dict.fromkeys(t for e in expansions.values() for t in e))
+        common = {t for t in every if counts.get(t, 0) > cfg.common_cap}
+        rare = [t for t in every if t not in common]
+        got = {p.word: p for p in self.store.postings(rare, cfg.postings_cap)} if rare else {}
+        sampled: set[str] = set()
+        for c in clauses:
+            if all(t in common for q in c.terms for t in expansions[q]):
+                anchor = min(c.terms, key=lambda q: sum(counts.get(t, 0) for t in expansions[q]))
+                for t in expansions[anchor]:
+                    sampled.add(t)
+                    got.update((p.word, p) for p in self.store.postings([t], cfg.common_cap))
+        rest = sorted(common - sampled)
+        if rest and got:  # the other common terms: only their words in the images already found
+            images = {p.image for p in got.values()}
+            got.update((p.word, p) for p in self.store.postings(rest, cfg.complete_words, images))
+        return list(got.values())
 
     def _hits(self, ranked: list[tuple[int, int, float, list]]) -> list[Hit]:
         ids = [r[0] for r in ranked]

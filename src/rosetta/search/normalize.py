@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _KEEP = {("и", "\u0306"): "й", ("у", "\u0306"): "ў"}  # letters of their own, not accented forms
 _FOLD = str.maketrans({"ё": "е", "ى": "ي", "ة": "ه", "ٱ": "ا", "\u0640": None,  # tatweel
@@ -27,6 +28,8 @@ _TOKEN = re.compile(r"[^\W_]+")
 
 def normalize(text: str) -> str:
     """Case-folded, accent-free, variant-folded form of ``text`` (punctuation kept)."""
+    if text.isascii():
+        return text.lower()  # no marks, no variants: the common case, 10x faster
     out: list[str] = []
     for ch in unicodedata.normalize("NFKD", text.casefold()):
         if unicodedata.combining(ch):
@@ -42,4 +45,10 @@ def terms(text: str) -> list[str]:
     return _TOKEN.findall(normalize(text))
 
 
-__all__ = ["normalize", "terms"]
+@lru_cache(maxsize=1 << 18)
+def word_terms(text: str) -> tuple[str, ...]:
+    """:func:`terms` as a tuple, cached: an index sees the same words again and again."""
+    return tuple(_TOKEN.findall(normalize(text)))
+
+
+__all__ = ["normalize", "terms", "word_terms"]

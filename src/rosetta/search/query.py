@@ -16,7 +16,7 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 from rosetta.search.normalize import terms as term_list
 from rosetta.search.store import Posting
@@ -31,8 +31,7 @@ class Clause:
     phrase: bool  # the terms must follow each other in reading order
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     posting: Posting
     pos: int  # the term's position within the word's terms
     term: str  # the query term it matches
@@ -66,13 +65,13 @@ def collect(postings: Sequence[Posting], expansions: dict[str, dict[str, int]], 
     for qt, found in expansions.items():
         for t, d in found.items():
             back[t].append((qt, d))
+    rarity = {t: idf(n_images, counts.get(t, 1)) for t in back}
     out: dict[int, dict[str, list[Match]]] = defaultdict(lambda: defaultdict(list))
     for p in postings:
-        conf = p.confidence
+        conf = 0.5 + 0.5 * p.confidence
         for k, t in enumerate(p.terms):
             for qt, d in back.get(t, ()):
-                w = idf(n_images, counts.get(t, 1)) * EDIT_WEIGHT[min(d, 2)] * (0.5 + 0.5 * conf)
-                out[p.image][qt].append(Match(p, k, qt, d, w))
+                out[p.image][qt].append(Match(p, k, qt, d, rarity[t] * EDIT_WEIGHT[min(d, 2)] * conf))
     return out
 
 

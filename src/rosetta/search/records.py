@@ -12,19 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from rosetta.search.normalize import terms as term_list
+from rosetta.search.normalize import word_terms
 
 
 @dataclass(frozen=True)
 class WordDoc:
     text: str  # as read
     confidence: float
-    box: tuple[float, ...]  # (cx, cy, w, h, angle) in pixels, as in RotatedBox
+    box: tuple[float, ...]  # (cx, cy, w, h, angle) in pixels, as in RotatedBox (stored to 0.01 px)
     terms: tuple[str, ...]  # normalised terms, in order (a word such as "coca-cola" has several)
 
     @classmethod
     def make(cls, text: str, confidence: float, box: Sequence[float]) -> "WordDoc":
-        return cls(text, round(float(confidence), 4), tuple(round(float(v), 2) for v in box), tuple(term_list(text)))
+        return cls(text, float(confidence), tuple(box), word_terms(text))
 
 
 @dataclass(frozen=True)

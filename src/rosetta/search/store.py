@@ -12,7 +12,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from rosetta.search.records import ImageDoc, WordDoc
 
@@ -25,8 +25,7 @@ class SearchIndexError(RuntimeError):
     """An index that cannot be opened, created or written (the message names it and says why)."""
 
 
-@dataclass(frozen=True)
-class Posting:
+class Posting(NamedTuple):  # a tuple: queries build thousands of them
     word: int  # word row id
     image: int  # image row id
     idx: int  # the word's position in its image's reading order
@@ -85,7 +84,8 @@ class Store:
     def insert_images(self, docs: Sequence[ImageDoc]) -> None:
         raise NotImplementedError
 
-    def postings(self, terms: Sequence[str], cap: int) -> list[Posting]:
+    def postings(self, terms: Sequence[str], cap: int, images: set[int] | None = None) -> list[Posting]:
+        """Words holding any of ``terms`` (at most ``cap`` read), only those in ``images`` when given."""
         raise NotImplementedError
 
     def candidates(self, first: str, last: str, middles: Sequence[str], lo: int, hi: int) -> list[str]:
@@ -257,8 +257,8 @@ def word_rows(docs: Sequence[ImageDoc], image_ids: Sequence[int], join_terms: bo
     """(image, idx, text, terms, confidence, box) rows for inserting ``docs``' words."""
     for doc, iid in zip(docs, image_ids):
         for k, w in enumerate(doc.words):
-            yield (iid, k, w.text, " ".join(w.terms) if join_terms else list(w.terms), w.confidence,
-                   json.dumps(list(w.box)))
+            yield (iid, k, w.text, " ".join(w.terms) if join_terms else list(w.terms), round(w.confidence, 4),
+                   "[%.2f,%.2f,%.2f,%.2f,%.2f]" % tuple(w.box))
 
 
 __all__ = ["SCHEMA", "SearchIndexError", "Posting", "StoredWord", "StoredImage", "Tag", "Store", "word_rows"]

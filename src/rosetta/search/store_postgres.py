@@ -27,7 +27,7 @@ CREATE INDEX IF NOT EXISTS words_terms ON words USING GIN(terms);
 CREATE TABLE IF NOT EXISTS terms(term TEXT PRIMARY KEY, rev TEXT NOT NULL, n BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS terms_prefix ON terms(term text_pattern_ops);
 CREATE INDEX IF NOT EXISTS terms_rev ON terms(rev text_pattern_ops);
-CREATE INDEX IF NOT EXISTS terms_trgm ON terms USING GIN(term gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS terms_trgm ON terms USING GIN(term gin_trgm_ops) WHERE char_length(term) >= 7;
 CREATE TABLE IF NOT EXISTS tags(image BIGINT NOT NULL, label TEXT NOT NULL, kind TEXT, score REAL, words TEXT,
                                 PRIMARY KEY(image, label));
 CREATE INDEX IF NOT EXISTS tags_label ON tags(label, score);
@@ -123,21 +123,26 @@ class PostgresStore(Store):
                 "ON CONFLICT (term) DO UPDATE SET n = terms.n + excluded.n",
                 ([t for t, _ in rows], [sign * n for _, n in rows]))
 
-    def postings(self, terms: Sequence[str], cap: int) -> list[Posting]:
+    def postings(self, terms: Sequence[str], cap: int, images: set[int] | None = None) -> list[Posting]:
         if not terms:
             return []
-        rows = self.conn.execute("SELECT id, image, idx, terms, confidence FROM words WHERE terms && %s::text[] LIMIT %s",
-                                 (list(dict.fromkeys(terms)), cap)).fetchall()
+        if images is not None:
+            rows = self.conn.execute("SELECT id, image, idx, terms, confidence FROM words WHERE terms && %s::text[] "
+                                     "AND image = ANY(%s) LIMIT %s", (list(dict.fromkeys(terms)), sorted(images), cap)).fetchall()
+        else:
+            rows = self.conn.execute("SELECT id, image, idx, terms, confidence FROM words WHERE terms && %s::text[] "
+                                     "LIMIT %s", (list(dict.fromkeys(terms)), cap)).fetchall()
         self.conn.rollback()  # readers hold no transaction open between queries
-        return [Posting(i, img, k, tuple(ts), c) for i, img, k, ts, c in rows]
+        return [Posting(i, img, k, tuple(ts), c) for i, img, k, ts, c in rows if images is None or img in images]
 
     def candidates(self, first: str, last: str, middles: Sequence[str], lo: int, hi: int) -> list[str]:
         parts = ["SELECT term FROM terms WHERE term LIKE %s AND char_length(term) BETWEEN %s AND %s",
                  "SELECT term FROM terms WHERE rev LIKE %s AND char_length(term) BETWEEN %s AND %s"]
         params: list = [first + "%", lo, hi, last[::-1] + "%", lo, hi]
         for m in middles:
-            if len(m) >= 3:  # the trigram index finds substrings of 3+ characters
-                parts.append("SELECT term FROM terms WHERE term LIKE %s AND char_length(term) BETWEEN %s AND %s")
+            if m:  # substrings: the trigram index (terms of 7+ letters, the 2-edit ones), else a scan
+                parts.append("SELECT term FROM terms WHERE term LIKE %s AND char_length(term) BETWEEN %s AND %s"
+                             + (" AND char_length(term) >= 7" if lo >= 7 else ""))
                 params += ["%" + m + "%", lo, hi]
         rows = self.conn.execute(" UNION ".join(parts), params).fetchall()
         self.conn.rollback()

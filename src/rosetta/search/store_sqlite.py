@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rosetta.search.records import ImageDoc
-from rosetta.search.store import SCHEMA, Posting, SearchIndexError, Store, word_rows
+from rosetta.search.store import CHUNK, SCHEMA, Posting, SearchIndexError, Store, word_rows
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -36,13 +36,11 @@ CREATE TABLE IF NOT EXISTS terms(id INTEGER PRIMARY KEY, term TEXT UNIQUE NOT NU
 CREATE INDEX IF NOT EXISTS terms_rev ON terms(rev);
 CREATE VIRTUAL TABLE IF NOT EXISTS terms_tri USING fts5(term, content='terms', content_rowid='id',
                                                         tokenize='trigram');
-CREATE TRIGGER IF NOT EXISTS terms_new AFTER INSERT ON terms BEGIN
-  INSERT INTO terms_tri(rowid, term) VALUES (new.id, new.term);
-END;
 CREATE TABLE IF NOT EXISTS tags(image INTEGER NOT NULL, label TEXT NOT NULL, kind TEXT, score REAL, words TEXT,
                                 PRIMARY KEY(image, label));
 CREATE INDEX IF NOT EXISTS tags_label ON tags(label, score);
 """
+IMAGES_IN_SQL = 2000  # up to this many images, a posting lookup restricted to them filters in SQL
 TOP = "\U0010ffff"  # sorts after every character: [p, p + TOP) is the range of terms starting with p
 
 
@@ -106,19 +104,34 @@ class SQLiteStore(Store):
                               "VALUES (?, ?, ?, ?, ?, ?, ?)", [(w0 + k, *r) for k, r in enumerate(rows)])
         self.conn.execute("INSERT INTO words_fts(rowid, terms) SELECT id, terms FROM words WHERE id >= ?", (w0,))
 
+    def _count_terms(self, counts, sign: int) -> None:
+        """Upsert the counts, then put the new terms of 7+ letters (those 2 edits may reach, found by their
+        middle pieces) into the trigram table in one statement (4x cheaper than a trigger per row)."""
+        before = self.conn.execute("SELECT max(id) FROM terms").fetchone()[0] or 0
+        super()._count_terms(counts, sign)
+        self.conn.execute("INSERT INTO terms_tri(rowid, term) SELECT id, term FROM terms WHERE id > ? "
+                          "AND length(term) >= 7", (before,))
+
     def delete_words(self, image_ids: Sequence[int]) -> None:
         marks = ",".join("?" * len(image_ids))
         self.conn.execute("INSERT INTO words_fts(words_fts, rowid, terms) SELECT 'delete', id, terms FROM words "
                           f"WHERE image IN ({marks})", tuple(image_ids))
         super().delete_words(image_ids)
 
-    def postings(self, terms: Sequence[str], cap: int) -> list[Posting]:
+    def postings(self, terms: Sequence[str], cap: int, images: set[int] | None = None) -> list[Posting]:
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in dict.fromkeys(terms))
-        rows = self.conn.execute("SELECT id, image, idx, terms, confidence FROM words WHERE id IN "
-                                 "(SELECT rowid FROM words_fts WHERE words_fts MATCH ? LIMIT ?)", (match, cap))
-        return [Posting(i, img, k, tuple(ts.split()), c) for i, img, k, ts, c in rows]
+        sql = ("SELECT id, image, idx, terms, confidence FROM words WHERE id IN "
+               "(SELECT rowid FROM words_fts WHERE words_fts MATCH ? LIMIT ?)")
+        if images is not None and len(images) <= IMAGES_IN_SQL:  # few images: their words, checked against the terms
+            ids = sorted(images)
+            rows = [r for i in range(0, len(ids), CHUNK) for r in self.conn.execute(
+                sql + f" AND image IN ({','.join('?' * len(ids[i:i + CHUNK]))})", (match, cap, *ids[i:i + CHUNK]))]
+        else:
+            rows = self.conn.execute(sql, (match, cap)).fetchall()
+        return [Posting(i, img, k, tuple(ts.split()) if " " in ts else (ts,), c) for i, img, k, ts, c in rows
+                if images is None or img in images]
 
     def candidates(self, first: str, last: str, middles: Sequence[str], lo: int, hi: int) -> list[str]:
         out = [r[0] for r in self.conn.execute(
@@ -129,10 +142,13 @@ class SQLiteStore(Store):
             "SELECT term FROM terms WHERE rev >= ? AND rev < ? AND length(term) BETWEEN ? AND ?",
             (rev, rev + TOP, lo, hi))]
         for m in middles:
-            if len(m) >= 3:  # the trigram index finds substrings of 3+ characters
+            if len(m) >= 3 and lo >= 7:  # the trigram index holds terms of 7+ letters (the 2-edit ones)
                 out += [r[0] for r in self.conn.execute(
                     "SELECT term FROM terms WHERE id IN (SELECT rowid FROM terms_tri WHERE terms_tri MATCH ?) "
                     "AND length(term) BETWEEN ? AND ?", (f'"{m}"', lo, hi))]
+            elif m:  # shorter terms allowed 2 edits (a config below the default): a scan, slow but complete
+                out += [r[0] for r in self.conn.execute(
+                    "SELECT term FROM terms WHERE instr(term, ?) > 0 AND length(term) BETWEEN ? AND ?", (m, lo, hi))]
         return list(dict.fromkeys(out))
 
 
