@@ -245,17 +245,18 @@ class Index:
         common = {t for t in every if counts.get(t, 0) > cfg.common_cap}
         rare = [t for t in every if t not in common]
         got = {p.word: p for p in self.store.postings(rare, cfg.postings_cap)} if rare else {}
-        sampled: set[str] = set()
+        if common and got:  # common terms: only their words in the images the other terms found
+            images = {p.image for p in got.values()}
+            got.update((p.word, p) for p in self.store.postings(sorted(common), cfg.complete_words, images))
         for c in clauses:
             if all(t in common for q in c.terms for t in expansions[q]):
                 anchor = min(c.terms, key=lambda q: sum(counts.get(t, 0) for t in expansions[q]))
                 for t in expansions[anchor]:
-                    sampled.add(t)
                     got.update((p.word, p) for p in self.store.postings([t], cfg.common_cap))
-        rest = sorted(common - sampled)
-        if rest and got:  # the other common terms: only their words in the images already found
-            images = {p.image for p in got.values()}
-            got.update((p.word, p) for p in self.store.postings(rest, cfg.complete_words, images))
+                others = sorted({t for q in c.terms if q != anchor for t in expansions[q]})
+                if others:  # the clause's other terms, in the images its anchor was sampled in
+                    images = {p.image for p in got.values()}
+                    got.update((p.word, p) for p in self.store.postings(others, cfg.complete_words, images))
         return list(got.values())
 
     def _hits(self, ranked: list[tuple[int, int, float, list]]) -> list[Hit]:
