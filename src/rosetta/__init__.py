@@ -12,9 +12,10 @@ from rosetta.result import Line, Result, RotatedBox, Word
 
 if TYPE_CHECKING:
     from rosetta.ocr import OCR, OCRConfig
+    from rosetta.search import Index, Lexicon, tag
 
 __version__ = "0.1.0"
-__all__ = ["OCR", "OCRConfig", "Result", "Line", "Word", "RotatedBox", "ImageError", "load_image", "__version__"]
+__all__ = ["OCR", "OCRConfig", "Index", "Lexicon", "tag", "Result", "Line", "Word", "RotatedBox", "ImageError", "load_image", "__version__"]
 
 
 def __getattr__(name: str):
@@ -24,4 +25,8 @@ def __getattr__(name: str):
         from rosetta import ocr
 
         return getattr(ocr, name)
+    if name in ("Index", "Lexicon", "tag"):  # search and tagging (no PyTorch)
+        from rosetta import search
+
+        return getattr(search, name)
     raise AttributeError(f"module 'rosetta' has no attribute {name!r}")

@@ -180,10 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log what the models and engines do")
     p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
-    from rosetta import cli_batch, cli_eval, cli_read, cli_serve
+    from rosetta import cli_batch, cli_eval, cli_read, cli_search, cli_serve
 
     cli_read.add_parser(sub)
     cli_batch.add_parser(sub)
+    cli_search.add_parsers(sub)
     cli_serve.add_parser(sub)
     cli_eval.add_parser(sub)
     _add_train(sub)
@@ -345,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from rosetta import cli_batch
 
         return cli_batch.run(args)
+    if args.command in ("index", "search", "tag"):
+        from rosetta import cli_search
+
+        return cli_search.run(args)
     raise SystemExit(f"unknown command {args.command}")
 
 

@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_detect_scale(s)
     s.add_argument("--threads", type=int, default=None, help="cores per worker (default: all); a batch is split "
                                                              "across them, one image per core")
+    s.add_argument("--db", default=None, help="search index for GET /v1/search (`rosetta index`)")
+    s.add_argument("--lexicon", default=None, help="class lexicon (TOML) for POST /v1/tag (default: the example one)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = {"max_batch": args.max_batch, "max_wait_ms": args.max_wait_ms, "max_queue": args.max_queue,
            "max_bytes": int(args.max_mb * 1024 * 1024), "timeout_s": args.timeout, "threads": args.threads, "int8": args.int8,
            "min_confidence": args.min_confidence, "scale": args.scale, "max_side": args.max_side,
-           "max_megapixels": args.max_megapixels, "pixel_wait_s": args.pixel_wait, "decode_max_side": args.decode_max_side}
+           "max_megapixels": args.max_megapixels, "pixel_wait_s": args.pixel_wait, "decode_max_side": args.decode_max_side,
+           "index": args.db, "lexicon": args.lexicon}
     os.environ["ROSETTA_SERVE_CONFIG"] = json.dumps(cfg)
     from rosetta.engine.serve import ServeConfig  # here: the extra is checked above
 

@@ -52,6 +52,8 @@ class ServeConfig:
     min_confidence: float | None = None  # words read with less are dropped (None: the recognizer card's)
     scale: float | None = None  # the detector's image scale (None: the model's)
     max_side: int | None = None  # the detector's long-side cap in pixels (None: the model's)
+    index: str | None = None  # search index for GET /v1/search (SQLite file or PostgreSQL DSN)
+    lexicon: str | None = None  # class lexicon for POST /v1/tag (None: the example one)
 
     @property
     def cores(self) -> int:
@@ -274,6 +276,9 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
     async def page():
         return HTMLResponse((WEB / "index.html").read_text(encoding="utf-8"))
 
+    from rosetta.search.http import add_search_routes
+
+    add_search_routes(app, config.index, config.lexicon)  # GET /v1/search, POST /v1/tag
     app.state.batcher = batcher
     app.state.metrics = metrics
     app.state.budget = budget
