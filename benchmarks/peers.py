@@ -151,6 +151,19 @@ def run_one(system: str, key: str, rapidocr3_python: str) -> dict:
             "s_per_image": round(dt / len(paths), 3), "peak_rss_mb": round(rss / 1024, 1)}
 
 
+def machine() -> str:
+    """The CPU's model name and the cores this process may use."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+
+
 def table(rows: list[dict]) -> str:
     """The rows as a Markdown table."""
     out = ["| system | det hmean | e2e hmean (P / R) | line det hmean | line e2e hmean | s/image (1 thread) | peak RSS MB |",
@@ -194,7 +207,7 @@ def main() -> None:
                 rows.append({"system": s, "error": lines[-1] if lines else "failed"})
             else:
                 rows.append({**json.loads(p.stdout.strip().splitlines()[-1]), "date": stamp,
-                             "machine": platform.processor() or platform.machine()})
+                             "machine": machine()})
             log.info(json.dumps(rows[-1]))
             if a.out:
                 with open(Path(a.out) / f"bench_peers_{key}.jsonl", "a", encoding="utf-8") as fh:
