@@ -31,10 +31,12 @@ How each system's output becomes words:
 * Tesseract 5 (LSTM, ``eng``, ``--psm 11`` sparse text, ``OMP_THREAD_LIMIT=1``): its TSV word boxes.
 
 Scoring (:mod:`rosetta.eval`): ICDAR 2015 protocol, one-to-one at polygon IoU > 0.5, don't-care regions removed;
-end to end also needs the text equal, case-insensitively, edge punctuation stripped. Line level: the words of
-every system and of the ground truth are merged into lines by one rule (:func:`rosetta.eval_lines.merge_lines`;
-a ground-truth line holding a don't-care word is don't-care), then scored the same way; a line's text is its
-words in reading order, so a line reader is not handicapped by the word split there.
+end to end also needs the text equal, case-insensitively, edge punctuation stripped. Line level
+(:func:`rosetta.eval_lines.line_scores`): the words of every system and of the ground truth are merged into lines
+by one rule (a ground-truth line holding a don't-care word is don't-care), then scored the same way, a line's
+text (its words in reading order) compared in letters and digits only, case-insensitively: a line reader is not
+handicapped there by the word split, nor by spaces it does not read (PP-OCRv4 reads "ONLINE SHOP" as "ONLINESHOP"
+on born-digital images).
 """
 
 from __future__ import annotations
@@ -118,14 +120,15 @@ def _tesseract(paths: list[Path]) -> tuple[list[list[dict]], float]:
     return words, time.perf_counter() - t
 
 
-def run_one(system: str, key: str, rapidocr3_python: str) -> dict:
-    """One system over one data set, in this process: scores, time, peak RSS."""
+def run_one(system: str, key: str, rapidocr3_python: str, words_dir: str | None = None) -> dict:
+    """One system over one data set, in this process: scores, time, peak RSS (and its words, per image, as
+    ``words_dir/<system>_<key>.jsonl`` if given)."""
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
 
     torch.set_num_threads(1)
     from rosetta.eval import evaluate_images
-    from rosetta.eval_lines import merge_lines
+    from rosetta.eval_lines import line_scores
 
     paths, gts = images(key)
     extra: dict = {}
@@ -140,7 +143,10 @@ def run_one(system: str, key: str, rapidocr3_python: str) -> dict:
     else:
         raise SystemExit(f"peers: unknown system {system!r}")
     word = evaluate_images(gts, words)
-    line = evaluate_images([merge_lines(g) for g in gts], [merge_lines(w) for w in words])
+    line = line_scores(gts, words)
+    if words_dir:
+        with open(Path(words_dir) / f"{system}_{key}.jsonl", "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps({"image": p.name, "words": w}, ensure_ascii=False) + "\n" for p, w in zip(paths, words))
     rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     r4 = lambda x: round(x, 4)  # noqa: E731
     return {"system": system, "data": DATA[key][0], "images": f"{DATA[key][1].start}-{DATA[key][1].stop - 1}",
@@ -191,17 +197,19 @@ def main() -> None:
     ap.add_argument("--systems", default="rosetta,rosetta-int8,rapidocr,rapidocr3,tesseract")
     ap.add_argument("--rapidocr3-python", default=RAPIDOCR3_PYTHON, help="the python of rapidocr 3.x's own venv")
     ap.add_argument("--out", default=None, help="folder for bench_peers_<data>.jsonl (appended)")
+    ap.add_argument("--words", default=None, help="folder for each system's words per image (<system>_<data>.jsonl)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(run_one(a.one, a.data, a.rapidocr3_python)))
+        print(json.dumps(run_one(a.one, a.data, a.rapidocr3_python, a.words)))
         return
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for key in a.data.split(","):
         rows = []
         for s in a.systems.split(","):
             p = subprocess.run([sys.executable, __file__, "--one", s, "--data", key,
-                                "--rapidocr3-python", a.rapidocr3_python], capture_output=True, text=True)
+                                "--rapidocr3-python", a.rapidocr3_python, *(["--words", a.words] if a.words else [])],
+                               capture_output=True, text=True)
             if p.returncode != 0:
                 lines = p.stderr.strip().splitlines()
                 rows.append({"system": s, "error": lines[-1] if lines else "failed"})

@@ -70,3 +70,16 @@ def test_merge_lines_marks_lines_with_dont_care_words():
     w = lambda x0, x1, t, ign=False: {"points": [[x0, 0], [x1, 0], [x1, 20], [x0, 20]], "text": t, "ignore": ign}  # noqa: E731
     lines = merge_lines([w(0, 50, "fresh"), w(60, 110, "###", True), w(400, 450, "bread")])
     assert [(ln["text"], ln["ignore"]) for ln in lines] == [("fresh ###", True), ("bread", False)]
+
+
+def test_line_scores_ignore_spaces_and_punctuation_but_not_letters():
+    from rosetta.eval_lines import line_scores
+
+    w = lambda x0, x1, t, ign=False: {"points": [[x0, 0], [x1, 0], [x1, 20], [x0, 20]], "text": t, "ignore": ign}  # noqa: E731
+    gt = [[w(0, 40, "YOU."), w(50, 150, "AUTOMATIC")]]
+    assert line_scores(gt, [[w(0, 150, "YOU.AUTOMATIC")]])["e2e"]["hmean"] == 1.0
+    assert line_scores(gt, [[w(0, 40, "you"), w(50, 150, "automatic")]])["e2e"]["hmean"] == 1.0
+    assert line_scores(gt, [[w(0, 150, "YOU.AUTOMRTIC")]])["e2e"]["hmean"] == 0.0
+    assert line_scores(gt, [[w(0, 150, "YOU.AUTOMRTIC")]])["det"]["hmean"] == 1.0
+    dont = [[w(0, 40, "###", True), w(50, 150, "AUTOMATIC")]]  # the whole line is don't-care: nothing to score
+    assert line_scores(dont, [[w(0, 150, "x")]])["counts"] == {"gt": 0, "det": 0, "match": 0, "e2e_match": 0}

@@ -19,7 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from rosetta.eval import e2e_form
+from rosetta.eval import e2e_form, evaluate_images
+from rosetta.metrics import standard_form
 
 
 def reading_quad(points: Sequence[Sequence[float]], rotated90: bool = False, flipped: bool = False) -> np.ndarray:
@@ -169,3 +170,19 @@ def merge_lines(words: Sequence[dict], rule: LineRule = LineRule()) -> list[dict
         text = " ".join(e2e_form(words[i].get("text", "")) for i in order)
         lines.append({"points": [[round(float(c), 2) for c in p] for p in corners], "text": text, "ignore": ignore})
     return lines
+
+
+def line_scores(gts: Sequence[Sequence[dict]], dets: Sequence[Sequence[dict]], rule: LineRule = LineRule()) -> dict:
+    """:func:`rosetta.eval.evaluate_images` at line level: the ground truth's words and each OCR's words merged into
+    lines by the same ``rule``, a line's text compared in :func:`rosetta.metrics.standard_form` (letters and digits,
+    case-insensitive; spaces and punctuation ignored, so a reader that glues "ONLINE SHOP" into "ONLINESHOP" or
+    keeps the dot of "YOU. AUTOMATIC" reads the line right).
+
+    >>> w = lambda x0, x1, t: {"points": [[x0, 0], [x1, 0], [x1, 20], [x0, 20]], "text": t}
+    >>> line_scores([[w(0, 60, "ONLINE"), w(70, 110, "SHOP")]], [[w(0, 110, "ONLINESHOP")]])["e2e"]["hmean"]
+    1.0
+    """
+    def form(lines: list[dict]) -> list[dict]:
+        return [{**ln, "text": "###" if ln["ignore"] else standard_form(ln["text"])} for ln in lines]
+
+    return evaluate_images([form(merge_lines(g, rule)) for g in gts], [form(merge_lines(d, rule)) for d in dets])
