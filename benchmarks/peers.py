@@ -99,24 +99,26 @@ def _rapidocr(paths: list[Path], python: str) -> tuple[list[list[dict]], float, 
     return words, ans["seconds"], {"lines": n_lines, "lines_cut": n_split}
 
 
-def _tesseract(paths: list[Path]) -> tuple[list[list[dict]], float]:
-    def run(p: Path) -> list[dict]:
-        proc = subprocess.run(["tesseract", str(p), "-", "--psm", "11", "-l", "eng", "tsv"], capture_output=True,
-                              text=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
-        if proc.returncode != 0:
-            raise SystemExit(f"peers: tesseract failed on {p}: {proc.stderr.strip()}")
-        out = []
-        for line in proc.stdout.splitlines()[1:]:
-            f = line.split("\t")
-            if len(f) < 12 or f[0] != "5" or not f[11].strip():
-                continue
-            x, y, w, h = (int(v) for v in f[6:10])
-            out.append({"points": [[x, y], [x + w, y], [x + w, y + h], [x, y + h]], "text": f[11].strip()})
-        return out
+def tesseract_words(path: Path) -> list[dict]:
+    """Tesseract's words in one image (its TSV, word level)."""
+    proc = subprocess.run(["tesseract", str(path), "-", "--psm", "11", "-l", "eng", "tsv"], capture_output=True,
+                          text=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+    if proc.returncode != 0:
+        raise SystemExit(f"peers: tesseract failed on {path}: {proc.stderr.strip()}")
+    out = []
+    for line in proc.stdout.splitlines()[1:]:
+        f = line.split("\t")
+        if len(f) < 12 or f[0] != "5" or not f[11].strip():
+            continue
+        x, y, w, h = (int(v) for v in f[6:10])
+        out.append({"points": [[x, y], [x + w, y], [x + w, y + h], [x, y + h]], "text": f[11].strip()})
+    return out
 
-    run(paths[0])
+
+def _tesseract(paths: list[Path]) -> tuple[list[list[dict]], float]:
+    tesseract_words(paths[0])
     t = time.perf_counter()
-    words = [run(p) for p in paths]
+    words = [tesseract_words(p) for p in paths]
     return words, time.perf_counter() - t
 
 

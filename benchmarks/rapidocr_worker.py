@@ -3,6 +3,7 @@ and say, for each text line, where each character was decoded: a JSON request on
 
     echo '{"mode": "ocr", "paths": ["img.jpg"]}' | /work/venvs/rapidocr3/bin/python benchmarks/rapidocr_worker.py
     echo '{"mode": "rec", "paths": ["crop.png"]}' | python benchmarks/rapidocr_worker.py   # the recognizer alone
+    python benchmarks/rapidocr_worker.py --serve   # image paths in, one JSON line of lines out per image
 
 rapidocr 3.x pins an OpenCV that clashes with 1.4's, so it lives in a venv of its own and this script runs in
 whichever venv holds one of them (3.x is used where both import). It needs only the peer and numpy, never
@@ -151,7 +152,24 @@ def _read_crops(eng, paths: list[str]) -> list[str]:
     return [t for t, _ in eng.text_rec(crops)[0]]
 
 
+def serve() -> None:
+    """``--serve``: one image path a line on stdin, one JSON line back (``{"lines", "seconds"}``: that image's
+    lines and the wall time to read it); at end of input, ``{"peak_rss_mb"}``. For interleaved timing."""
+    import resource
+
+    eng = _engine()
+    run = _lines_v3 if VERSION == 3 else _lines_v1
+    for path in sys.stdin:
+        t = time.perf_counter()
+        lines = run(eng, path.strip())
+        print(json.dumps({"lines": lines, "seconds": time.perf_counter() - t}), flush=True)
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+        return
     req = json.load(sys.stdin)
     eng = _engine()
     paths = req["paths"]
