@@ -116,3 +116,8 @@ def test_eval_ocr_explain_command_accounts_for_every_word(tmp_path):
     assert sum(ex["misses"].values()) == counts["gt"] - counts["e2e_match"] >= 1  # "nowhere" is not in the image
     assert sum(ex["false_positives"].values()) == counts["det"] - counts["e2e_match"]
     assert ex["misses"]["not detected"] >= 1 and "| end-to-end error |" in p.stderr
+
+
+def test_degenerate_ground_truth_box_is_a_small_miss():
+    flat = {"points": [[0, 5], [40, 5], [40, 5], [0, 5]], "text": "flat"}  # zero height, as in some real labels
+    assert misses([flat], []) == ["not detected: small"]

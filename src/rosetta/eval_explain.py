@@ -78,6 +78,8 @@ def misread_kind(pred: str, truth: str) -> str:
 def _height(poly) -> float:
     """The shorter side of a polygon's minimum rotated rectangle (a word's height across its text)."""
     rect = poly.minimum_rotated_rectangle
+    if rect.geom_type != "Polygon":  # a degenerate box (a line or a point): no height
+        return 0.0
     xs, ys = rect.exterior.coords.xy
     sides = [((xs[i + 1] - xs[i]) ** 2 + (ys[i + 1] - ys[i]) ** 2) ** 0.5 for i in range(2)]
     return float(min(sides))
