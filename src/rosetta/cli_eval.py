@@ -13,12 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+EXPLAIN_WEAK_SCORE = 0.3  # --explain: the detector's boxes from this score up to its read threshold are "weak"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +48,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--images", default=None, help="image numbers to use, e.g. 201-250 (img_N names)")
         q.add_argument("--size", type=int, default=None, help="detector: largest long side (default: the model's)")
         q.add_argument("--upscale", type=float, default=None, help="detector: image scale (default: the model's)")
+        if name == "ocr":
+            q.add_argument("--explain", action="store_true",
+                           help="also say why each missed word was missed and each false positive happened "
+                                "(rosetta.eval_explain; the table goes to stderr)")
         if name == "detector":
             q.add_argument("--thresholds", default=None,
                            help="also score these word-score thresholds, e.g. 0.5,0.6,0.7 (one pass over the images)")
@@ -81,9 +89,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         sweep = [float(t) for t in args.thresholds.split(",")] if getattr(args, "thresholds", None) else None
         res = eval_images(Path(args.data), _parse_range(args.images), args.what == "ocr", folder, args.engine,
-                          args.size, sweep, args.upscale)
+                          args.size, sweep, args.upscale, getattr(args, "explain", False))
     text = json.dumps(res, indent=2, ensure_ascii=False)
     print(text)
+    if "explain" in res:
+        from rosetta.eval_explain import explain_table
+
+        print(explain_table(res["explain"]), file=sys.stderr)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     return 0
@@ -142,10 +154,14 @@ def eval_synthetic(script: str, folder: Path | None, engine: str, decode=None) -
 
 
 def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: Path | None, engine: str,
-                size: int | None = None, thresholds: list[float] | None = None, upscale: float | None = None) -> dict:
+                size: int | None = None, thresholds: list[float] | None = None, upscale: float | None = None,
+                explain: bool = False) -> dict:
     """ICDAR 2015 scores of the detector (or the whole OCR) on ``data``'s images. ``thresholds`` (detector
     only): also the scores at these word-score thresholds, from the same pass (boxes are kept down to the
-    lowest; rotated NMS keeps the higher-scored of two boxes, so filtering afterwards is exact)."""
+    lowest; rotated NMS keeps the higher-scored of two boxes, so filtering afterwards is exact). ``explain``
+    (OCR only): also the reasons for every end-to-end miss and false positive (:mod:`rosetta.eval_explain`);
+    every word is then read down to confidence 0 (empty reads kept) and the OCR's floor applied afterwards, which
+    gives the same kept words."""
     import resource
 
     from rosetta.eval import evaluate_images, scored_words
@@ -173,15 +189,31 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
 
         ocr = OCR(det, Recognizer.load(folder, engine=engine))
         keep_at = ocr.detector.config.score_thresh  # the threshold words are read at (the card's read_score_thresh)
+        floor = ocr.config.min_confidence
+        if explain:  # every read, the floor applied below
+            from rosetta.ocr import OCRConfig
+
+            ocr = OCR(det, ocr.recognizer, config=OCRConfig(keep_empty=True), min_confidence=0.0)
+            weak_det = ocr.detector.with_config(score_thresh=min(EXPLAIN_WEAK_SCORE, keep_at))
+    elif explain:
+        raise SystemExit("rosetta eval: error: --explain is for `eval ocr`")
     from rosetta.geometry import boxes_to_quads
 
-    gts, dets, scored = [], [], []
+    gts, dets, scored, read, weak = [], [], [], [], []
     t = time.perf_counter()
     for r in rows:
         img = load_image(data / r["image"])
         if ocr is not None:
             res = ocr(img, name=r["image"])
-            dets.append(scored_words(res))
+            if explain:
+                read.append([{"points": w.box.polygon(), "text": w.text, "confidence": w.confidence}
+                             for w in res.words])
+                dets.append([{"points": w["points"], "text": w["text"]} for w in read[-1]
+                             if w["text"] and w["confidence"] >= floor])
+                boxes, scores = weak_det([img])[0]
+                weak.append([{"points": q.tolist()} for q, s in zip(boxes_to_quads(boxes), scores) if s < keep_at])
+            else:
+                dets.append(scored_words(res))
         else:
             boxes, scores = det([img])[0]
             scored.append((boxes_to_quads(boxes), scores))
@@ -195,6 +227,12 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if end_to_end:
         out["e2e"] = res["e2e"]
+    if explain:
+        from rosetta.eval_explain import explain_images
+
+        out["min_confidence"] = floor
+        out["weak_score"] = EXPLAIN_WEAK_SCORE
+        out["explain"] = explain_images(gts, read, floor, weak)
     for th in thresholds or []:
         kept = [[{"points": q.tolist()} for q, s in zip(quads, scores) if s >= th] for quads, scores in scored]
         out.setdefault("thresholds", {})[str(th)] = evaluate_images(gts, kept)["det"]

@@ -28,7 +28,12 @@ IOU_THRESH = 0.5
 IGNORE_AREA_THRESH = 0.5
 
 
-def _poly(points) -> Polygon:
+def polygon(points) -> Polygon:
+    """A valid shapely polygon of a word's corners (a self-crossing quad becomes its valid part or hull).
+
+    >>> polygon([[0, 0], [4, 0], [4, 2], [0, 2]]).area
+    8.0
+    """
     p = Polygon(np.asarray(points, dtype=np.float64).reshape(-1, 2))
     if not p.is_valid:
         p = make_valid(p)
@@ -49,10 +54,10 @@ def match_pairs(gt: Sequence[dict], det: Sequence[dict]) -> tuple[list[int], lis
     """The protocol's matching for one image: cared ground-truth indices, kept detection indices (those not
     mostly inside a don't-care region) and the (ground truth, detection) pairs, greedy in ground-truth order,
     each pair at IoU > ``IOU_THRESH``."""
-    gt_polys = [_poly(g["points"]) for g in gt]
+    gt_polys = [polygon(g["points"]) for g in gt]
     care = [i for i, g in enumerate(gt) if not g.get("ignore", False) and g.get("text") != "###"]
     dont = [i for i in range(len(gt)) if i not in care]
-    det_polys = [_poly(d["points"]) for d in det]
+    det_polys = [polygon(d["points"]) for d in det]
     kept = []
     for j, dp in enumerate(det_polys):
         area = dp.area
