@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-deps demo test test-fast sheets web-picture bench train-recognizer train-detector train-stop evaluate clean
+.PHONY: setup system-deps demo test test-fast sheets web-picture bench train-recognizer pack-recognizer train-detector train-stop evaluate clean
 
 setup: system-deps $(STAMP)
 
@@ -53,6 +53,10 @@ train-recognizer: setup
 	mkdir -p runs/rec4; [ -f runs/rec4/last.pt ] || cp checkpoints/recognizer_rec4.pt runs/rec4/last.pt 2>/dev/null || true
 	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec4 --threads 1 --workers 1 --resume --steps 60000 --lr 2e-3 \
 		--seed 4 --eval-every 2000 --set model.blocks=2,2,2 --set model.context_blocks=2
+
+# The one checkpoint committed when work stops: the recognizer run's last.pt, weights in float16 (~18 MB)
+pack-recognizer:
+	$(BIN)/python -c "from rosetta.train.common import pack_checkpoint as p; p('runs/rec4/last.pt', 'checkpoints/recognizer_rec4.pt')"
 
 train-detector: setup
 	mkdir -p runs/det_p4h; [ -f runs/det_p4h/last.pt ] || cp checkpoints/detector_p4h.pt runs/det_p4h/last.pt 2>/dev/null || true

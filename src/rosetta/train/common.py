@@ -82,6 +82,27 @@ def compact_optimizer_state(opt_state: dict[str, Any]) -> dict[str, Any]:
     return {**opt_state, "state": state}
 
 
+def pack_checkpoint(src: Path, dst: Path) -> Path:
+    """The checkpoint a run resumes from, made small enough to commit: weights and their average in float16, the
+    optimizer's moments in bfloat16 (as saved). Resuming from it (``--resume`` after copying it to ``OUT/last.pt``)
+    continues the same schedule at the same step; the weights lose only float16's rounding.
+
+    >>> import tempfile
+    >>> m = torch.nn.Linear(4, 2); opt = torch.optim.AdamW(m.parameters())
+    >>> d = Path(tempfile.mkdtemp())
+    >>> save_checkpoint(d / "last.pt", {"model": m.state_dict(), "ema": dict(m.state_dict()), "opt": opt.state_dict(), "step": 7})
+    >>> ck = load_checkpoint(pack_checkpoint(d / "last.pt", d / "packed.pt"))
+    >>> ck["model"]["weight"].dtype, ck["ema"]["bias"].dtype, ck["step"]
+    (torch.float16, torch.float16, 7)
+    """
+    ck = load_checkpoint(src)
+    for key in ("model", "ema"):
+        if key in ck:
+            ck[key] = {k: v.half() if v.is_floating_point() else v for k, v in ck[key].items()}
+    save_checkpoint(Path(dst), ck)
+    return Path(dst)
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A training checkpoint (``.pt``), or a shipped model (``NAME.safetensors`` beside its ``NAME.json``) as
     a checkpoint holding only its weights (float32) and ``model_config``: fine-tuning starts from either."""
@@ -151,7 +172,8 @@ class WeightEMA:
         return self.shadow
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.shadow = {k: v.detach().clone() for k, v in state.items()}
+        """Load an average; half-precision copies (a packed checkpoint, :func:`pack_checkpoint`) come back as float32."""
+        self.shadow = {k: v.detach().float() if v.is_floating_point() else v.detach().clone() for k, v in state.items()}
 
     @contextmanager
     def applied(self, model: torch.nn.Module):
