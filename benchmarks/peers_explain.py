@@ -14,7 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
-from peers import DATA, NAMES, images
+from peers import DATA, images
+
+SHORT = {"rosetta": "Rosetta fp32", "rosetta-int8": "Rosetta int8", "rapidocr": "RapidOCR 1.4",
+         "rapidocr3": "rapidocr 3.10", "tesseract": "Tesseract 5.3"}
 
 
 def main() -> None:
@@ -39,7 +42,7 @@ def main() -> None:
             continue
         names = list(cols)
         out = [f"{DATA[key][0]} img_{DATA[key][1].start}..{DATA[key][1].stop - 1}: words", "",
-               "| | " + " | ".join(NAMES.get(s, s).split(",")[0] for s in names) + " |",
+               "| | " + " | ".join(SHORT.get(s, s) for s in names) + " |",
                "|---" * (len(names) + 1) + "|"]
         first = next(iter(cols.values()))
         out.append(f"| ground-truth words | {' | '.join(str(first['gt']) for _ in names)} |")

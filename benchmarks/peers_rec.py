@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -72,7 +73,7 @@ def run_rosetta(paths: list[Path], rec) -> tuple[list[str], float]:
 def run_peer(paths: list[Path], python: str) -> tuple[list[str], float]:
     req = json.dumps({"mode": "rec", "paths": [str(p) for p in paths]})
     p = subprocess.run([python, str(WORKER)], input=req, capture_output=True, text=True,
-                       env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
     if p.returncode != 0:
         raise SystemExit(f"peers_rec: {python} {WORKER.name} failed: {p.stderr.strip()[-2000:]}")
     ans = json.loads(p.stdout)
@@ -132,7 +133,8 @@ def main() -> None:
         if "error" in r:
             print(f"| {r['data']} | - | - | {r['error']} | | |")
         else:
-            print(f"| {r['data']} | {NAMES.get(r['system'], r['system'])} | {r['n']} | {r['word_acc']:.3f} | "
+            name = f"Rosetta ({r['model']}, {r['version']}, {r['engine']})" if r["system"] == "rosetta" else NAMES[r["system"]]
+            print(f"| {r['data']} | {name} | {r['n']} | {r['word_acc']:.3f} | "
                   f"{r['cer']:.3f} | {r['ms_per_crop']:.1f} |")
 
 
