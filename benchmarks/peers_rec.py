@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger("peers_rec")
 
 DATASETS = "iiit5k_train,icdar2015_wordrec_train,vintext_rec_train"
@@ -60,6 +62,24 @@ def load_recognizer(model: str | None, engine: str, tmp: Path):
     raise SystemExit(f"peers_rec: {path}: not a model folder, .safetensors file or .pt checkpoint")
 
 
+def photo_pairs(spec: str, tmp: Path) -> list[tuple[Path, str]]:
+    """``icdar2015_dev:201-250``: the ground-truth words of those photos (no recognizer here trained on them), cut
+    out in colour at the photo's resolution and written as PNG files for every system to read alike."""
+    import cv2
+
+    from rosetta.cli_eval import parse_range
+    from rosetta.data.crops import photo_word_crops
+
+    name, numbers = spec.split(":", 1)
+    crops = photo_word_crops(name, parse_range(numbers) or set(), height=None)
+    out = []
+    for i, (im, text) in enumerate(zip(crops.images, crops.texts)):
+        path = tmp / f"{name}_{i:05d}.png"
+        cv2.imwrite(str(path), np.ascontiguousarray(im[..., ::-1]))
+        out.append((path, text))
+    return out
+
+
 def run_rosetta(paths: list[Path], rec) -> tuple[list[str], float]:
     from rosetta.io import load_image
 
@@ -83,7 +103,8 @@ def run_peer(paths: list[Path], python: str) -> tuple[list[str], float]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=DATASETS, help="comma-separated crop data sets (their 'val' split)")
+    ap.add_argument("--data", default=DATASETS, help="comma-separated crop data sets (their 'val' split), or photos' "
+                    "ground-truth words as NAME:RANGE, e.g. icdar2015_dev:201-250")
     ap.add_argument("--systems", default="rosetta,rapidocr,rapidocr3")
     ap.add_argument("--model", default=None, help="Rosetta recognizer: model folder, .safetensors or .pt checkpoint")
     ap.add_argument("--engine", choices=["onnx", "torch", "int8"], default="onnx", help="Rosetta's engine")
@@ -105,7 +126,7 @@ def main() -> None:
         version = rec.meta.get("version") if rec is not None else None
         rows = []
         for ds in a.data.split(","):
-            pairs = crop_split(ds, "val")[:a.limit]
+            pairs = photo_pairs(ds, Path(tmp)) if ":" in ds else crop_split(ds, "val")[:a.limit]
             if not pairs:
                 rows.append({"data": ds, "error": "no validation split defined (rosetta.data.splits)"})
                 log.info(json.dumps(rows[-1]))

@@ -40,7 +40,7 @@ def classify(gt: list[dict], words: list, floor: float) -> tuple[dict[int, tuple
 def main() -> None:
     import torch
 
-    from rosetta.cli_eval import _parse_range, ic15_rows
+    from rosetta.cli_eval import parse_range, ic15_rows
     from rosetta.detection.detector import Detector
     from rosetta.eval import noisy_copies
     from rosetta.ocr import OCR
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=4, help="the clean images, then draws - 1 noisy copies")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    rows, images = ic15_rows(_parse_range(a.images))  # validation images allowed: it measures, chooses nothing
+    rows, images = ic15_rows(parse_range(a.images))  # validation images allowed: it measures, chooses nothing
     rec = Recognizer.load(engine="onnx")
     floor = float(rec.meta.get("min_confidence", 0.0))
     engines = {"fp32": OCR(Detector.load(engine="onnx"), rec, threads=1, min_confidence=0.0),

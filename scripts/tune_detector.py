@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from rosetta.cli_eval import _parse_range, eval_images
+from rosetta.cli_eval import parse_range, eval_images
 from rosetta.data.splits import data_root
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--max-size", type=int, default=1920)
     a = ap.parse_args()
     thresholds = [float(t) for t in a.thresholds.split(",")]
-    numbers = _parse_range(a.images)
+    numbers = parse_range(a.images)
     if numbers & set(range(201, 251)):
         raise SystemExit("tune_detector: img_201..img_250 are the validation images: tune on training images")
     best = None

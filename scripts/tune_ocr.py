@@ -18,7 +18,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from rosetta.cli_eval import _parse_range, load_gt_rows
+from rosetta.cli_eval import parse_range, load_gt_rows
 from rosetta.data.splits import data_root
 from rosetta.eval import evaluate_images
 
@@ -43,7 +43,7 @@ def main() -> None:
     from rosetta.ocr import OCR, OCRConfig
     from rosetta.recognition.recognizer import Recognizer
 
-    numbers = _parse_range(a.images)
+    numbers = parse_range(a.images)
     if numbers & set(range(201, 251)):
         raise SystemExit("tune_ocr: img_201..img_250 are the validation images: tune on training images")
     data = data_root() / "icdar2015_dev"

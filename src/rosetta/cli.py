@@ -225,11 +225,11 @@ def _calibration_images(spec: str | None, default: int) -> int | list[int]:
     >>> _calibration_images(None, 32), _calibration_images("12", 32), _calibration_images("33-35", 32)
     (32, 12, [33, 34, 35])
     """
-    from rosetta.cli_eval import _parse_range
+    from rosetta.cli_eval import parse_range
 
     if not spec:
         return default
-    return int(spec) if spec.isdigit() else sorted(_parse_range(spec) or ())
+    return int(spec) if spec.isdigit() else sorted(parse_range(spec) or ())
 
 
 def _run_quantize(args: argparse.Namespace) -> int:

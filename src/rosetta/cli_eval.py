@@ -62,7 +62,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("-o", "--output", default=None, help="also write the JSON here")
 
 
-def _parse_range(spec: str | None) -> set[int] | None:
+def parse_range(spec: str | None) -> set[int] | None:
+    """Image numbers from "201-250" or "1-5,9" (None when empty).
+
+    >>> sorted(parse_range("1-3,7")), parse_range("")
+    ([1, 2, 3, 7], None)
+    """
     if not spec:
         return None
     out: set[int] = set()
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                               args.images)
     else:
         sweep = [float(t) for t in args.thresholds.split(",")] if getattr(args, "thresholds", None) else None
-        res = eval_images(Path(args.data), _parse_range(args.images), args.what == "ocr", folder, args.engine,
+        res = eval_images(Path(args.data), parse_range(args.images), args.what == "ocr", folder, args.engine,
                           args.size, sweep, args.upscale, getattr(args, "explain", False))
     text = json.dumps(res, indent=2, ensure_ascii=False)
     print(text)
@@ -109,7 +114,7 @@ def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path |
     from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 
     if images:
-        crops = photo_word_crops(data.name, _parse_range(images) or set(), root=data.parent)
+        crops = photo_word_crops(data.name, parse_range(images) or set(), root=data.parent)
     else:
         crops = load_crops(data.name, split, root=data.parent, case_sensitive=case_sensitive)
     decode = decode or DecodeConfig()
@@ -266,7 +271,7 @@ def ic15_training_rows(spec: str, who: str) -> tuple[list[dict], list[np.ndarray
     something (``who`` names it): validation images (img_201..250) are refused."""
     from rosetta.data.splits import IC15_VAL_IMAGES
 
-    numbers = _parse_range(spec) or set()
+    numbers = parse_range(spec) or set()
     if numbers & set(IC15_VAL_IMAGES):
         raise SystemExit(f"{who}: validation images (201-250) are not for choosing; use 1-200")
     return ic15_rows(numbers)
@@ -277,4 +282,4 @@ def _number(name: str) -> int:
     return int(m.group(1)) if m else -1
 
 
-__all__ = ["add_parser", "run", "eval_recognizer", "eval_images"]
+__all__ = ["add_parser", "run", "eval_recognizer", "eval_images", "parse_range"]

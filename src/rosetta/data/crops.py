@@ -87,11 +87,12 @@ PHOTO_WORDS_MARGIN = 0.16  # the end-to-end reader's first crop margin (OCRConfi
 
 
 def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] = range(201, 251), root: Path | None = None,
-                     height: int = STORE_HEIGHT) -> Crops:
+                     height: int | None = STORE_HEIGHT) -> Crops:
     """Word crops cut from full photos' ground-truth quads (don't-care words skipped), upright, at the margin the
     end-to-end reader uses: the words of ICDAR 2015 img_201..250 by default, photos no recognizer trains on, so
     this set scores the shipped model and a new one alike (the crop sets' validation blocks were trained on by
-    models made before the splits were grouped by photo)."""
+    models made before the splits were grouped by photo). ``height=None``: colour crops at the photo's resolution
+    (what another OCR's recognizer would be given)."""
     from rosetta.geometry import quad_to_box, rotated_crop
 
     folder = (root or data_root()) / dataset
@@ -110,9 +111,14 @@ def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] =
         bgr = cv2.imread(str(folder / r["image"]))
         if bgr is None:
             raise ValueError(f"{folder / r['image']}: cannot decode image")
-        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        src = bgr[..., ::-1].copy() if height is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         for k, w in enumerate(words):
-            crop = rotated_crop(gray, quad_to_box(np.float32(w["points"])), PHOTO_WORDS_MARGIN)
+            crop = rotated_crop(src, quad_to_box(np.float32(w["points"])), PHOTO_WORDS_MARGIN)
+            if height is None:
+                images.append(crop)
+                texts.append(normalize(w["text"]))
+                names.append(f"{r['image']}#{k}")
+                continue
             h, wd = crop.shape[:2]
             tw = max(4, int(round(wd * height / max(1, h))))
             images.append(cv2.resize(crop, (tw, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR))
