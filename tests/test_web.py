@@ -151,3 +151,33 @@ def test_error_messages(browser, tmp_path):
             reader.gate.set()
             for t in waiting:
                 t.join(60)
+
+
+@pytest.mark.slow
+def test_search_box_finds_images_by_their_text(browser, tmp_path):
+    """With an index (rosetta serve --db), the page shows a search box; a misread word still finds its image."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from rosetta.result import Result, RotatedBox, Word
+    from rosetta.search.index import Index
+
+    def result(name: str, words: list[str]) -> Result:
+        return Result.build(400, 100, [Word(t, 0.9, 0.9, RotatedBox(40 + 80 * k, 50, 70, 20, 0.0))
+                                       for k, t in enumerate(words)], image=name)
+
+    db = tmp_path / "index.sqlite"
+    with Index(str(db)) as idx:
+        idx.add([result("shop.jpg", ["COFFEE", "SHOP"]), result("station.jpg", ["TRAIN", "STATION"])])
+    with stand_in(FakeReader(), index=str(db)) as url:
+        browser.get(url + "/")
+        WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "search").is_displayed())
+        browser.find_element(By.ID, "q").send_keys("cofee")  # one letter short: found by the fuzzy search
+        browser.find_element(By.CSS_SELECTOR, "#search button").click()
+        WebDriverWait(browser, 10).until(lambda d: "for" in text(d, "searchstatus"))
+        assert text(browser, "searchstatus").startswith("1 image for")
+        assert "shop.jpg" in text(browser, "hits") and "COFFEE" in text(browser, "hits")
+    with stand_in(FakeReader()) as url:  # no index: no search box
+        browser.get(url + "/")
+        WebDriverWait(browser, 10).until(lambda d: "floor" in text(d, "info") or "MB" in text(d, "info"))
+        assert not browser.find_element(By.ID, "search").is_displayed()

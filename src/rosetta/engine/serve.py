@@ -266,7 +266,8 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
     async def v1_info():
         return {**info, "max_batch": config.max_batch, "max_wait_ms": config.max_wait_ms,
                 "max_queue": config.max_queue, "max_bytes": config.max_bytes,
-                "max_megapixels": config.max_megapixels, "decode_max_side": config.decode_max_side}
+                "max_megapixels": config.max_megapixels, "decode_max_side": config.decode_max_side,
+                "search_index": config.index is not None}
 
     @app.get("/metrics")
     async def prom():
