@@ -134,17 +134,18 @@ def score_recognizer(rec, images: list, texts: list[str]) -> dict:
             "model": rec.meta.get("version")}
 
 
-def synthetic_val(script: str, n: int | None = None) -> tuple[list, list[str]]:
+def synthetic_val(script: str, n: int | None = None, difficulty: float | None = None) -> tuple[list, list[str]]:
     """The seeded synthetic validation crops of ``script`` (seed ``SYNTH_CYRILLIC_VAL_SEED`` + script offset),
     rendered at ``SYNTH_VAL_DIFFICULTY``: distorted as photos are, but legible to a careful reader (at the
-    curriculum's top difficulty about a quarter of the crops were not: docs/audit)."""
+    curriculum's top difficulty, ``difficulty=1.0``, about a quarter of the crops were not: docs/audit)."""
     import numpy as np
 
     from rosetta.data.splits import SYNTH_CYRILLIC_VAL_SEED, SYNTH_CYRILLIC_VAL_SIZE, SYNTH_VAL_DIFFICULTY
     from rosetta.synth.words import WordSynth, WordSynthConfig
 
     seed = SYNTH_CYRILLIC_VAL_SEED + {"cyrillic": 0, "latin": 1, "arabic": 2}[script]
-    gen = WordSynth.create(WordSynthConfig(scripts=(script,), seed=seed, difficulty=SYNTH_VAL_DIFFICULTY))
+    level = SYNTH_VAL_DIFFICULTY if difficulty is None else difficulty
+    gen = WordSynth.create(WordSynthConfig(scripts=(script,), seed=seed, difficulty=level))
     samples = [gen.sample(i) for i in range(n or SYNTH_CYRILLIC_VAL_SIZE)]
     return [np.asarray(s.image) for s in samples], [s.text for s in samples]
 
