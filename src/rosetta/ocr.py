@@ -163,13 +163,11 @@ class OCR:
 
     def _read(self, arrays: list[np.ndarray], names: list[str], scripts: Sequence[str] | None = None) -> list[Result]:
         t0 = time.perf_counter()
-        strips = [i for i, im in enumerate(arrays) if self._strip(im)]
-        whole = [i for i in range(len(arrays)) if i not in set(strips)]
-        dets: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros((0, 5), np.float32), np.zeros(0, np.float32))] * len(arrays)
+        strip = [self._strip(im) for im in arrays]
+        whole = [i for i, s in enumerate(strip) if not s]
+        dets = [self._detect_tiled(im) if s else None for im, s in zip(arrays, strip)]
         for i, d in zip(whole, self.detector([arrays[i] for i in whole]) if whole else []):
             dets[i] = d
-        for i in strips:
-            dets[i] = self._detect_tiled(arrays[i])
         again = [i for i in whole if self._small_print(arrays[i], dets[i])]
         if again:  # detected again, larger: their boxes replace the first ones
             for i, d in zip(again, self.dense_detector([arrays[i] for i in again])):

@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import cv2
 import numpy as np
 
 from rosetta.charset import normalize
-from rosetta.data.splits import data_root, read_labels, split_labels
+from rosetta.data.splits import data_root, ic15_image_number, read_labels, split_labels
 from rosetta.synth.corpus import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,12 @@ def _load_gray(path: Path, height: int) -> np.ndarray:
     g = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if g is None:
         raise ValueError(f"{path}: cannot decode image")
-    h, w = g.shape
+    return _to_height(g, height)
+
+
+def _to_height(g: np.ndarray, height: int) -> np.ndarray:
+    """``g`` resized to ``height`` rows, aspect kept (at least 4 columns)."""
+    h, w = g.shape[:2]
     tw = max(4, int(round(w * height / max(1, h))))
     return cv2.resize(g, (tw, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
 
@@ -102,8 +106,7 @@ def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] =
     with open(folder / "gt.jsonl", encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh if line.strip()]
     for r in rows:
-        m = re.search(r"img_(\d+)", r["image"])
-        if not m or int(m.group(1)) not in numbers:
+        if ic15_image_number(r["image"]) not in numbers:
             continue
         words = [w for w in r["words"] if not w.get("ignore")]
         if not words:
@@ -114,14 +117,7 @@ def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] =
         src = bgr[..., ::-1].copy() if height is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         for k, w in enumerate(words):
             crop = rotated_crop(src, quad_to_box(np.float32(w["points"])), PHOTO_WORDS_MARGIN)
-            if height is None:
-                images.append(crop)
-                texts.append(normalize(w["text"]))
-                names.append(f"{r['image']}#{k}")
-                continue
-            h, wd = crop.shape[:2]
-            tw = max(4, int(round(wd * height / max(1, h))))
-            images.append(cv2.resize(crop, (tw, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR))
+            images.append(crop if height is None else _to_height(crop, height))
             texts.append(normalize(w["text"]))
             names.append(f"{r['image']}#{k}")
     return Crops(images, texts, names)
