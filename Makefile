@@ -50,13 +50,13 @@ bench: setup
 # steps quantization-aware (qat_from). When a GPU is lent, run the recognizer there (--device cuda) and bring the
 # checkpoint back.
 train-recognizer: setup
-	mkdir -p runs/rec4; [ -f runs/rec4/last.pt ] || cp checkpoints/recognizer_rec4.pt runs/rec4/last.pt 2>/dev/null || true
-	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec4 --threads 1 --workers 1 --resume --steps 60000 --lr 2e-3 \
-		--seed 4 --eval-every 2000 --set model.blocks=2,2,2 --set model.context_blocks=2
+	mkdir -p runs/rec5; [ -f runs/rec5/last.pt ] || cp checkpoints/recognizer_rec5.pt runs/rec5/last.pt 2>/dev/null || true
+	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec5 --threads 1 --workers 1 --resume --init shipped \
+		--steps 20000 --lr 1e-3 --seed 5 --eval-every 1000 --set model.blocks=2,2,2 --set model.context_blocks=2 \
+		--set curriculum_steps=1 --set warmup=200
 
-# The one checkpoint committed when work stops: the recognizer run's last.pt, weights in float16 (~18 MB)
 pack-recognizer:
-	$(BIN)/python -c "from rosetta.train.common import pack_checkpoint as p; p('runs/rec4/last.pt', 'checkpoints/recognizer_rec4.pt')"
+	$(BIN)/python -c "from rosetta.train.common import pack_checkpoint as p; p('runs/rec5/last.pt', 'checkpoints/recognizer_rec5.pt')"
 
 train-detector: setup
 	mkdir -p runs/det_p4h; [ -f runs/det_p4h/last.pt ] || cp checkpoints/detector_p4h.pt runs/det_p4h/last.pt 2>/dev/null || true

@@ -34,8 +34,10 @@ from rosetta.metrics import text_scores
 from rosetta.recognition.decode import greedy_decode
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
 from rosetta.recognition.preprocess import MAX_WIDTH, pad_batch, to_input
-from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, restore, save_checkpoint,
-                                  set_threads, setup_logging, warmup_cosine)
+from rosetta.models import load_weights
+from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, load_checkpoint, restore,
+                                  save_checkpoint, set_threads, setup_logging, warmup_cosine)
+from rosetta.train.grow import grow_state
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +241,19 @@ def _spaced(crops: Crops, n: int) -> Crops:
 
 
 # ----------------------------------------------------------------------------- training loop
+def grown_from(init: str, model: CTCRecognizer, charset: Charset) -> dict[str, torch.Tensor]:
+    """The state that continues ``init`` in ``model`` (see ``rosetta.train.grow``): ``init`` is ``shipped``
+    (the packaged recognizer), a model folder holding ``recognizer.safetensors``, or a training checkpoint."""
+    if init == "shipped" or Path(init).is_dir():
+        src, meta = load_weights("recognizer", None if init == "shipped" else Path(init))
+        src_charset = Charset.from_text(meta["charset"])
+    else:
+        ck = load_checkpoint(Path(init))
+        src, src_charset = ck["model"], Charset.from_text(ck["charset"])
+    log.info("initialised from %s (%d classes -> %d)", init, src_charset.num_classes, charset.num_classes)
+    return grow_state(model.state_dict(), src, src_charset, charset)
+
+
 def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = None, init: str | None = None) -> Path:
     out = Path(cfg.out)
     setup_logging(out / "train.log")
@@ -252,6 +267,9 @@ def train(cfg: TrainConfig, resume: bool = False, max_minutes: float | None = No
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     last = out / "last.pt"
     ema = WeightEMA(model, cfg.ema_decay)
+    if init and not (resume and last.exists()):
+        model.load_state_dict(grown_from(init, model, charset))
+        init = None
     step, best = restore(model, opt, last if resume else None, init, ema)
     nparams = sum(p.numel() for p in model.parameters())
     log.info("recognizer %s, %.2fM params, charset %d, config %s", model_cfg, nparams / 1e6, charset.num_classes,
