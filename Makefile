@@ -44,8 +44,9 @@ bench: setup
 
 # Background training at 1 thread, resuming from runs/ or else from the checkpoint committed in checkpoints/.
 # The recognizer run in progress (docs/RESULTS.md, "Recognizer"): two residual blocks per stage and two context
-# blocks (3.1 M parameters, ResNet-18-like as Rosetta's), from scratch on the photo-grouped training splits plus
-# VinText (Vietnamese letters in the charset), 60000 steps of batch 48, cosine from lr 2e-3, seed 4; validation
+# blocks (3.1 M parameters, ResNet-18-like as Rosetta's), grown from the shipped model (rosetta.train.grow: it
+# starts reading exactly as the shipped one) and fine-tuned on the photo-grouped training splits plus VinText
+# (Vietnamese letters in the charset), a 20000-step cosine schedule of batch 48 from lr 1e-3, seed 5; validation
 # is the held-out photos only. The detector run: a patch4-stem detector with img_181..200 held out, its last 6000
 # steps quantization-aware (qat_from). When a GPU is lent, run the recognizer there (--device cuda) and bring the
 # checkpoint back.
