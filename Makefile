@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,serve,ray]"
+	$(BIN)/pip install -q -e ".[train,dev,serve,ray]"
 	touch $(STAMP)
 
 demo: setup
