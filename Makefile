@@ -48,8 +48,8 @@ bench: setup
 # starts reading exactly as the shipped one) and fine-tuned on the photo-grouped training splits plus VinText
 # (Vietnamese letters in the charset), a 20000-step cosine schedule of batch 48 from lr 3e-4 (at 1e-3 it forgot:
 # training accuracy 0.42 -> 0.31 in 400 steps), seed 5; validation is the held-out photos only. The detector
-# run: a patch4-stem detector with img_181..200 held out, its last 6000 steps quantization-aware (qat_from). When a GPU is lent, run the recognizer there (--device cuda) and bring the
-# checkpoint back.
+# run: a patch4-stem detector with img_181..200 held out, its last 6000 steps quantization-aware (qat_from).
+# When a GPU is lent, run the recognizer there (--device cuda) and bring the checkpoint back.
 train-recognizer: setup
 	mkdir -p runs/rec5; [ -f runs/rec5/last.pt ] || cp checkpoints/recognizer_rec5.pt runs/rec5/last.pt 2>/dev/null || true
 	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec5 --threads 1 --workers 1 --resume --init shipped \
