@@ -53,7 +53,7 @@ bench: setup
 train-recognizer: setup
 	mkdir -p runs/rec5; [ -f runs/rec5/last.pt ] || cp checkpoints/recognizer_rec5.pt runs/rec5/last.pt 2>/dev/null || true
 	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec5 --threads 1 --workers 1 --resume --init shipped \
-		--steps 20000 --lr 3e-4 --seed 5 --eval-every 1000 --set model.blocks=2,2,2 --set model.context_blocks=2 \
+		--steps 20000 --lr 3e-4 --seed 5 --eval-every 500 --set model.blocks=2,2,2 --set model.context_blocks=2 \
 		--set curriculum_steps=1 --set warmup=300
 
 pack-recognizer:
