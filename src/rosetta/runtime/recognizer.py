@@ -83,14 +83,15 @@ def tall_variants(crops: Sequence[np.ndarray], ratio: float) -> list[tuple[int, 
     return out
 
 
-def graph_network(path: Path, threads: int | None = None) -> Network:
-    """The ONNX graph at ``path`` as a :data:`Network` (an ONNX Runtime session; ``network.session`` is it)."""
-    sess = session(path, threads)
+class GraphNetwork:
+    """The ONNX graph at ``path`` as a :data:`Network`, run by an ONNX Runtime session (``.session``)."""
 
-    def network(x: np.ndarray) -> np.ndarray:
-        return sess.run(None, {"x": x})[0]
-    network.session = sess
-    return network
+    def __init__(self, path: Path, threads: int | None = None):
+        self.path = Path(path)
+        self.session = session(self.path, threads)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"x": x})[0]
 
 
 class Recognizer:
@@ -113,13 +114,13 @@ class Recognizer:
         folder = Path(folder) if folder else MODEL_DIR
         meta = read_meta("recognizer", folder)
         if int8:
-            network = graph_network(check_int8(folder, "recognizer"), threads)
+            network = GraphNetwork(check_int8(folder, "recognizer"), threads)
         else:
             path = graph_path(folder, "recognizer")
             if not path.exists():
                 raise FileNotFoundError(f"recognizer graph {path} not found: write it with "
                                         f"`python -m rosetta.graphs.recognizer {path.parent}`")
-            network = graph_network(path, threads)
+            network = GraphNetwork(path, threads)
             check_graph(path, network.session.get_modelmeta().custom_metadata_map, "recognizer")
         return cls(network, Charset.from_text(meta["charset"]), decode, lexicon, meta, "int8" if int8 else "onnx")
 
@@ -212,4 +213,4 @@ class Recognizer:
         return out
 
 
-__all__ = ["Recognizer", "DecodeConfig", "Network", "allowed_classes", "tall_variants", "graph_network"]
+__all__ = ["Recognizer", "DecodeConfig", "Network", "allowed_classes", "tall_variants", "GraphNetwork"]
