@@ -22,6 +22,7 @@ The library is built by the package's build (``setup.py``, optional: no compiler
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
 import os
 import shutil
@@ -114,6 +115,20 @@ def compile_library(dest: Path, cc: str | None = None) -> Path | None:
         log.warning("building the acc16 kernel failed (%s): %s", " ".join(cmd), done.stderr.strip()[-2000:])
         return None
     return out
+
+
+def library_or_build(folder: Path) -> ctypes.CDLL | None:
+    """The built library (:func:`library`), else one compiled once into ``folder`` (named by the source's digest,
+    so an edited source is rebuilt), else None: no compiler, or no AVX2 here."""
+    lib = library()
+    if lib is not None:
+        return lib
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    dest = Path(folder) / f"acc16-{digest}"
+    built = dest / "libacc16.so"
+    if not built.exists():
+        built = compile_library(dest)
+    return load(built) if built else None
 
 
 def isa(lib: ctypes.CDLL) -> str:
@@ -292,5 +307,5 @@ def emulate_acc16(a: np.ndarray, dense: np.ndarray, kspill: int) -> tuple[np.nda
     return total.astype(np.int32), int(hit.sum()), pairs
 
 
-__all__ = ["DENSE_RANGE", "Int8Gemm", "Outliers", "Saturation", "compile_library", "emulate_acc16", "isa", "library",
+__all__ = ["DENSE_RANGE", "Int8Gemm", "Outliers", "Saturation", "compile_library", "emulate_acc16", "isa", "library", "library_or_build",
            "load", "outlier_share", "pack", "pad_activations", "padded_depth", "reference_gemm", "split_outliers"]

@@ -1,0 +1,490 @@
+"""The int8 recognizer's graph (``recognizer.int8.onnx``, QDQ format) run with the acc16 kernel: a session-like
+executor whose outputs equal ONNX Runtime's on the same graph, used only where it is faster (chosen at load).
+
+The graph is read into steps (needs the ``onnx`` package): the float front (the stem convolution, its ReLU, the
+first QuantizeLinear) as a small ONNX Runtime session that hands NHWC uint8 on; every DequantizeLinear -> Conv ->
+QuantizeLinear as one int8 convolution (:class:`rosetta.runtime.int8_conv.Int8Conv`, bit-identical to the
+QLinearConv ONNX Runtime fuses it into, or that QLinearConv itself in NHWC: per layer, whichever is faster);
+every DequantizeLinear x 2 -> Add -> QuantizeLinear (the residuals) as a small ONNX Runtime session (the QLinearAdd
+ONNX Runtime fuses it into: exact by construction, elementwise so indifferent to the layout); the tail (Squeeze,
+Transpose and Q/DQ pairs of the same grid) as one dequantization of the last uint8 tensor in NHWC, which is already
+the logits' (B, T, C) order. No PyTorch.
+
+:func:`int8_recognizer_session` makes the choice once per machine (graph digest, CPU, threads, ONNX Runtime
+version) and caches it as JSON under the cache folder ($ROSETTA_CACHE or ~/.cache/rosetta): per layer, Int8Conv
+(acc16 at a few spill intervals, or acc32) or ONNX Runtime's QLinearConv, each checked equal to ONNX Runtime's
+output on the sample; then the whole executor against the whole ONNX Runtime graph on the sample batch. The
+executor is taken only if it is faster; otherwise, or where it cannot run (no ``onnx``, no C compiler or built
+kernel, no AVX2), the plain ONNX Runtime session is returned.
+
+>>> from rosetta.runtime.acc16_recognizer import offered
+>>> isinstance(offered(), bool)
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from rosetta.runtime.choose import time_candidates
+from rosetta.runtime.int8_conv import Int8Conv, QuantParams
+
+log = logging.getLogger(__name__)
+
+MODEL = Path(__file__).resolve().parent.parent / "models" / "recognizer.int8.onnx"
+CACHE_FILE = "acc16_choice.json"
+EXECUTOR, ORT = "acc16 executor", "ONNX Runtime int8 graph"
+ORT_LAYER = "ort"  # a layer run by ONNX Runtime's QLinearConv
+
+
+class UnsupportedGraph(ValueError):
+    """The int8 graph holds something the executor does not run (it is then not offered)."""
+
+
+@dataclass(frozen=True)
+class Acc16Config:
+    rounds: int = 3  # timed rounds per candidate (interleaved, after one warm-up), per layer and for the whole
+    kspills: tuple[int, ...] = (16, 32, 64)  # acc16 spill intervals tried; acc32 is tried too
+    margin: float = 0.02  # the executor is taken only when at least this much faster than ONNX Runtime's graph
+
+
+# ----------------------------------------------------------------------------- reading the graph
+@dataclass
+class ConvStep:
+    name: str
+    x: str  # the uint8 input tensor (a QuantizeLinear's output in the graph)
+    y: str  # the uint8 output tensor
+    conv: Int8Conv
+    nodes: list  # the graph's nodes of this layer (DequantizeLinear x 3, Conv, QuantizeLinear)
+    path: str = "acc16/k32"  # "acc16/k{kspill}", "acc32" or ORT_LAYER
+    ort: Any = None  # the layer's ONNX Runtime session (NHWC uint8 in and out), built when needed
+
+
+@dataclass
+class AddStep:
+    name: str
+    a: str
+    b: str
+    y: str
+    session: Any  # ONNX Runtime: DequantizeLinear x 2 -> Add -> QuantizeLinear (fused into QLinearAdd)
+
+
+@dataclass
+class Plan:
+    front: Any  # ONNX Runtime session: x (B, 1, 32, W) float32 -> the first uint8 tensor, NHWC
+    front_out: str
+    steps: list = field(default_factory=list)
+    exit: str = ""  # the last uint8 tensor (B, 1, T, C) NHWC
+    exit_q: QuantParams = QuantParams(1.0, 0)
+    last_use: dict = field(default_factory=dict)  # tensor -> index of the last step reading it
+
+
+def offered() -> bool:
+    """Whether this machine can run the executor at all: ``onnx`` importable and ONNX Runtime present (the
+    kernel library is looked for, or built, at load)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _options(threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    return so
+
+
+def _session(model, threads: int, disabled: Sequence[str] = ()):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), _options(threads), providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(disabled) or None)
+
+
+def _submodel(graph, nodes: list, inputs: list, outputs: list, opset):
+    """A model of ``nodes`` (the graph's own, plus extra ones) with the initializers they read."""
+    from onnx import helper
+
+    used = {i for n in nodes for i in n.input}
+    inits = [t for t in graph.initializer if t.name in used]
+    g = helper.make_graph(nodes, "part", inputs, outputs, inits)
+    return helper.make_model(g, opset_imports=opset)
+
+
+def _name(tensor: str) -> str:
+    """'/model/stage1/conv1/conv1.2/Relu_output_0' -> 'stage1/conv1/conv1.2'."""
+    parts = tensor.strip("/").split("/")
+    parts = parts[1:] if parts and parts[0] == "model" else parts
+    return "/".join(parts[:-1]) or tensor
+
+
+def read_plan(path: Path, lib, threads: int = 1, disabled: Sequence[str] = ()) -> Plan:
+    """The steps of the int8 graph at ``path`` (:class:`UnsupportedGraph` if it is not the shape expected)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    arr = lambda name: numpy_helper.to_array(inits[name])
+    producer = {o: n for n in g.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+
+    def qparams(node) -> QuantParams:
+        return QuantParams(float(arr(node.input[1])), int(arr(node.input[2])) if len(node.input) > 2 else 0)
+
+    def is_q(t: str) -> bool:  # an activation quantized in the graph (a QuantizeLinear's output)
+        p = producer.get(t)
+        return p is not None and p.op_type == "QuantizeLinear"
+
+    def dq_of_q(t: str):  # t = DequantizeLinear(a QuantizeLinear's output) -> that DQ node
+        p = producer.get(t)
+        return p if p is not None and p.op_type == "DequantizeLinear" and is_q(p.input[0]) else None
+
+    def only_q(t: str):  # the single QuantizeLinear reading t, if that is all that reads it
+        c = consumers.get(t, [])
+        return c[0] if len(c) == 1 and c[0].op_type == "QuantizeLinear" else None
+
+    uint8 = lambda name: helper.make_tensor_value_info(name, TensorProto.UINT8, None)
+    transpose = lambda i, o, perm: helper.make_node("Transpose", [i], [o], perm=perm)
+    steps: list = []
+    produced: set[str] = set()
+    for n in g.node:
+        if n.op_type == "Conv" and dq_of_q(n.input[0]) and only_q(n.output[0]):
+            dqx, qy = dq_of_q(n.input[0]), only_q(n.output[0])
+            dqw = producer.get(n.input[1])
+            dqb = producer.get(n.input[2]) if len(n.input) > 2 else None
+            if dqw is None or dqw.op_type != "DequantizeLinear" or dqw.input[0] not in inits:
+                raise UnsupportedGraph(f"{path}: {n.output[0]}: weights are not an int8 initializer")
+            if dqb is not None and (dqb.op_type != "DequantizeLinear" or dqb.input[0] not in inits):
+                raise UnsupportedGraph(f"{path}: {n.output[0]}: bias is not an int32 initializer")
+            att = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            pads = list(att.get("pads", [0, 0, 0, 0]))
+            if att.get("group", 1) != 1 or list(att.get("dilations", [1, 1])) != [1, 1] or pads[:2] != pads[2:]:
+                raise UnsupportedGraph(f"{path}: {n.output[0]}: grouped, dilated or asymmetric convolution")
+            q = arr(dqw.input[0])
+            if q.dtype != np.int8 or np.any(arr(dqw.input[2]) != 0):
+                raise UnsupportedGraph(f"{path}: {n.output[0]}: weights must be int8 with zero points 0")
+            xq, yq = qparams(dqx), qparams(qy)
+            if xq != qparams(producer[dqx.input[0]]):
+                raise UnsupportedGraph(f"{path}: {n.output[0]}: input dequantized on another grid")
+            ws = np.broadcast_to(arr(dqw.input[1]).astype(np.float32), (q.shape[0],))
+            bias = arr(dqb.input[0]) if dqb is not None else None
+            conv = Int8Conv(q, ws, xq, yq, lib, stride=tuple(att.get("strides", [1, 1])), padding=tuple(pads[:2]),
+                            int_bias=bias)
+            nodes = [dqx, dqw] + ([dqb] if dqb is not None else []) + [n, qy]
+            steps.append(ConvStep(_name(n.output[0]), dqx.input[0], qy.output[0], conv, nodes))
+            produced.add(qy.output[0])
+        elif n.op_type == "Add" and dq_of_q(n.input[0]) and dq_of_q(n.input[1]) and only_q(n.output[0]):
+            da, db, qy = dq_of_q(n.input[0]), dq_of_q(n.input[1]), only_q(n.output[0])
+            sub = _submodel(g, [da, db, n, qy], [uint8(da.input[0]), uint8(db.input[0])], [uint8(qy.output[0])],
+                            model.opset_import)
+            steps.append(AddStep(_name(qy.output[0]), da.input[0], db.input[0], qy.output[0],
+                                 _session(sub, threads, disabled)))
+            produced.add(qy.output[0])
+    if not steps:
+        raise UnsupportedGraph(f"{path}: no int8 convolution found")
+    read = [t for s in steps for t in ((s.x,) if isinstance(s, ConvStep) else (s.a, s.b))]
+    entries = sorted({t for t in read if t not in produced})
+    if len(entries) != 1:
+        raise UnsupportedGraph(f"{path}: expected one float front, found {entries}")
+    front_out = entries[0]
+    front_model = _front(g, producer, front_out, model.opset_import, transpose, uint8)
+    exits = [s.y for s in steps if s.y not in read]
+    if len(exits) != 1:
+        raise UnsupportedGraph(f"{path}: expected one last int8 tensor, found {exits}")
+    exit_q = _check_tail(g, consumers, inits, exits[0], qparams(producer[exits[0]]), arr)
+    last_use = {}
+    for i, s in enumerate(steps):
+        for t in ((s.x,) if isinstance(s, ConvStep) else (s.a, s.b)):
+            last_use[t] = i
+    return Plan(_session(front_model, threads, disabled), front_out, steps, exits[0], exit_q, last_use)
+
+
+def _front(g, producer, out: str, opset, transpose, uint8):
+    """The float front: every node from the graph's input to ``out`` (a uint8 tensor), then NCHW -> NHWC."""
+    from onnx import helper
+
+    need, nodes, stack = set(), [], [out]
+    while stack:
+        t = stack.pop()
+        p = producer.get(t)
+        if p is None or id(p) in need:
+            continue
+        need.add(id(p))
+        stack.extend(p.input)
+    nodes = [n for n in g.node if id(n) in need]
+    ins = [i for i in g.input if any(i.name in n.input for n in nodes)]
+    if [i.name for i in ins] != ["x"]:
+        raise UnsupportedGraph(f"the float front reads {[i.name for i in ins]}, expected only 'x'")
+    return _submodel(g, nodes + [transpose(out, "front_nhwc", [0, 2, 3, 1])], ins, [uint8("front_nhwc")], opset)
+
+
+def _check_tail(g, consumers, inits, exit_: str, q: QuantParams, arr) -> QuantParams:
+    """The nodes from the last uint8 tensor (B, C, 1, T) to the output must be Q/DQ on that same grid, a Squeeze
+    of axis 2 and a Transpose (0, 2, 1): then the output is that tensor, in NHWC, dequantized."""
+    from onnx import helper
+
+    t, out = exit_, g.output[0].name
+    seen = 0
+    while t != out:
+        c = consumers.get(t, [])
+        if len(c) != 1:
+            raise UnsupportedGraph(f"{t}: read by {len(c)} nodes after the last convolution")
+        n = c[0]
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            if QuantParams(float(arr(n.input[1])), int(arr(n.input[2]))) != q:
+                raise UnsupportedGraph(f"{n.name}: the tail changes the output grid")
+        elif n.op_type == "Squeeze":
+            if arr(n.input[1]).tolist() != [2]:
+                raise UnsupportedGraph(f"{n.name}: squeeze of another axis than 2")
+        elif n.op_type == "Transpose":
+            if list(helper.get_attribute_value(n.attribute[0])) != [0, 2, 1]:
+                raise UnsupportedGraph(f"{n.name}: another transpose than (0, 2, 1)")
+        else:
+            raise UnsupportedGraph(f"{n.name}: {n.op_type} after the last convolution")
+        t, seen = n.output[0], seen + 1
+    if seen == 0 or consumers.get(exit_, [None])[0].op_type != "DequantizeLinear":
+        raise UnsupportedGraph("the output is not dequantized from the last int8 tensor")
+    return q
+
+
+def _ort_conv(step: ConvStep, graph_path: Path, threads: int, disabled: Sequence[str]):
+    """ONNX Runtime's QLinearConv for one layer (the graph's own nodes), NHWC uint8 in and out (the transposes
+    around it cancel against ONNX Runtime's own NHWC rewrite)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(graph_path))
+    uint8 = lambda name: helper.make_tensor_value_info(name, TensorProto.UINT8, None)
+    nodes = [helper.make_node("Transpose", ["x_nhwc"], [step.x], perm=[0, 3, 1, 2])] + step.nodes + \
+        [helper.make_node("Transpose", [step.y], ["y_nhwc"], perm=[0, 2, 3, 1])]
+    return _session(_submodel(model.graph, nodes, [uint8("x_nhwc")], [uint8("y_nhwc")], model.opset_import),
+                    threads, disabled)
+
+
+# ----------------------------------------------------------------------------- the executor
+class Acc16Recognizer:
+    """Session-like: ``run(None, {"x": (B, 1, 32, W) float32}) -> [logits (B, T, C) float32]``, equal to ONNX
+    Runtime's run of the same int8 graph. ``layers``: name -> path per convolution ("acc16/k{n}", "acc32" or
+    "ort"; default acc16 at a spill every 32)."""
+
+    def __init__(self, path: Path, lib, threads: int = 1, layers: dict[str, str] | None = None,
+                 disabled: Sequence[str] = ()):
+        self.path, self.threads, self.disabled = Path(path), threads, tuple(disabled)
+        self.plan = read_plan(self.path, lib, threads, self.disabled)
+        for s in self.convs:
+            self.set_path(s, (layers or {}).get(s.name, s.path))
+
+    @property
+    def convs(self) -> list[ConvStep]:
+        return [s for s in self.plan.steps if isinstance(s, ConvStep)]
+
+    @property
+    def layers(self) -> dict[str, str]:
+        return {s.name: s.path for s in self.convs}
+
+    def set_path(self, step: ConvStep, path: str) -> None:
+        if path == ORT_LAYER and step.ort is None:
+            step.ort = _ort_conv(step, self.path, self.threads, self.disabled)
+        elif path != ORT_LAYER and path != "acc32" and not path.startswith("acc16/k"):
+            raise ValueError(f"{step.name}: unknown path {path!r}")
+        step.path = path
+
+    def conv(self, step: ConvStep, x: np.ndarray, path: str | None = None) -> np.ndarray:
+        """One convolution, NHWC uint8 in and out, on ``path`` (default: the layer's)."""
+        path = path or step.path
+        if path == ORT_LAYER:
+            return step.ort.run(None, {"x_nhwc": x})[0]
+        return step.conv(x, kspill=0 if path == "acc32" else int(path.split("/k")[1]))
+
+    def front(self, x: np.ndarray) -> np.ndarray:
+        return self.plan.front.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+    def run(self, output_names: Sequence[str] | None, feed: dict[str, np.ndarray],
+            on_step: Callable[[Any, dict], None] | None = None) -> list[np.ndarray]:
+        """The logits of ``feed["x"]``; ``on_step(step, tensors)`` is called before each step (for the choice)."""
+        p = self.plan
+        t = {p.front_out: self.front(feed["x"])}
+        for i, s in enumerate(p.steps):
+            if on_step is not None:
+                on_step(s, t)
+            if isinstance(s, ConvStep):
+                t[s.y] = self.conv(s, t[s.x])
+            else:
+                t[s.y] = s.session.run(None, {s.a: t[s.a], s.b: t[s.b]})[0]
+            for name in [k for k, last in p.last_use.items() if last == i and k in t]:
+                del t[name]
+        q = t[p.exit]
+        if q.shape[1] != 1:
+            raise ValueError(f"{self.path}: the last int8 tensor has height {q.shape[1]}, expected 1")
+        logits = (q[:, 0].astype(np.int32) - p.exit_q.zero_point).astype(np.float32) * np.float32(p.exit_q.scale)
+        return [logits]
+
+
+# ----------------------------------------------------------------------------- the choice at load
+def cache_folder() -> Path:
+    return Path(os.environ.get("ROSETTA_CACHE", Path.home() / ".cache" / "rosetta"))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def choice_key(path: Path, threads: int) -> str:
+    import onnxruntime as ort
+
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return f"{digest}|{cpu_model()}|threads={threads}|ort={ort.__version__}"
+
+
+def default_sample(batch: int = 32, width: int = 128, seed: int = 0) -> np.ndarray:
+    """A stand-in batch (B, 1, 32, W) in [-1, 1] when no real crops are given: light background, dark strokes.
+    Real crops give a more faithful choice (the saturation checks depend on the activations)."""
+    rng = np.random.default_rng(seed)
+    x = np.ones((batch, 1, 32, width), np.float32)
+    for b in range(batch):
+        for _ in range(width // 8):
+            r, c = int(rng.integers(6, 24)), int(rng.integers(0, width - 4))
+            x[b, 0, r - 6:r + 6, c:c + int(rng.integers(1, 4))] = -1.0
+    return x + rng.normal(0, 0.05, x.shape).astype(np.float32)
+
+
+def choose_layers(ex: Acc16Recognizer, sample: np.ndarray, config: Acc16Config,
+                  clock: Callable[[], float]) -> dict[str, dict[str, float]]:
+    """Per convolution, the fastest exact path on the sample's real inputs (Int8Conv at each spill interval,
+    acc32, ONNX Runtime's QLinearConv); a path whose output differs from ONNX Runtime's is dropped (logged)."""
+    seconds: dict[str, dict[str, float]] = {}
+
+    def on_step(s, t):
+        if not isinstance(s, ConvStep):
+            return
+        x = t[s.x]
+        ex.set_path(s, ORT_LAYER)
+        ref = ex.conv(s, x)
+        paths = [f"acc16/k{k}" for k in config.kspills] + (["acc32"] if s.conv.fits_acc32 else [])
+        ok = [ORT_LAYER]
+        for p in paths:
+            if np.array_equal(ex.conv(s, x, p), ref):
+                ok.append(p)
+            else:
+                log.warning("%s: %s differs from ONNX Runtime's QLinearConv on the sample; not used", s.name, p)
+        secs = time_candidates({p: (lambda p=p: ex.conv(s, x, p)) for p in ok}, config.rounds, clock)
+        best = min(secs, key=secs.__getitem__)
+        if best != ORT_LAYER:
+            s.ort = None  # not needed any more
+        s.path = best
+        seconds[s.name] = secs
+
+    ex.run(None, {"x": sample}, on_step=on_step)
+    return seconds
+
+
+def int8_recognizer_session(path: Path | None = None, threads: int = 1, sample: np.ndarray | None = None,
+                            config: Acc16Config = Acc16Config(), disabled: Sequence[str] = (),
+                            cache: Path | None = None, ort_session: Any = None):
+    """The fastest exact runner of the int8 recognizer graph at ``path`` here: :class:`Acc16Recognizer` when it
+    beats ONNX Runtime's session of the whole graph on ``sample`` (B, 1, 32, W) float32 (default:
+    :func:`default_sample`), else that session (``ort_session`` if given). Timed once per (graph, CPU, threads,
+    ONNX Runtime version); the choice is cached in ``cache`` (default: the cache folder)/acc16_choice.json."""
+    path = Path(path or MODEL)
+    cache = Path(cache or cache_folder())
+    make_ort = lambda: ort_session if ort_session is not None else _session_file(path, threads, disabled)
+    if not offered():
+        log.info("int8 recognizer: onnx not importable; ONNX Runtime runs the graph")
+        return make_ort()
+    from rosetta.runtime.acc16 import library_or_build
+
+    lib = library_or_build(cache)
+    if lib is None:
+        log.info("int8 recognizer: no acc16 kernel here (not built, no compiler, or no AVX2); ONNX Runtime runs it")
+        return make_ort()
+    key = choice_key(path, threads)
+    store = cache / CACHE_FILE
+    known = _read_json(store)
+    if key in known:
+        entry = known[key]
+        if entry["use"] == EXECUTOR:
+            return Acc16Recognizer(path, lib, threads, entry["layers"], disabled)
+        return make_ort()
+    entry = time_choice(path, lib, threads, sample, config, disabled, make_ort())
+    known[key] = entry
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = store.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(known, indent=1) + "\n")
+    os.replace(tmp, store)
+    log.info("int8 recognizer: %s (%.2fx ONNX Runtime's graph; timed in %.1f s, cached in %s)", entry["use"],
+             entry["speedup"], entry["timing_seconds"], store)
+    if entry["use"] == EXECUTOR:
+        return Acc16Recognizer(path, lib, threads, entry["layers"], disabled)
+    return make_ort()
+
+
+def time_choice(path: Path, lib, threads: int, sample: np.ndarray | None, config: Acc16Config,
+                disabled: Sequence[str], ort_sess) -> dict:
+    """Time the per-layer paths and then the whole executor against ``ort_sess`` on ``sample``; the entry cached."""
+    t0 = time.perf_counter()
+    clock = time.process_time if threads == 1 else time.perf_counter  # several threads: wall time
+    sample = default_sample() if sample is None else np.ascontiguousarray(sample, dtype=np.float32)
+    ex = Acc16Recognizer(path, lib, threads, None, disabled)
+    layer_seconds = choose_layers(ex, sample, config, clock)
+    ref = ort_sess.run(None, {"x": sample})[0]
+    got = ex.run(None, {"x": sample})[0]
+    exact = bool(np.array_equal(ref, got))
+    whole = time_candidates({EXECUTOR: lambda: ex.run(None, {"x": sample}),
+                             ORT: lambda: ort_sess.run(None, {"x": sample})}, config.rounds, clock)
+    use = EXECUTOR if exact and whole[EXECUTOR] * (1 + config.margin) < whole[ORT] else ORT
+    if not exact:
+        log.warning("%s: the acc16 executor's logits differ from ONNX Runtime's on the sample (max %.3g); not used",
+                    path, float(np.abs(ref - got).max()))
+    return {"use": use, "layers": ex.layers, "seconds": whole, "speedup": whole[ORT] / whole[EXECUTOR],
+            "layer_seconds": layer_seconds, "exact": exact, "sample": list(sample.shape),
+            "clock": "cpu" if threads == 1 else "wall", "timing_seconds": round(time.perf_counter() - t0, 2),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def _session_file(path: Path, threads: int, disabled: Sequence[str]):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), _options(threads), providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(disabled) or None)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+__all__ = ["Acc16Config", "Acc16Recognizer", "EXECUTOR", "ORT", "UnsupportedGraph", "cache_folder", "choice_key",
+           "choose_layers", "cpu_model", "default_sample", "int8_recognizer_session", "offered", "read_plan",
+           "time_choice"]
