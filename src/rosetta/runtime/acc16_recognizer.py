@@ -30,7 +30,7 @@ import logging
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -60,40 +60,49 @@ class Acc16Config:
 
 # ----------------------------------------------------------------------------- reading the graph
 @dataclass
-class ConvStep:
+class ConvSpec:
+    """One int8 convolution of the graph: its weights and grids, and the graph's own nodes of it as a model
+    (NHWC uint8 in, ``x_nhwc``, and out, ``y_nhwc``) for ONNX Runtime's QLinearConv."""
     name: str
     x: str  # the uint8 input tensor (a QuantizeLinear's output in the graph)
     y: str  # the uint8 output tensor
-    conv: Int8Conv
-    nodes: list  # the graph's nodes of this layer (DequantizeLinear x 3, Conv, QuantizeLinear)
-    path: str = "acc16/k32"  # "acc16/k{kspill}", "acc32" or ORT_LAYER
-    ort: Any = None  # the layer's ONNX Runtime session (NHWC uint8 in and out), built when needed
+    q: np.ndarray  # (Cout, Cin, kh, kw) int8
+    w_scale: np.ndarray  # (Cout,) float32
+    bias: np.ndarray | None  # (Cout,) int32 on the grid x_scale * w_scale
+    xq: QuantParams
+    yq: QuantParams
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    ort_model: bytes
 
 
 @dataclass
-class AddStep:
+class AddSpec:
+    """A residual add: DequantizeLinear x 2 -> Add -> QuantizeLinear as a model (ONNX Runtime fuses it into
+    QLinearAdd), inputs named ``a`` and ``b`` as in the graph."""
     name: str
     a: str
     b: str
     y: str
-    session: Any  # ONNX Runtime: DequantizeLinear x 2 -> Add -> QuantizeLinear (fused into QLinearAdd)
+    model: bytes
 
 
 @dataclass
-class Plan:
-    front: Any  # ONNX Runtime session: x (B, 1, 32, W) float32 -> the first uint8 tensor, NHWC
+class GraphSpec:
+    """Everything the executor needs from the graph, as plain data (saved to the cache, so later loads need
+    no ``onnx``): the float front as a model (x -> NHWC uint8 ``front_nhwc``), the steps in order, and the last
+    uint8 tensor with its grid (the logits are it, dequantized)."""
+    front: bytes
     front_out: str
-    steps: list = field(default_factory=list)
-    exit: str = ""  # the last uint8 tensor (B, 1, T, C) NHWC
-    exit_q: QuantParams = QuantParams(1.0, 0)
-    last_use: dict = field(default_factory=dict)  # tensor -> index of the last step reading it
+    steps: list
+    exit: str
+    exit_q: QuantParams
 
 
 def offered() -> bool:
-    """Whether this machine can run the executor at all: ``onnx`` importable and ONNX Runtime present (the
-    kernel library is looked for, or built, at load)."""
+    """Whether ONNX Runtime is here (the executor also needs the kernel library, looked for or built at load,
+    and, the first time on a machine, ``onnx`` to read the graph)."""
     try:
-        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
@@ -112,21 +121,21 @@ def _options(threads: int):
     return so
 
 
-def _session(model, threads: int, disabled: Sequence[str] = ()):
+def _session(model: bytes | str, threads: int, disabled: Sequence[str] = ()):
     import onnxruntime as ort
 
-    return ort.InferenceSession(model.SerializeToString(), _options(threads), providers=["CPUExecutionProvider"],
+    return ort.InferenceSession(model, _options(threads), providers=["CPUExecutionProvider"],
                                 disabled_optimizers=list(disabled) or None)
 
 
-def _submodel(graph, nodes: list, inputs: list, outputs: list, opset):
+def _submodel(graph, nodes: list, inputs: list, outputs: list, opset) -> bytes:
     """A model of ``nodes`` (the graph's own, plus extra ones) with the initializers they read."""
     from onnx import helper
 
     used = {i for n in nodes for i in n.input}
     inits = [t for t in graph.initializer if t.name in used]
     g = helper.make_graph(nodes, "part", inputs, outputs, inits)
-    return helper.make_model(g, opset_imports=opset)
+    return helper.make_model(g, opset_imports=opset).SerializeToString()
 
 
 def _name(tensor: str) -> str:
@@ -136,8 +145,9 @@ def _name(tensor: str) -> str:
     return "/".join(parts[:-1]) or tensor
 
 
-def read_plan(path: Path, lib, threads: int = 1, disabled: Sequence[str] = ()) -> Plan:
-    """The steps of the int8 graph at ``path`` (:class:`UnsupportedGraph` if it is not the shape expected)."""
+def read_graph(path: Path) -> GraphSpec:
+    """The steps of the int8 graph at ``path`` (needs ``onnx``; :class:`UnsupportedGraph` if it is not of the
+    shape expected)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -169,7 +179,6 @@ def read_plan(path: Path, lib, threads: int = 1, disabled: Sequence[str] = ()) -
     uint8 = lambda name: helper.make_tensor_value_info(name, TensorProto.UINT8, None)
     transpose = lambda i, o, perm: helper.make_node("Transpose", [i], [o], perm=perm)
     steps: list = []
-    produced: set[str] = set()
     for n in g.node:
         if n.op_type == "Conv" and dq_of_q(n.input[0]) and only_q(n.output[0]):
             dqx, qy = dq_of_q(n.input[0]), only_q(n.output[0])
@@ -184,49 +193,45 @@ def read_plan(path: Path, lib, threads: int = 1, disabled: Sequence[str] = ()) -
             if att.get("group", 1) != 1 or list(att.get("dilations", [1, 1])) != [1, 1] or pads[:2] != pads[2:]:
                 raise UnsupportedGraph(f"{path}: {n.output[0]}: grouped, dilated or asymmetric convolution")
             q = arr(dqw.input[0])
-            if q.dtype != np.int8 or np.any(arr(dqw.input[2]) != 0):
-                raise UnsupportedGraph(f"{path}: {n.output[0]}: weights must be int8 with zero points 0")
+            if q.dtype != np.int8 or q.ndim != 4 or np.any(arr(dqw.input[2]) != 0):
+                raise UnsupportedGraph(f"{path}: {n.output[0]}: weights must be 2-D int8 kernels, zero points 0")
             xq, yq = qparams(dqx), qparams(qy)
             if xq != qparams(producer[dqx.input[0]]):
                 raise UnsupportedGraph(f"{path}: {n.output[0]}: input dequantized on another grid")
-            ws = np.broadcast_to(arr(dqw.input[1]).astype(np.float32), (q.shape[0],))
-            bias = arr(dqb.input[0]) if dqb is not None else None
-            conv = Int8Conv(q, ws, xq, yq, lib, stride=tuple(att.get("strides", [1, 1])), padding=tuple(pads[:2]),
-                            int_bias=bias)
-            nodes = [dqx, dqw] + ([dqb] if dqb is not None else []) + [n, qy]
-            steps.append(ConvStep(_name(n.output[0]), dqx.input[0], qy.output[0], conv, nodes))
-            produced.add(qy.output[0])
+            ws = np.ascontiguousarray(np.broadcast_to(arr(dqw.input[1]).astype(np.float32), (q.shape[0],)))
+            bias = arr(dqb.input[0]).astype(np.int32) if dqb is not None else None
+            nodes = [transpose("x_nhwc", dqx.input[0], [0, 3, 1, 2]), dqx, dqw] + ([dqb] if dqb is not None else []) \
+                + [n, qy, transpose(qy.output[0], "y_nhwc", [0, 2, 3, 1])]
+            ort_model = _submodel(g, nodes, [uint8("x_nhwc")], [uint8("y_nhwc")], model.opset_import)
+            steps.append(ConvSpec(_name(n.output[0]), dqx.input[0], qy.output[0], q, ws, bias, xq, yq,
+                                  tuple(att.get("strides", [1, 1])), tuple(pads[:2]), ort_model))
         elif n.op_type == "Add" and dq_of_q(n.input[0]) and dq_of_q(n.input[1]) and only_q(n.output[0]):
             da, db, qy = dq_of_q(n.input[0]), dq_of_q(n.input[1]), only_q(n.output[0])
             sub = _submodel(g, [da, db, n, qy], [uint8(da.input[0]), uint8(db.input[0])], [uint8(qy.output[0])],
                             model.opset_import)
-            steps.append(AddStep(_name(qy.output[0]), da.input[0], db.input[0], qy.output[0],
-                                 _session(sub, threads, disabled)))
-            produced.add(qy.output[0])
+            steps.append(AddSpec(_name(qy.output[0]), da.input[0], db.input[0], qy.output[0], sub))
     if not steps:
         raise UnsupportedGraph(f"{path}: no int8 convolution found")
-    read = [t for s in steps for t in ((s.x,) if isinstance(s, ConvStep) else (s.a, s.b))]
+    read = [t for st in steps for t in _inputs(st)]
+    produced = {st.y for st in steps}
     entries = sorted({t for t in read if t not in produced})
     if len(entries) != 1:
         raise UnsupportedGraph(f"{path}: expected one float front, found {entries}")
-    front_out = entries[0]
-    front_model = _front(g, producer, front_out, model.opset_import, transpose, uint8)
-    exits = [s.y for s in steps if s.y not in read]
+    front = _front(g, producer, entries[0], model.opset_import, transpose, uint8)
+    exits = [st.y for st in steps if st.y not in read]
     if len(exits) != 1:
         raise UnsupportedGraph(f"{path}: expected one last int8 tensor, found {exits}")
-    exit_q = _check_tail(g, consumers, inits, exits[0], qparams(producer[exits[0]]), arr)
-    last_use = {}
-    for i, s in enumerate(steps):
-        for t in ((s.x,) if isinstance(s, ConvStep) else (s.a, s.b)):
-            last_use[t] = i
-    return Plan(_session(front_model, threads, disabled), front_out, steps, exits[0], exit_q, last_use)
+    exit_q = _check_tail(g, consumers, exits[0], qparams(producer[exits[0]]), arr)
+    return GraphSpec(front, entries[0], steps, exits[0], exit_q)
 
 
-def _front(g, producer, out: str, opset, transpose, uint8):
+def _inputs(step) -> tuple[str, ...]:
+    return (step.x,) if isinstance(step, ConvSpec) else (step.a, step.b)
+
+
+def _front(g, producer, out: str, opset, transpose, uint8) -> bytes:
     """The float front: every node from the graph's input to ``out`` (a uint8 tensor), then NCHW -> NHWC."""
-    from onnx import helper
-
-    need, nodes, stack = set(), [], [out]
+    need, stack = set(), [out]
     while stack:
         t = stack.pop()
         p = producer.get(t)
@@ -241,13 +246,12 @@ def _front(g, producer, out: str, opset, transpose, uint8):
     return _submodel(g, nodes + [transpose(out, "front_nhwc", [0, 2, 3, 1])], ins, [uint8("front_nhwc")], opset)
 
 
-def _check_tail(g, consumers, inits, exit_: str, q: QuantParams, arr) -> QuantParams:
+def _check_tail(g, consumers, exit_: str, q: QuantParams, arr) -> QuantParams:
     """The nodes from the last uint8 tensor (B, C, 1, T) to the output must be Q/DQ on that same grid, a Squeeze
     of axis 2 and a Transpose (0, 2, 1): then the output is that tensor, in NHWC, dequantized."""
     from onnx import helper
 
-    t, out = exit_, g.output[0].name
-    seen = 0
+    t, out, seen = exit_, g.output[0].name, []
     while t != out:
         c = consumers.get(t, [])
         if len(c) != 1:
@@ -264,82 +268,120 @@ def _check_tail(g, consumers, inits, exit_: str, q: QuantParams, arr) -> QuantPa
                 raise UnsupportedGraph(f"{n.name}: another transpose than (0, 2, 1)")
         else:
             raise UnsupportedGraph(f"{n.name}: {n.op_type} after the last convolution")
-        t, seen = n.output[0], seen + 1
-    if seen == 0 or consumers.get(exit_, [None])[0].op_type != "DequantizeLinear":
+        t = n.output[0]
+        seen.append(n.op_type)
+    if not seen or seen[0] != "DequantizeLinear" or seen[-1] != "DequantizeLinear":
         raise UnsupportedGraph("the output is not dequantized from the last int8 tensor")
     return q
 
 
-def _ort_conv(step: ConvStep, graph_path: Path, threads: int, disabled: Sequence[str]):
-    """ONNX Runtime's QLinearConv for one layer (the graph's own nodes), NHWC uint8 in and out (the transposes
-    around it cancel against ONNX Runtime's own NHWC rewrite)."""
-    import onnx
-    from onnx import TensorProto, helper
+def save_spec(spec: GraphSpec, path: Path) -> None:
+    """``spec`` as one .npz (arrays, models as bytes, the rest as JSON), written atomically."""
+    arrays: dict[str, np.ndarray] = {"front": np.frombuffer(spec.front, np.uint8)}
+    steps = []
+    for i, st in enumerate(spec.steps):
+        if isinstance(st, ConvSpec):
+            arrays.update({f"{i}.q": st.q, f"{i}.ws": st.w_scale, f"{i}.model": np.frombuffer(st.ort_model, np.uint8)})
+            if st.bias is not None:
+                arrays[f"{i}.bias"] = st.bias
+            steps.append({"kind": "conv", "name": st.name, "x": st.x, "y": st.y, "xq": [st.xq.scale, st.xq.zero_point], "yq": [st.yq.scale, st.yq.zero_point],
+                          "stride": list(st.stride), "padding": list(st.padding)})
+        else:
+            arrays[f"{i}.model"] = np.frombuffer(st.model, np.uint8)
+            steps.append({"kind": "add", "name": st.name, "a": st.a, "b": st.b, "y": st.y})
+    meta = {"front_out": spec.front_out, "exit": spec.exit, "exit_q": [spec.exit_q.scale, spec.exit_q.zero_point], "steps": steps}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
 
-    model = onnx.load(str(graph_path))
-    uint8 = lambda name: helper.make_tensor_value_info(name, TensorProto.UINT8, None)
-    nodes = [helper.make_node("Transpose", ["x_nhwc"], [step.x], perm=[0, 3, 1, 2])] + step.nodes + \
-        [helper.make_node("Transpose", [step.y], ["y_nhwc"], perm=[0, 2, 3, 1])]
-    return _session(_submodel(model.graph, nodes, [uint8("x_nhwc")], [uint8("y_nhwc")], model.opset_import),
-                    threads, disabled)
+
+def load_spec(path: Path) -> GraphSpec:
+    """What :func:`save_spec` wrote (no ``onnx`` needed)."""
+    with np.load(path) as z:
+        meta = json.loads(z["meta"].tobytes())
+        steps: list = []
+        for i, st in enumerate(meta["steps"]):
+            if st["kind"] == "conv":
+                steps.append(ConvSpec(st["name"], st["x"], st["y"], z[f"{i}.q"], z[f"{i}.ws"],
+                                      z[f"{i}.bias"] if f"{i}.bias" in z.files else None, QuantParams(*st["xq"]),
+                                      QuantParams(*st["yq"]), tuple(st["stride"]), tuple(st["padding"]),
+                                      z[f"{i}.model"].tobytes()))
+            else:
+                steps.append(AddSpec(st["name"], st["a"], st["b"], st["y"], z[f"{i}.model"].tobytes()))
+        return GraphSpec(z["front"].tobytes(), meta["front_out"], steps, meta["exit"], QuantParams(*meta["exit_q"]))
 
 
 # ----------------------------------------------------------------------------- the executor
 class Acc16Recognizer:
     """Session-like: ``run(None, {"x": (B, 1, 32, W) float32}) -> [logits (B, T, C) float32]``, equal to ONNX
     Runtime's run of the same int8 graph. ``layers``: name -> path per convolution ("acc16/k{n}", "acc32" or
-    "ort"; default acc16 at a spill every 32)."""
+    "ort"; default acc16 with a spill every 32 steps of K)."""
 
-    def __init__(self, path: Path, lib, threads: int = 1, layers: dict[str, str] | None = None,
+    def __init__(self, spec: GraphSpec, lib, threads: int = 1, layers: dict[str, str] | None = None,
                  disabled: Sequence[str] = ()):
-        self.path, self.threads, self.disabled = Path(path), threads, tuple(disabled)
-        self.plan = read_plan(self.path, lib, threads, self.disabled)
-        for s in self.convs:
-            self.set_path(s, (layers or {}).get(s.name, s.path))
+        self.spec, self.threads, self.disabled = spec, threads, tuple(disabled)
+        self.front = _session(spec.front, threads, self.disabled)
+        self.convs: dict[str, Int8Conv] = {}
+        self.adds: dict[str, Any] = {}
+        self.ort: dict[str, Any] = {}  # ONNX Runtime sessions of the layers that run there
+        self.paths: dict[str, str] = {}
+        for st in spec.steps:
+            if isinstance(st, ConvSpec):
+                self.convs[st.name] = Int8Conv(st.q, st.w_scale, st.xq, st.yq, lib, stride=st.stride,
+                                               padding=st.padding, int_bias=st.bias)
+                self.set_path(st, (layers or {}).get(st.name, "acc16/k32"))
+            else:
+                self.adds[st.name] = _session(st.model, threads, self.disabled)
+        self.last_use = {t: i for i, st in enumerate(spec.steps) for t in _inputs(st)}
 
     @property
-    def convs(self) -> list[ConvStep]:
-        return [s for s in self.plan.steps if isinstance(s, ConvStep)]
+    def conv_specs(self) -> list[ConvSpec]:
+        return [st for st in self.spec.steps if isinstance(st, ConvSpec)]
 
     @property
     def layers(self) -> dict[str, str]:
-        return {s.name: s.path for s in self.convs}
+        return dict(self.paths)
 
-    def set_path(self, step: ConvStep, path: str) -> None:
-        if path == ORT_LAYER and step.ort is None:
-            step.ort = _ort_conv(step, self.path, self.threads, self.disabled)
-        elif path != ORT_LAYER and path != "acc32" and not path.startswith("acc16/k"):
-            raise ValueError(f"{step.name}: unknown path {path!r}")
-        step.path = path
-
-    def conv(self, step: ConvStep, x: np.ndarray, path: str | None = None) -> np.ndarray:
-        """One convolution, NHWC uint8 in and out, on ``path`` (default: the layer's)."""
-        path = path or step.path
+    def set_path(self, st: ConvSpec, path: str) -> None:
         if path == ORT_LAYER:
-            return step.ort.run(None, {"x_nhwc": x})[0]
-        return step.conv(x, kspill=0 if path == "acc32" else int(path.split("/k")[1]))
+            if st.name not in self.ort:
+                self.ort[st.name] = _session(st.ort_model, self.threads, self.disabled)
+        elif path != "acc32" and not path.startswith("acc16/k"):
+            raise ValueError(f"{st.name}: unknown path {path!r}")
+        else:
+            self.ort.pop(st.name, None)
+        self.paths[st.name] = path
 
-    def front(self, x: np.ndarray) -> np.ndarray:
-        return self.plan.front.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+    def conv(self, st: ConvSpec, x: np.ndarray, path: str | None = None) -> np.ndarray:
+        """One convolution, NHWC uint8 in and out, on ``path`` (default: the layer's)."""
+        path = path or self.paths[st.name]
+        if path == ORT_LAYER:
+            sess = self.ort.get(st.name) or _session(st.ort_model, self.threads, self.disabled)
+            self.ort[st.name] = sess
+            return sess.run(None, {"x_nhwc": x})[0]
+        return self.convs[st.name](x, kspill=0 if path == "acc32" else int(path.split("/k")[1]))
 
     def run(self, output_names: Sequence[str] | None, feed: dict[str, np.ndarray],
             on_step: Callable[[Any, dict], None] | None = None) -> list[np.ndarray]:
         """The logits of ``feed["x"]``; ``on_step(step, tensors)`` is called before each step (for the choice)."""
-        p = self.plan
-        t = {p.front_out: self.front(feed["x"])}
-        for i, s in enumerate(p.steps):
+        spec = self.spec
+        t = {spec.front_out: self.front.run(None, {"x": np.ascontiguousarray(feed["x"], dtype=np.float32)})[0]}
+        for i, st in enumerate(spec.steps):
             if on_step is not None:
-                on_step(s, t)
-            if isinstance(s, ConvStep):
-                t[s.y] = self.conv(s, t[s.x])
+                on_step(st, t)
+            if isinstance(st, ConvSpec):
+                t[st.y] = self.conv(st, t[st.x])
             else:
-                t[s.y] = s.session.run(None, {s.a: t[s.a], s.b: t[s.b]})[0]
-            for name in [k for k, last in p.last_use.items() if last == i and k in t]:
-                del t[name]
-        q = t[p.exit]
+                t[st.y] = self.adds[st.name].run(None, {st.a: t[st.a], st.b: t[st.b]})[0]
+            for name in _inputs(st):
+                if self.last_use[name] == i:
+                    t.pop(name, None)
+        q = t[spec.exit]
         if q.shape[1] != 1:
-            raise ValueError(f"{self.path}: the last int8 tensor has height {q.shape[1]}, expected 1")
-        logits = (q[:, 0].astype(np.int32) - p.exit_q.zero_point).astype(np.float32) * np.float32(p.exit_q.scale)
+            raise ValueError(f"the last int8 tensor has height {q.shape[1]}, expected 1")
+        logits = (q[:, 0].astype(np.int32) - spec.exit_q.zero_point).astype(np.float32) * np.float32(spec.exit_q.scale)
         return [logits]
 
 
@@ -384,25 +426,21 @@ def choose_layers(ex: Acc16Recognizer, sample: np.ndarray, config: Acc16Config,
     acc32, ONNX Runtime's QLinearConv); a path whose output differs from ONNX Runtime's is dropped (logged)."""
     seconds: dict[str, dict[str, float]] = {}
 
-    def on_step(s, t):
-        if not isinstance(s, ConvStep):
+    def on_step(st, t):
+        if not isinstance(st, ConvSpec):
             return
-        x = t[s.x]
-        ex.set_path(s, ORT_LAYER)
-        ref = ex.conv(s, x)
-        paths = [f"acc16/k{k}" for k in config.kspills] + (["acc32"] if s.conv.fits_acc32 else [])
+        x = t[st.x]
+        ref = ex.conv(st, x, ORT_LAYER)
+        paths = [f"acc16/k{k}" for k in config.kspills] + (["acc32"] if ex.convs[st.name].fits_acc32 else [])
         ok = [ORT_LAYER]
         for p in paths:
-            if np.array_equal(ex.conv(s, x, p), ref):
+            if np.array_equal(ex.conv(st, x, p), ref):
                 ok.append(p)
             else:
-                log.warning("%s: %s differs from ONNX Runtime's QLinearConv on the sample; not used", s.name, p)
-        secs = time_candidates({p: (lambda p=p: ex.conv(s, x, p)) for p in ok}, config.rounds, clock)
-        best = min(secs, key=secs.__getitem__)
-        if best != ORT_LAYER:
-            s.ort = None  # not needed any more
-        s.path = best
-        seconds[s.name] = secs
+                log.warning("%s: %s differs from ONNX Runtime's QLinearConv on the sample; not used", st.name, p)
+        secs = time_candidates({p: (lambda p=p: ex.conv(st, x, p)) for p in ok}, config.rounds, clock)
+        ex.set_path(st, min(secs, key=secs.__getitem__))
+        seconds[st.name] = secs
 
     ex.run(None, {"x": sample}, on_step=on_step)
     return seconds
@@ -414,13 +452,13 @@ def int8_recognizer_session(path: Path | None = None, threads: int = 1, sample: 
     """The fastest exact runner of the int8 recognizer graph at ``path`` here: :class:`Acc16Recognizer` when it
     beats ONNX Runtime's session of the whole graph on ``sample`` (B, 1, 32, W) float32 (default:
     :func:`default_sample`), else that session (``ort_session`` if given). Timed once per (graph, CPU, threads,
-    ONNX Runtime version); the choice is cached in ``cache`` (default: the cache folder)/acc16_choice.json."""
+    ONNX Runtime version); the choice is cached in ``cache`` (default: the cache folder)/acc16_choice.json, the
+    graph's steps beside it (so later loads need neither the timing nor ``onnx``)."""
     path = Path(path or MODEL)
     cache = Path(cache or cache_folder())
-    make_ort = lambda: ort_session if ort_session is not None else _session_file(path, threads, disabled)
+    make_ort = lambda: ort_session if ort_session is not None else _session(str(path), threads, disabled)
     if not offered():
-        log.info("int8 recognizer: onnx not importable; ONNX Runtime runs the graph")
-        return make_ort()
+        raise ImportError("onnxruntime is needed to run the int8 recognizer")
     from rosetta.runtime.acc16 import library_or_build
 
     lib = library_or_build(cache)
@@ -430,31 +468,55 @@ def int8_recognizer_session(path: Path | None = None, threads: int = 1, sample: 
     key = choice_key(path, threads)
     store = cache / CACHE_FILE
     known = _read_json(store)
+    spec_file = cache / f"acc16-graph-{key.split('|')[0]}.npz"
     if key in known:
         entry = known[key]
-        if entry["use"] == EXECUTOR:
-            return Acc16Recognizer(path, lib, threads, entry["layers"], disabled)
+        if entry["use"] != EXECUTOR:
+            return make_ort()
+        spec = _spec(path, spec_file)
+        return Acc16Recognizer(spec, lib, threads, entry["layers"], disabled) if spec is not None else make_ort()
+    spec = _spec(path, spec_file)
+    if spec is None:
         return make_ort()
-    entry = time_choice(path, lib, threads, sample, config, disabled, make_ort())
+    ort_sess = make_ort()
+    entry = time_choice(spec, lib, threads, sample, config, disabled, ort_sess)
+    known = _read_json(store)  # another process may have written meanwhile
     known[key] = entry
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = store.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(known, indent=1) + "\n")
-    os.replace(tmp, store)
+    _write_json(store, known)
     log.info("int8 recognizer: %s (%.2fx ONNX Runtime's graph; timed in %.1f s, cached in %s)", entry["use"],
              entry["speedup"], entry["timing_seconds"], store)
     if entry["use"] == EXECUTOR:
-        return Acc16Recognizer(path, lib, threads, entry["layers"], disabled)
-    return make_ort()
+        return Acc16Recognizer(spec, lib, threads, entry["layers"], disabled)
+    return ort_sess
 
 
-def time_choice(path: Path, lib, threads: int, sample: np.ndarray | None, config: Acc16Config,
+def _spec(path: Path, spec_file: Path) -> GraphSpec | None:
+    """The graph's steps: from the cache, else read (needs ``onnx``) and cached; None (logged) if neither."""
+    if spec_file.exists():
+        try:
+            return load_spec(spec_file)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("%s: unreadable (%s); reading the graph again", spec_file, exc)
+    try:
+        spec = read_graph(path)
+    except ImportError:
+        log.info("int8 recognizer: the onnx package is not installed; ONNX Runtime runs the graph")
+        return None
+    except UnsupportedGraph as exc:
+        log.warning("int8 recognizer: %s; ONNX Runtime runs the graph", exc)
+        return None
+    save_spec(spec, spec_file)
+    return spec
+
+
+def time_choice(spec: GraphSpec, lib, threads: int, sample: np.ndarray | None, config: Acc16Config,
                 disabled: Sequence[str], ort_sess) -> dict:
-    """Time the per-layer paths and then the whole executor against ``ort_sess`` on ``sample``; the entry cached."""
+    """Time the per-layer paths and then the whole executor against ``ort_sess`` (ONNX Runtime's session of the
+    whole graph) on ``sample``: the entry to cache. CPU time at one thread, wall time at several."""
     t0 = time.perf_counter()
-    clock = time.process_time if threads == 1 else time.perf_counter  # several threads: wall time
+    clock = time.process_time if threads == 1 else time.perf_counter
     sample = default_sample() if sample is None else np.ascontiguousarray(sample, dtype=np.float32)
-    ex = Acc16Recognizer(path, lib, threads, None, disabled)
+    ex = Acc16Recognizer(spec, lib, threads, None, disabled)
     layer_seconds = choose_layers(ex, sample, config, clock)
     ref = ort_sess.run(None, {"x": sample})[0]
     got = ex.run(None, {"x": sample})[0]
@@ -463,19 +525,19 @@ def time_choice(path: Path, lib, threads: int, sample: np.ndarray | None, config
                              ORT: lambda: ort_sess.run(None, {"x": sample})}, config.rounds, clock)
     use = EXECUTOR if exact and whole[EXECUTOR] * (1 + config.margin) < whole[ORT] else ORT
     if not exact:
-        log.warning("%s: the acc16 executor's logits differ from ONNX Runtime's on the sample (max %.3g); not used",
-                    path, float(np.abs(ref - got).max()))
+        log.warning("the acc16 executor's logits differ from ONNX Runtime's on the sample (max %.3g); not used",
+                    float(np.abs(ref - got).max()))
     return {"use": use, "layers": ex.layers, "seconds": whole, "speedup": whole[ORT] / whole[EXECUTOR],
             "layer_seconds": layer_seconds, "exact": exact, "sample": list(sample.shape),
             "clock": "cpu" if threads == 1 else "wall", "timing_seconds": round(time.perf_counter() - t0, 2),
             "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
-def _session_file(path: Path, threads: int, disabled: Sequence[str]):
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(path), _options(threads), providers=["CPUExecutionProvider"],
-                                disabled_optimizers=list(disabled) or None)
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict:
@@ -485,6 +547,6 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-__all__ = ["Acc16Config", "Acc16Recognizer", "EXECUTOR", "ORT", "UnsupportedGraph", "cache_folder", "choice_key",
-           "choose_layers", "cpu_model", "default_sample", "int8_recognizer_session", "offered", "read_plan",
-           "time_choice"]
+__all__ = ["Acc16Config", "Acc16Recognizer", "AddSpec", "ConvSpec", "EXECUTOR", "GraphSpec", "ORT", "UnsupportedGraph",
+           "cache_folder", "choice_key", "choose_layers", "cpu_model", "default_sample", "int8_recognizer_session",
+           "load_spec", "offered", "read_graph", "save_spec", "time_choice"]
