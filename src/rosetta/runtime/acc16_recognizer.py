@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from rosetta.runtime.acc16 import library_or_build
 from rosetta.runtime.choose import time_candidates
 from rosetta.runtime.int8_conv import Int8Conv, QuantParams
 
@@ -121,7 +122,9 @@ def _options(threads: int):
     return so
 
 
-def _session(model: bytes | str, threads: int, disabled: Sequence[str] = ()):
+def ort_session(model: bytes | str, threads: int, disabled: Sequence[str] = ()):
+    """An ONNX Runtime CPU session of ``model`` (a path or serialized bytes) at ``threads``, idle threads not
+    spinning."""
     import onnxruntime as ort
 
     return ort.InferenceSession(model, _options(threads), providers=["CPUExecutionProvider"],
@@ -322,7 +325,7 @@ class Acc16Recognizer:
     def __init__(self, spec: GraphSpec, lib, threads: int = 1, layers: dict[str, str] | None = None,
                  disabled: Sequence[str] = ()):
         self.spec, self.threads, self.disabled = spec, threads, tuple(disabled)
-        self.front = _session(spec.front, threads, self.disabled)
+        self.front = ort_session(spec.front, threads, self.disabled)
         self.convs: dict[str, Int8Conv] = {}
         self.adds: dict[str, Any] = {}
         self.ort: dict[str, Any] = {}  # ONNX Runtime sessions of the layers that run there
@@ -333,7 +336,7 @@ class Acc16Recognizer:
                                                padding=st.padding, int_bias=st.bias)
                 self.set_path(st, (layers or {}).get(st.name, "acc16/k32"))
             else:
-                self.adds[st.name] = _session(st.model, threads, self.disabled)
+                self.adds[st.name] = ort_session(st.model, threads, self.disabled)
         self.last_use = {t: i for i, st in enumerate(spec.steps) for t in _inputs(st)}
 
     @property
@@ -347,7 +350,7 @@ class Acc16Recognizer:
     def set_path(self, st: ConvSpec, path: str) -> None:
         if path == ORT_LAYER:
             if st.name not in self.ort:
-                self.ort[st.name] = _session(st.ort_model, self.threads, self.disabled)
+                self.ort[st.name] = ort_session(st.ort_model, self.threads, self.disabled)
         elif path != "acc32" and not path.startswith("acc16/k"):
             raise ValueError(f"{st.name}: unknown path {path!r}")
         else:
@@ -358,7 +361,7 @@ class Acc16Recognizer:
         """One convolution, NHWC uint8 in and out, on ``path`` (default: the layer's)."""
         path = path or self.paths[st.name]
         if path == ORT_LAYER:
-            sess = self.ort.get(st.name) or _session(st.ort_model, self.threads, self.disabled)
+            sess = self.ort.get(st.name) or ort_session(st.ort_model, self.threads, self.disabled)
             self.ort[st.name] = sess
             return sess.run(None, {"x_nhwc": x})[0]
         return self.convs[st.name](x, kspill=0 if path == "acc32" else int(path.split("/k")[1]))
@@ -448,19 +451,17 @@ def choose_layers(ex: Acc16Recognizer, sample: np.ndarray, config: Acc16Config,
 
 def int8_recognizer_session(path: Path | None = None, threads: int = 1, sample: np.ndarray | None = None,
                             config: Acc16Config = Acc16Config(), disabled: Sequence[str] = (),
-                            cache: Path | None = None, ort_session: Any = None):
+                            cache: Path | None = None, ort_graph: Any = None):
     """The fastest exact runner of the int8 recognizer graph at ``path`` here: :class:`Acc16Recognizer` when it
     beats ONNX Runtime's session of the whole graph on ``sample`` (B, 1, 32, W) float32 (default:
-    :func:`default_sample`), else that session (``ort_session`` if given). Timed once per (graph, CPU, threads,
+    :func:`default_sample`), else that session (``ort_graph`` if given). Timed once per (graph, CPU, threads,
     ONNX Runtime version); the choice is cached in ``cache`` (default: the cache folder)/acc16_choice.json, the
     graph's steps beside it (so later loads need neither the timing nor ``onnx``)."""
     path = Path(path or MODEL)
     cache = Path(cache or cache_folder())
-    make_ort = lambda: ort_session if ort_session is not None else _session(str(path), threads, disabled)
+    make_ort = lambda: ort_graph if ort_graph is not None else ort_session(str(path), threads, disabled)
     if not offered():
         raise ImportError("onnxruntime is needed to run the int8 recognizer")
-    from rosetta.runtime.acc16 import library_or_build
-
     lib = library_or_build(cache)
     if lib is None:
         log.info("int8 recognizer: no acc16 kernel here (not built, no compiler, or no AVX2); ONNX Runtime runs it")
@@ -549,4 +550,4 @@ def _read_json(path: Path) -> dict:
 
 __all__ = ["Acc16Config", "Acc16Recognizer", "AddSpec", "ConvSpec", "EXECUTOR", "GraphSpec", "ORT", "UnsupportedGraph",
            "cache_folder", "choice_key", "choose_layers", "cpu_model", "default_sample", "int8_recognizer_session",
-           "load_spec", "offered", "read_graph", "save_spec", "time_choice"]
+           "load_spec", "offered", "ort_session", "read_graph", "save_spec", "time_choice"]
