@@ -80,6 +80,10 @@ def test_executor_equals_onnxruntime_on_samples(lib, spec, ort_graph):
     ex = ar.Acc16Recognizer(spec, lib, 1, layers)
     assert set(ex.layers.values()) == set(MIXED)
     assert_same_reading(ex, ort_graph, sample_crops())
+    for w in (8, 12):  # the narrowest inputs (MIN_WIDTH): two or three columns after the stem and stage 1
+        x = np.random.default_rng(w).uniform(-1, 1, (3, 1, 32, w)).astype(np.float32)
+        assert np.array_equal(ex.run(None, {"x": x})[0], ort_graph.run(None, {"x": x})[0])
+    assert [i.name for i in ex.get_inputs()] == ["x"]
 
 
 @pytest.mark.data("iiit5k_train", "icdar2015_wordrec_train")
@@ -106,7 +110,7 @@ def test_spec_round_trip(spec, tmp_path):
 
 
 def _fake_timing(executor_seconds: float, calls: list):
-    def fake(candidates, rounds=5, clock=None):
+    def fake(candidates, rounds=5, clock=None, warmup=True):
         calls.append(sorted(candidates))
         for f in candidates.values():
             f()  # the candidates still run once (their outputs are what is checked)

@@ -127,8 +127,14 @@ def library_or_build(folder: Path) -> ctypes.CDLL | None:
     dest = Path(folder) / f"acc16-{digest}"
     built = dest / "libacc16.so"
     if not built.exists():
-        built = compile_library(dest)
-    return load(built) if built else None
+        tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")  # built aside, then moved: never half a file
+        done = compile_library(tmp)
+        if done is None:
+            return None
+        dest.mkdir(parents=True, exist_ok=True)
+        os.replace(done, built)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load(built)
 
 
 def isa(lib: ctypes.CDLL) -> str:
@@ -165,11 +171,11 @@ def split_outliers(q: np.ndarray, lo: int = DENSE_RANGE[0], hi: int = DENSE_RANG
     """
     q = np.asarray(q)
     dense = np.clip(q, lo, hi).astype(np.int8)
-    rest = q.astype(np.int32) - dense
-    rows, cols = np.nonzero(rest)  # row-major order: CSR by k
+    rows, cols = np.nonzero((q < lo) | (q > hi))  # row-major order: CSR by k
+    rest = q[rows, cols].astype(np.int32) - dense[rows, cols]
     ks, counts = np.unique(rows, return_counts=True)
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return dense, Outliers(ks.astype(np.int32), ptr, cols.astype(np.int32), rest[rows, cols].astype(np.int16))
+    return dense, Outliers(ks.astype(np.int32), ptr, cols.astype(np.int32), rest.astype(np.int16))
 
 
 def outlier_share(q: np.ndarray, lo: int = DENSE_RANGE[0], hi: int = DENSE_RANGE[1]) -> float:

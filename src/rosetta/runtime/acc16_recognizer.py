@@ -339,6 +339,10 @@ class Acc16Recognizer:
                 self.adds[st.name] = ort_session(st.model, threads, self.disabled)
         self.last_use = {t: i for i, st in enumerate(spec.steps) for t in _inputs(st)}
 
+    def get_inputs(self) -> list:
+        """The graph's input (``x``), as ONNX Runtime's session describes it."""
+        return self.front.get_inputs()
+
     @property
     def conv_specs(self) -> list[ConvSpec]:
         return [st for st in self.spec.steps if isinstance(st, ConvSpec)]
@@ -396,9 +400,10 @@ def cache_folder() -> Path:
 def cpu_model() -> str:
     """The CPU's model name (Linux: /proc/cpuinfo), else the platform's processor string."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:  # the first processor's lines come first
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or platform.machine()
@@ -441,7 +446,8 @@ def choose_layers(ex: Acc16Recognizer, sample: np.ndarray, config: Acc16Config,
                 ok.append(p)
             else:
                 log.warning("%s: %s differs from ONNX Runtime's QLinearConv on the sample; not used", st.name, p)
-        secs = time_candidates({p: (lambda p=p: ex.conv(st, x, p)) for p in ok}, config.rounds, clock)
+        secs = time_candidates({p: (lambda p=p: ex.conv(st, x, p)) for p in ok}, config.rounds, clock,
+                               warmup=False)  # each ran once above
         ex.set_path(st, min(secs, key=secs.__getitem__))
         seconds[st.name] = secs
 

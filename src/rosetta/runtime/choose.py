@@ -38,10 +38,10 @@ class Choice:
 
 
 def time_candidates(candidates: Mapping[str, Callable[[], object]], rounds: int = 5,
-                    clock: Callable[[], float] = time.process_time) -> dict[str, float]:
+                    clock: Callable[[], float] = time.process_time, warmup: bool = True) -> dict[str, float]:
     """Best seconds (of ``clock``: CPU time by default) of each candidate over ``rounds`` interleaved rounds (one
-    warm-up call each first)."""
-    for f in candidates.values():
+    warm-up call each first, unless the caller already ran them)."""
+    for f in candidates.values() if warmup else ():
         f()
     best = {name: float("inf") for name in candidates}
     for _ in range(rounds):
