@@ -57,6 +57,7 @@ class Acc16Config:
     rounds: int = 3  # timed rounds per candidate (interleaved, after one warm-up), per layer and for the whole
     kspills: tuple[int, ...] = (16, 32, 64)  # acc16 spill intervals tried; acc32 is tried too
     margin: float = 0.02  # the executor is taken only when at least this much faster than ONNX Runtime's graph
+    layer_batch: int = 8  # the per-layer choice runs on this many of the sample's crops (the whole on all)
 
 
 # ----------------------------------------------------------------------------- reading the graph
@@ -524,7 +525,7 @@ def time_choice(spec: GraphSpec, lib, threads: int, sample: np.ndarray | None, c
     clock = time.process_time if threads == 1 else time.perf_counter
     sample = default_sample() if sample is None else np.ascontiguousarray(sample, dtype=np.float32)
     ex = Acc16Recognizer(spec, lib, threads, None, disabled)
-    layer_seconds = choose_layers(ex, sample, config, clock)
+    layer_seconds = choose_layers(ex, sample[:config.layer_batch], config, clock)
     ref = ort_sess.run(None, {"x": sample})[0]
     got = ex.run(None, {"x": sample})[0]
     exact = bool(np.array_equal(ref, got))
