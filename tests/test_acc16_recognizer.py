@@ -18,6 +18,7 @@ pytest.importorskip("onnx")
 from rosetta.io import load_image  # noqa: E402
 from rosetta.recognition.decode import greedy_decode, log_softmax  # noqa: E402
 from rosetta.recognition.preprocess import pad_batch, to_input  # noqa: E402
+from rosetta.runtime import acc16_graph as ag  # noqa: E402
 from rosetta.runtime import acc16_recognizer as ar  # noqa: E402
 from rosetta.runtime.acc16 import compile_library, library, load  # noqa: E402
 
@@ -37,12 +38,12 @@ def lib(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spec():
-    return ar.read_graph(ar.MODEL)
+    return ag.read_graph(ag.MODEL)
 
 
 @pytest.fixture(scope="module")
 def ort_graph():
-    return ar.ort_session(str(ar.MODEL), 1)
+    return ag.ort_session(str(ag.MODEL), 1)
 
 
 def sample_crops() -> list[np.ndarray]:
@@ -76,7 +77,7 @@ def assert_same_reading(ex, ort_graph, crops):
 
 def test_executor_equals_onnxruntime_on_samples(lib, spec, ort_graph):
     """Every path (acc16 at three spill intervals, acc32, ORT's QLinearConv per layer) gives ORT's logits."""
-    layers = {c.name: MIXED[i % len(MIXED)] for i, c in enumerate(s for s in spec.steps if isinstance(s, ar.ConvSpec))}
+    layers = {c.name: MIXED[i % len(MIXED)] for i, c in enumerate(s for s in spec.steps if isinstance(s, ag.ConvSpec))}
     ex = ar.Acc16Recognizer(spec, lib, 1, layers)
     assert set(ex.layers.values()) == set(MIXED)
     assert_same_reading(ex, ort_graph, sample_crops())
@@ -99,14 +100,25 @@ def test_executor_equals_onnxruntime_on_real_crops(lib, spec, ort_graph):
 
 def test_spec_round_trip(spec, tmp_path):
     """The steps saved to the cache read back the same (later loads need no onnx)."""
-    ar.save_spec(spec, tmp_path / "g.npz")
-    back = ar.load_spec(tmp_path / "g.npz")
+    ag.save_spec(spec, tmp_path / "g.npz")
+    back = ag.load_spec(tmp_path / "g.npz")
     assert back.front == spec.front and back.exit == spec.exit and back.exit_q == spec.exit_q
     for a, b in zip(spec.steps, back.steps, strict=True):
         assert type(a) is type(b) and a.name == b.name
-        if isinstance(a, ar.ConvSpec):
+        if isinstance(a, ag.ConvSpec):
             assert np.array_equal(a.q, b.q) and np.array_equal(a.bias, b.bias) and a.stride == b.stride
             assert a.xq == b.xq and a.yq == b.yq and a.ort_model == b.ort_model
+
+
+def test_other_graphs_are_refused_and_left_to_onnxruntime(lib, tmp_path):
+    """A graph of another shape (the int8 detector) is not read; the session asked for is then ONNX Runtime's."""
+    det = ag.MODEL.with_name("detector.int8.onnx")
+    with pytest.raises(ag.UnsupportedGraph):
+        ag.read_graph(det)
+    got = ar.int8_recognizer_session(det, threads=1, cache=tmp_path)
+    assert type(got).__name__ == "InferenceSession"
+    entry = next(iter(json.loads((tmp_path / ar.CACHE_FILE).read_text()).values()))
+    assert entry["use"] == ar.ORT and entry["reason"]  # remembered: the next load does not read the graph again
 
 
 def _fake_timing(executor_seconds: float, calls: list):
@@ -140,12 +152,12 @@ def test_choice_takes_the_faster_and_caches_it(lib, monkeypatch, tmp_path, execu
 
 def test_runtime_imports_no_torch_and_cached_load_needs_no_onnx(lib, spec, tmp_path):
     """The runtime modules import no PyTorch; with the choice cached, a load imports neither PyTorch nor onnx."""
-    key = ar.choice_key(ar.MODEL, 1)
-    ar.save_spec(spec, tmp_path / f"acc16-graph-{key.split('|')[0]}.npz")
-    layers = {c.name: "acc16/k32" for c in spec.steps if isinstance(c, ar.ConvSpec)}
+    key = ar.choice_key(ag.MODEL, 1)
+    ag.save_spec(spec, tmp_path / f"acc16-graph-{key.split('|')[0]}.npz")
+    layers = {c.name: "acc16/k32" for c in spec.steps if isinstance(c, ag.ConvSpec)}
     (tmp_path / ar.CACHE_FILE).write_text(json.dumps({key: {"use": ar.EXECUTOR, "layers": layers}}))
     code = ("import sys, numpy as np\n"
-            "import rosetta.runtime.acc16, rosetta.runtime.int8_conv, rosetta.runtime.choose\n"
+            "import rosetta.runtime.acc16, rosetta.runtime.acc16_graph, rosetta.runtime.int8_conv, rosetta.runtime.choose\n"
             "from rosetta.runtime.acc16_recognizer import int8_recognizer_session\n"
             f"s = int8_recognizer_session(threads=1, cache={str(tmp_path)!r})\n"
             "out = s.run(None, {'x': np.zeros((2, 1, 32, 64), np.float32)})[0]\n"
