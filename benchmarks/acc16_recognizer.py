@@ -42,7 +42,8 @@ log = logging.getLogger("acc16_recognizer")
 
 def real_batches(n: int, rec: Recognizer) -> list[np.ndarray]:
     half = n // 2
-    crops = load_crops("iiit5k_train", "train").images[:half] + load_crops("icdar2015_wordrec_train", "train").images[:half]
+    crops = load_crops("iiit5k_train", "train").images[:half] \
+        + load_crops("icdar2015_wordrec_train", "train").images[:half]
     inputs = [to_input(c) for c in crops]
     return [pad_batch([inputs[i] for i in idx])[0].numpy() for idx in rec.batches([x.shape[1] for x in inputs])]
 
@@ -132,7 +133,8 @@ def main() -> None:
     ort8 = ort_session(str(MODEL), 1)
     ort_load = time.perf_counter() - t
     if entry["use"] != EXECUTOR:
-        log.warning("the choice at load took ONNX Runtime's graph (%.2fx); the executor is timed anyway", entry["speedup"])
+        log.warning("the choice at load took ONNX Runtime's graph (%.2fx); the executor is timed anyway",
+                    entry["speedup"])
         from rosetta.runtime.acc16_recognizer import Acc16Recognizer, load_spec
         ex = Acc16Recognizer(load_spec(next(cache.glob("acc16-graph-*.npz"))), library_or_build(cache), 1,
                              entry["layers"])

@@ -197,8 +197,9 @@ def markdown(rows: list[dict], info: dict, shape: list[int]) -> str:
     if whole:
         share = info.get("ort_conv_share", 1.0)
         rest = whole * (1 - share)
-        lines += ["", f"End to end, projected from these layers (measured: benchmarks/acc16_recognizer.py): the whole shipped int8 recognizer graph (ONNX Runtime, "
-                  f"same batch, 1 thread) takes {whole:.2f} ms, {100 * share:.1f}% of it in QLinearConv (ONNX "
+        lines += ["", "End to end, projected from these layers (measured: benchmarks/acc16_recognizer.py): "
+                  "the whole shipped int8 recognizer graph (ONNX Runtime, same batch, 1 thread) takes "
+                  f"{whole:.2f} ms, {100 * share:.1f}% of it in QLinearConv (ONNX "
                   f"Runtime's profiler). Its other {rest:.2f} ms plus the chosen convolutions ({total['chosen (int7)']:.2f}"
                   f" ms) make {rest + total['chosen (int7)']:.2f} ms: {whole / (rest + total['chosen (int7)']):.2f}x, "
                   "with the same outputs (the chosen convolutions are bit-identical to QLinearConv)."]

@@ -121,6 +121,21 @@ def test_other_graphs_are_refused_and_left_to_onnxruntime(lib, tmp_path):
     assert entry["use"] == ar.ORT and entry["reason"]  # remembered: the next load does not read the graph again
 
 
+@pytest.mark.parametrize("missing", ["kernel", "onnx"])
+def test_without_kernel_or_onnx_onnxruntime_runs_the_graph(lib, monkeypatch, tmp_path, missing):
+    """No kernel (no compiler, no AVX2) or no onnx to read the graph: ONNX Runtime's session, nothing cached."""
+    if missing == "kernel":
+        monkeypatch.setattr(ar, "library_or_build", lambda folder: None)
+    else:
+        monkeypatch.setattr(ar, "library_or_build", lambda folder: lib)
+
+        def no_onnx(path):
+            raise ImportError("No module named 'onnx'")
+        monkeypatch.setattr(ar, "read_graph", no_onnx)
+    got = ar.int8_recognizer_session(threads=1, cache=tmp_path)
+    assert type(got).__name__ == "InferenceSession" and not (tmp_path / ar.CACHE_FILE).exists()
+
+
 def _fake_timing(executor_seconds: float, calls: list):
     def fake(candidates, rounds=5, clock=None, warmup=True):
         calls.append(sorted(candidates))
@@ -157,7 +172,8 @@ def test_runtime_imports_no_torch_and_cached_load_needs_no_onnx(lib, spec, tmp_p
     layers = {c.name: "acc16/k32" for c in spec.steps if isinstance(c, ag.ConvSpec)}
     (tmp_path / ar.CACHE_FILE).write_text(json.dumps({key: {"use": ar.EXECUTOR, "layers": layers}}))
     code = ("import sys, numpy as np\n"
-            "import rosetta.runtime.acc16, rosetta.runtime.acc16_graph, rosetta.runtime.int8_conv, rosetta.runtime.choose\n"
+            "import rosetta.runtime.acc16, rosetta.runtime.acc16_graph, rosetta.runtime.int8_conv\n"
+            "import rosetta.runtime.choose\n"
             "from rosetta.runtime.acc16_recognizer import int8_recognizer_session\n"
             f"s = int8_recognizer_session(threads=1, cache={str(tmp_path)!r})\n"
             "out = s.run(None, {'x': np.zeros((2, 1, 32, 64), np.float32)})[0]\n"

@@ -313,5 +313,6 @@ def emulate_acc16(a: np.ndarray, dense: np.ndarray, kspill: int) -> tuple[np.nda
     return total.astype(np.int32), int(hit.sum()), pairs
 
 
-__all__ = ["DENSE_RANGE", "Int8Gemm", "Outliers", "Saturation", "compile_library", "emulate_acc16", "isa", "library", "library_or_build",
-           "load", "outlier_share", "pack", "pad_activations", "padded_depth", "reference_gemm", "split_outliers"]
+__all__ = ["DENSE_RANGE", "Int8Gemm", "Outliers", "Saturation", "compile_library", "emulate_acc16", "isa", "library",
+           "library_or_build", "load", "outlier_share", "pack", "pad_activations", "padded_depth", "reference_gemm",
+           "split_outliers"]

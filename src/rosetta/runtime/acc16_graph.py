@@ -247,12 +247,14 @@ def save_spec(spec: GraphSpec, path: Path) -> None:
             arrays.update({f"{i}.q": st.q, f"{i}.ws": st.w_scale, f"{i}.model": np.frombuffer(st.ort_model, np.uint8)})
             if st.bias is not None:
                 arrays[f"{i}.bias"] = st.bias
-            steps.append({"kind": "conv", "name": st.name, "x": st.x, "y": st.y, "xq": [st.xq.scale, st.xq.zero_point], "yq": [st.yq.scale, st.yq.zero_point],
+            steps.append({"kind": "conv", "name": st.name, "x": st.x, "y": st.y,
+                          "xq": [st.xq.scale, st.xq.zero_point], "yq": [st.yq.scale, st.yq.zero_point],
                           "stride": list(st.stride), "padding": list(st.padding)})
         else:
             arrays[f"{i}.model"] = np.frombuffer(st.model, np.uint8)
             steps.append({"kind": "add", "name": st.name, "a": st.a, "b": st.b, "y": st.y})
-    meta = {"front_out": spec.front_out, "exit": spec.exit, "exit_q": [spec.exit_q.scale, spec.exit_q.zero_point], "steps": steps}
+    meta = {"front_out": spec.front_out, "exit": spec.exit, "exit_q": [spec.exit_q.scale, spec.exit_q.zero_point],
+            "steps": steps}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
