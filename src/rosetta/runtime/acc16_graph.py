@@ -78,6 +78,7 @@ def _options(threads: int):
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.enable_cpu_mem_arena = False  # shapes change with every batch: as the runtime's sessions (issue 25)
     so.log_severity_level = 3
     return so
 
