@@ -26,7 +26,7 @@ EXPLAIN_WEAK_SCORE = 0.3  # --explain: the detector's boxes from this score up t
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from rosetta.cli_read import scripts_arg
+    from rosetta.cli_options import scripts_arg
 
     p = sub.add_parser("eval", help="evaluate models on labelled data")
     esub = p.add_subparsers(dest="what", required=True)
@@ -193,13 +193,13 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         from rosetta.ocr import OCR
         from rosetta.recognition.recognizer import Recognizer
 
-        ocr = OCR(det, Recognizer.load(folder, engine=engine))
+        ocr = OCR(detector=det, recognizer=Recognizer.load(folder, engine=engine))
         keep_at = ocr.detector.config.score_thresh  # the threshold words are read at (the card's read_score_thresh)
         floor = ocr.config.min_confidence
         if explain:  # every read, the floor applied below
-            from rosetta.ocr import OCRConfig
+            from rosetta.config import ReadConfig
 
-            ocr = OCR(det, ocr.recognizer, config=OCRConfig(keep_empty=True), min_confidence=0.0)
+            ocr = OCR(ReadConfig(keep_empty=True, min_confidence=0.0), detector=det, recognizer=ocr.recognizer)
             weak_det = ocr.detector.with_config(score_thresh=min(EXPLAIN_WEAK_SCORE, keep_at))
     elif explain:
         raise SystemExit("rosetta eval: error: --explain is for `eval ocr`")
