@@ -8,7 +8,7 @@ accuracy on the IIIT5K and IC15 validation splits. Ablation: each trick turned o
 (rosetta.quant.ort_int8.Int8Config). Detector: detection hmean and ms/image on the same ICDAR 2015 images,
 fp32 versus the shipped int8 and its variants (first layer int8, or for a patch4 detector the normalized
 input with the first layer in float or int8; calibration size; RoI head without FBGEMM). End to end:
-`OCR()` (fp32, ONNX Runtime) versus `OCR(int8=True)` (both models int8).
+`OCR()` (fp32, ONNX Runtime) versus `OCR(ReadConfig(int8=True))` (both models int8).
 """
 
 from __future__ import annotations
@@ -22,13 +22,26 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rosetta.data.crops import load_crops
 from rosetta.engine.onnx import session
 from rosetta.metrics import text_scores
 from rosetta.quant.ort_int8 import RECOGNIZER_INT8, Int8Config, quantize_recognizer, real_calibration_crops
+from rosetta.recognition.decode import log_softmax
 from rosetta.recognition.recognizer import Recognizer
+
+
+class GraphRecognizer(Recognizer):
+    """The shipped recognizer reading through a given ONNX graph (``graph``, set after loading): a quantized
+    graph under test, at the intra-op threads PyTorch has when it is set."""
+
+    graph = None
+
+    def logits(self, x: torch.Tensor) -> np.ndarray:
+        """(B, 1, 32, W) -> (B, T, C) log-probabilities from ``graph``."""
+        return log_softmax(self.graph.run(None, {"x": x.numpy()})[0], -1)
 
 
 def timed(rec: Recognizer, images, repeats: int = 2) -> tuple[list[str], float]:
@@ -115,19 +128,22 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
     ``mixed=False`` leaves out the two rows with one model int8 (half the time)."""
     import numpy as np
 
-    from rosetta.cli_eval import load_gt_rows
+    from rosetta.data.icdar2015 import load_gt_rows
     from rosetta.detection.detector import Detector
     from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
     from rosetta.io import load_image
+    from rosetta.config import ReadConfig
     from rosetta.ocr import OCR
     from rosetta.recognition.recognizer import Recognizer
 
     rows = load_gt_rows(data, numbers)
     images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
-    engines = {"fp32": OCR(threads=1), "int8": OCR(threads=1, int8=True),  # and one model int8 at a time:
-               "int8_detector_only": OCR(Detector.load(engine="int8"), Recognizer.load(engine="onnx"), threads=1),
-               "int8_recognizer_only": OCR(Detector.load(engine="onnx"), Recognizer.load(engine="int8"), threads=1)}
+    engines = {"fp32": OCR(ReadConfig(threads=1)), "int8": OCR(ReadConfig(threads=1, int8=True)),  # and one model int8 at a time:
+               "int8_detector_only": OCR(ReadConfig(threads=1), detector=Detector.load(engine="int8"),
+                                         recognizer=Recognizer.load(engine="onnx")),
+               "int8_recognizer_only": OCR(ReadConfig(threads=1), detector=Detector.load(engine="onnx"),
+                                           recognizer=Recognizer.load(engine="int8"))}
     if not mixed:
         engines = {k: engines[k] for k in ("fp32", "int8")}
     out: dict = {"amplitude": amplitude, "images": len(images), "per_seed": []}
@@ -165,12 +181,13 @@ def interleaved_speed(data: Path, numbers: set[int], rounds: int = 5) -> dict:
     engines under the same drift. Returns seconds per image of each engine per pass, and the ratio of totals."""
     import numpy as np
 
-    from rosetta.cli_eval import load_gt_rows
+    from rosetta.data.icdar2015 import load_gt_rows
     from rosetta.io import load_image
+    from rosetta.config import ReadConfig
     from rosetta.ocr import OCR
 
     images = [load_image(data / r["image"]) for r in load_gt_rows(data, numbers)]
-    engines = {"fp32": OCR(threads=1), "int8": OCR(threads=1, int8=True)}
+    engines = {"fp32": OCR(ReadConfig(threads=1)), "int8": OCR(ReadConfig(threads=1, int8=True))}
     for ocr in engines.values():
         ocr(images[0])  # sessions warm
     times: dict[str, list[float]] = {k: [] for k in engines}
@@ -227,9 +244,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-bench-"))
 
     def int8_recognizer(cfg: Int8Config) -> Recognizer:
+        """The recognizer on the graph ``cfg`` quantizes to, at PyTorch's thread count."""
         path = quantize_recognizer(fp32.model, calib, tmp / f"{abs(hash(cfg))}.onnx", cfg)
-        r = Recognizer.load()
-        r._session = session(path)  # the quantized graph under test
+        r = GraphRecognizer.load()
+        r.graph = session(path)  # the quantized graph under test
         return r
 
     shipped, replace = RECOGNIZER_INT8, dataclasses.replace
@@ -252,16 +270,13 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     for threads in (1, 2):
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads)  # ONNX Runtime sessions made from here on run at this count too
         for name, rec in (("fp32 torch", fp32), ("fp32 onnx", Recognizer.load(engine="onnx"))):
-            rec._session = session(rec._session._model_path, threads) if rec._session is not None else None
             measure(rec, {"variant": name, "threads": threads})
         for name, cfg in variants.items():
             if threads == 2 and name != "int8 (all tricks)":
                 continue
-            rec = int8_recognizer(cfg)
-            rec._session = session(Path(rec._session._model_path), threads)
-            measure(rec, {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})
+            measure(int8_recognizer(cfg), {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})
     report["recognizer"] = rows
     report["detector"] = detector_rows(a.e2e_images, tmp)
     if not a.skip_e2e:

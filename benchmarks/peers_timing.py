@@ -55,10 +55,10 @@ def serve_rosetta(int8: bool) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from rosetta import OCR
+    from rosetta import OCR, ReadConfig
     from rosetta.eval import scored_words
 
-    ocr = OCR(threads=1, int8=int8)
+    ocr = OCR(ReadConfig(threads=1, int8=int8))
     for path in sys.stdin:
         t = time.perf_counter()
         words = scored_words(ocr(path.strip()))

@@ -225,7 +225,7 @@ def _calibration_images(spec: str | None, default: int) -> int | list[int]:
     >>> _calibration_images(None, 32), _calibration_images("12", 32), _calibration_images("33-35", 32)
     (32, 12, [33, 34, 35])
     """
-    from rosetta.cli_eval import parse_range
+    from rosetta.data.icdar2015 import parse_range
 
     if not spec:
         return default

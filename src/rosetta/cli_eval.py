@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
+from rosetta.data.icdar2015 import load_gt_rows, parse_range
 
 
 EXPLAIN_WEAK_SCORE = 0.3  # --explain: the detector's boxes from this score up to its read threshold are "weak"
@@ -60,21 +57,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--threads", type=int, default=1)
         q.add_argument("--engine", choices=["torch", "onnx", "int8"], default="onnx")
         q.add_argument("-o", "--output", default=None, help="also write the JSON here")
-
-
-def parse_range(spec: str | None) -> set[int] | None:
-    """Image numbers from "201-250" or "1-5,9" (None when empty).
-
-    >>> sorted(parse_range("1-3,7")), parse_range("")
-    ([1, 2, 3, 7], None)
-    """
-    if not spec:
-        return None
-    out: set[int] = set()
-    for part in spec.split(","):
-        a, _, b = part.partition("-")
-        out |= set(range(int(a), int(b or a) + 1))
-    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -245,42 +227,4 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     return out
 
 
-def load_gt_rows(data: Path, numbers: set[int] | None = None) -> list[dict]:
-    """The rows of ``data/gt.jsonl`` (one image each), only images ``img_N`` with N in ``numbers`` if given."""
-    rows = [json.loads(line) for line in (data / "gt.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    return rows if numbers is None else [r for r in rows if _number(r["image"]) in numbers]
-
-
-def ic15_rows(numbers: set[int]) -> tuple[list[dict], list[np.ndarray]]:
-    """ICDAR 2015 dev rows (``{"image", "words"}``) and decoded images for image ``numbers``, for measuring;
-    tools that choose something use :func:`ic15_training_rows`, which refuses the validation images.
-
-    >>> rows, images = ic15_rows({201})  # doctest: +SKIP
-    >>> rows[0]["image"], images[0].shape  # doctest: +SKIP
-    ('img_201.jpg', (720, 1280, 3))
-    """
-    from rosetta.data.splits import data_root
-    from rosetta.io import load_image
-
-    data = data_root() / "icdar2015_dev"
-    rows = load_gt_rows(data, numbers)
-    return rows, [load_image(data / r["image"]) for r in rows]
-
-
-def ic15_training_rows(spec: str, who: str) -> tuple[list[dict], list[np.ndarray]]:
-    """ICDAR 2015 dev rows and decoded images for image numbers ``spec`` ("1-200"), for a tool that chooses
-    something (``who`` names it): validation images (img_201..250) are refused."""
-    from rosetta.data.splits import IC15_VAL_IMAGES
-
-    numbers = parse_range(spec) or set()
-    if numbers & set(IC15_VAL_IMAGES):
-        raise SystemExit(f"{who}: validation images (201-250) are not for choosing; use 1-200")
-    return ic15_rows(numbers)
-
-
-def _number(name: str) -> int:
-    m = re.search(r"(\d+)", Path(name).stem)
-    return int(m.group(1)) if m else -1
-
-
-__all__ = ["add_parser", "run", "eval_recognizer", "eval_images", "parse_range"]
+__all__ = ["add_parser", "run", "eval_recognizer", "eval_images"]

@@ -84,14 +84,11 @@ ORT_DISABLED_OPTIMIZERS = ("QDQPropagationTransformer",)
 def real_calibration_images(n: int | Sequence[int] = DETECTOR_CALIBRATION_IMAGES) -> list[np.ndarray]:
     """Real photos for calibrating the detector: ICDAR 2015 dev img_1..img_n (its training part), or the
     images numbered ``n`` when it is a sequence (validation images are refused)."""
-    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
-    from rosetta.io import load_image
+    from rosetta.data.icdar2015 import load_images, refuse_validation
 
     numbers = list(range(1, n + 1)) if isinstance(n, int) else sorted(n)
-    if set(numbers) & set(IC15_VAL_IMAGES):
-        raise ValueError("calibration images must be training images (img_1..img_200), not validation ones")
-    folder = data_root() / "icdar2015_dev" / "images"
-    return [load_image(folder / f"img_{i}.jpg") for i in numbers]
+    refuse_validation(numbers, "detector calibration")
+    return load_images(numbers)[1]
 
 
 # Ops of the recognizer graph that have int8 kernels or are layout-only; anything else is refused.

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, data_root, ic15_image_number
+from rosetta.data import icdar2015
+from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, ic15_image_number
 from rosetta.detection.box_coder import wrap180
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.geometry import quad_to_box
@@ -140,11 +141,11 @@ def quads_to_boxes(quads: list) -> torch.Tensor:
 
 
 def load_gt(root: Path | None = None) -> list[dict]:
-    folder = (root or data_root()) / "icdar2015_dev"
-    with open(folder / "gt.jsonl", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
+    """ICDAR 2015 dev rows (rosetta.data.icdar2015), each with its image's ``path``."""
+    data = icdar2015.folder(root)
+    rows = icdar2015.load_gt_rows(data)
     for r in rows:
-        r["path"] = str(folder / r["image"])
+        r["path"] = str(data / r["image"])
     return rows
 
 
