@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 from rosetta.cli_options import add_read_arguments, read_config_from_args
+from rosetta.engine.batch import BatchConfig, check_manifest, list_inputs, make_shards, pending
+from rosetta.engine.runners import run_local, run_ray
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,8 +37,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rosetta.engine.batch import BatchConfig, check_manifest, list_inputs, make_shards, pending
-
     workers = args.workers or os.cpu_count() or 1
     cfg = BatchConfig(output=args.output, fmt=args.format, batch_size=max(1, args.batch_size), workers=workers,
                       read=read_config_from_args(args))
@@ -49,10 +49,7 @@ def run(args: argparse.Namespace) -> int:
     todo = pending(shards, out, cfg.fmt)
     skipped = sum(len(s.ids) for s in shards) - sum(len(s.ids) for s in todo)
     total = sum(len(s.ids) for s in todo)
-    if args.engine == "ray":
-        from rosetta.engine.runners import run_ray as runner
-    else:
-        from rosetta.engine.runners import run_local as runner
+    runner = run_ray if args.engine == "ray" else run_local
     done = failed = 0
     t0 = time.perf_counter()
     quiet = args.no_progress or not sys.stderr.isatty()  # a progress bar for people at a terminal, not for logs

@@ -16,15 +16,23 @@ import sys
 import time
 from pathlib import Path
 
+from rosetta.cli_options import scripts_arg
+from rosetta.config import ReadConfig
+from rosetta.data.crops import load_crops, photo_word_crops
 from rosetta.data.icdar2015 import load_gt_rows, parse_range
+from rosetta.data.splits import SYNTH_CYRILLIC_VAL_SEED, SYNTH_CYRILLIC_VAL_SIZE, SYNTH_VAL_DIFFICULTY
+from rosetta.eval import evaluate_images, scored_words
+from rosetta.eval_explain import explain_images, explain_table
+from rosetta.geometry import boxes_to_quads
+from rosetta.io import load_image
+from rosetta.metrics import text_scores
+from rosetta.synth.words import WordSynth, WordSynthConfig
 
 
 EXPLAIN_WEAK_SCORE = 0.3  # --explain: the detector's boxes from this score up to its read threshold are "weak"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from rosetta.cli_options import scripts_arg
-
     p = sub.add_parser("eval", help="evaluate models on labelled data")
     esub = p.add_subparsers(dest="what", required=True)
     r = esub.add_parser("recognizer", help="word accuracy, case-sensitive accuracy, 1-NED, CER (labels.jsonl)")
@@ -80,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(res, indent=2, ensure_ascii=False)
     print(text)
     if "explain" in res:
-        from rosetta.eval_explain import explain_table
-
         print(explain_table(res["explain"]), file=sys.stderr)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -92,7 +98,6 @@ def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path |
                     decode=None, images: str | None = None) -> dict:
     """Scores of the recognizer on a crop set's ``split``, or (``images``, e.g. "201-250") on the words of full
     images cut out at their ground-truth boxes (rosetta.data.crops.photo_word_crops)."""
-    from rosetta.data.crops import load_crops, photo_word_crops
     from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 
     if images:
@@ -107,8 +112,6 @@ def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path |
 
 def score_recognizer(rec, images: list, texts: list[str]) -> dict:
     """Text scores of ``rec`` on labelled crops, with its speed and model version."""
-    from rosetta.metrics import text_scores
-
     t = time.perf_counter()
     preds = [p for p, _ in rec(images)]
     dt = time.perf_counter() - t
@@ -121,9 +124,6 @@ def synthetic_val(script: str, n: int | None = None, difficulty: float | None = 
     rendered at ``SYNTH_VAL_DIFFICULTY``: distorted as photos are, but legible to a careful reader (at the
     curriculum's top difficulty, ``difficulty=1.0``, about a quarter of the crops were not: docs/audit)."""
     import numpy as np
-
-    from rosetta.data.splits import SYNTH_CYRILLIC_VAL_SEED, SYNTH_CYRILLIC_VAL_SIZE, SYNTH_VAL_DIFFICULTY
-    from rosetta.synth.words import WordSynth, WordSynthConfig
 
     seed = SYNTH_CYRILLIC_VAL_SEED + {"cyrillic": 0, "latin": 1, "arabic": 2}[script]
     level = SYNTH_VAL_DIFFICULTY if difficulty is None else difficulty
@@ -152,9 +152,6 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     gives the same kept words."""
     import resource
 
-    from rosetta.eval import evaluate_images, scored_words
-    from rosetta.io import load_image
-
     rows = load_gt_rows(data, numbers)
     if not rows:
         raise SystemExit(f"rosetta eval: error: no images selected in {data}")
@@ -179,13 +176,11 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         keep_at = ocr.detector.config.score_thresh  # the threshold words are read at (the card's read_score_thresh)
         floor = ocr.config.min_confidence
         if explain:  # every read, the floor applied below
-            from rosetta.config import ReadConfig
 
             ocr = OCR(ReadConfig(keep_empty=True, min_confidence=0.0), detector=det, recognizer=ocr.recognizer)
             weak_det = ocr.detector.with_config(score_thresh=min(EXPLAIN_WEAK_SCORE, keep_at))
     elif explain:
         raise SystemExit("rosetta eval: error: --explain is for `eval ocr`")
-    from rosetta.geometry import boxes_to_quads
 
     gts, dets, scored, read, weak = [], [], [], [], []
     t = time.perf_counter()
@@ -216,8 +211,6 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     if end_to_end:
         out["e2e"] = res["e2e"]
     if explain:
-        from rosetta.eval_explain import explain_images
-
         out["min_confidence"] = floor
         out["weak_score"] = EXPLAIN_WEAK_SCORE
         out["explain"] = explain_images(gts, read, floor, weak)

@@ -14,9 +14,12 @@ import sys
 from pathlib import Path
 from typing import IO, Iterator
 
+from rosetta import export
 from rosetta.cli_options import add_read_arguments, read_config_from_args
 from rosetta.config import ENGINES
+from rosetta.export import draw_overlay
 from rosetta.inputs import STDIN, expand
+from rosetta.io import load_image
 
 EXTENSIONS = {"json": ".json", "jsonl": ".jsonl", "text": ".txt", "tsv": ".tsv", "hocr": ".hocr", "alto": ".xml"}
 CHUNK = 8  # images per batch through the models
@@ -73,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
     config = read_config_from_args(args, engine=args.engine)
     if args.crops:
         return _run_crops(args, config, items, stdin_bytes)
-    from rosetta import export
     from rosetta.ocr import OCR
 
     out_dir = _out_dir(args, len(items))
@@ -119,9 +121,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_viz(folder: Path, item: str, res, stdin_bytes: bytes | None) -> None:
     from PIL import Image
-
-    from rosetta.export import draw_overlay
-    from rosetta.io import load_image
 
     folder.mkdir(parents=True, exist_ok=True)
     img = load_image(_load(item, stdin_bytes), item)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rosetta.config import ReadConfig
+from rosetta.inputs import expand
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ class BatchConfig:
 def list_inputs(spec: str) -> tuple[list[str], list[Any]]:
     """(ids, sources) from a directory, a glob, a text file of paths, or a Parquet/JSONL table with a
     ``path`` or ``bytes`` column (and optionally ``id``)."""
-    from rosetta.inputs import expand
-
     p = Path(spec)
     if p.is_file() and p.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq

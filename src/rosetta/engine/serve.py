@@ -29,7 +29,12 @@ from typing import Any, Callable
 
 from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
 
+from rosetta import __version__, export
+from rosetta.charset import parse_scripts
 from rosetta.config import ReadConfig
+from rosetta.engine.budget import PixelBudget, release_free_memory
+from rosetta.io import ImageError, decoded_pixels, load_image, read_header
+from rosetta.search.http import add_search_routes
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parents[1] / "web"
@@ -182,11 +187,6 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.concurrency import run_in_threadpool
 
-    from rosetta import export
-    from rosetta.charset import parse_scripts
-    from rosetta.engine.budget import PixelBudget, release_free_memory
-    from rosetta.io import ImageError, decoded_pixels, load_image, read_header
-
     from contextlib import asynccontextmanager
 
     metrics = Metrics()
@@ -292,8 +292,6 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
     async def page():
         return HTMLResponse((WEB / "index.html").read_text(encoding="utf-8"))
 
-    from rosetta.search.http import add_search_routes
-
     add_search_routes(app, config.index, config.lexicon)  # GET /v1/search, POST /v1/tag
     app.state.batcher = batcher
     app.state.metrics = metrics
@@ -321,8 +319,7 @@ def production_app():
     """App factory for uvicorn (``--workers`` > 1 starts it per process); settings from ROSETTA_SERVE_*."""
     import json
 
-    from rosetta import __version__
-    from rosetta.ocr import OCR
+    from rosetta.ocr import OCR  # PyTorch: only a serving process loads it (tests serve stand-in readers)
 
     cfg = ServeConfig.from_dict(json.loads(os.environ.get("ROSETTA_SERVE_CONFIG", "{}")))
     lanes, lane_threads = cfg.lanes, cfg.lane_threads
