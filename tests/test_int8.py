@@ -18,7 +18,7 @@ from rosetta.detection.detector import build_int8 as build_detector_int8
 from rosetta.io import load_image
 from rosetta.ops.rotated import rotated_iou
 from rosetta.recognition.recognizer import Recognizer, build_int8
-from tests.test_recognition import _render
+from tests.test_recognition import render_word
 
 WORDS = ["STATION", "coffee", "hello", "2024", "OPEN", "market", "Berlin", "TAXI", "Jazz", "station", "PIZZA",
          "garden", "EXIT", "hotel", "Zone", "river"]
@@ -30,13 +30,13 @@ def folder(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("models")
     for f in ("recognizer.safetensors", "recognizer.json"):
         shutil.copy(MODEL_DIR / f, d / f)
-    calib = [_render(w, f, s) for w in WORDS for f in FONTS for s in (28, 40)][:96]
+    calib = [render_word(w, f, s) for w in WORDS for f in FONTS for s in (28, 40)][:96]
     build_int8(d, calib)
     return d
 
 
 def test_int8_agrees_with_fp32(folder):
-    crops = [_render(w, f, 34) for w in WORDS for f in FONTS[:2]]
+    crops = [render_word(w, f, 34) for w in WORDS for f in FONTS[:2]]
     fp32, int8 = Recognizer.load(folder), Recognizer.load(folder, engine="int8")
     a, b = fp32(crops), int8(crops)
     same = np.mean([x[0] == y[0] for x, y in zip(a, b)])
@@ -55,7 +55,7 @@ def test_unsupported_layer_raises_instead_of_falling_back(folder, tmp_path):
             return torch.nn.functional.gelu(logits), None
 
     rec = Recognizer.load(folder)
-    calib = [_render(w, "DejaVu Sans", 34) for w in WORDS] * 3
+    calib = [render_word(w, "DejaVu Sans", 34) for w in WORDS] * 3
     with pytest.raises(ValueError, match="unsupported layer"):
         quantize_recognizer(WithGelu(rec.model), calib, tmp_path / "x.onnx")
 

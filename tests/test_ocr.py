@@ -11,7 +11,7 @@ from PIL import Image
 
 from rosetta import OCR, ImageError, ReadConfig, Result
 from rosetta.geometry import rotated_crop
-from tests.test_recognition import _render
+from tests.test_recognition import render_word
 
 
 class OracleDetector:
@@ -27,7 +27,7 @@ class OracleDetector:
 
 
 def _rotated_scene(text: str, angle: float) -> tuple[np.ndarray, list[float]]:
-    word = _render(text, "DejaVu Sans", 44)
+    word = render_word(text, "DejaVu Sans", 44)
     h, w = word.shape
     canvas = np.full((400, 500), 255, np.uint8)
     canvas[200 - h // 2:200 - h // 2 + h, 250 - w // 2:250 - w // 2 + w] = word

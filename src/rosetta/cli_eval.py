@@ -68,9 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from rosetta.ocr import set_threads
 
-    torch.set_num_threads(args.threads)
+    set_threads(ReadConfig(threads=args.threads))
     folder = Path(args.models) if args.models else None
     if args.what == "recognizer":
         from rosetta.recognition.recognizer import DecodeConfig
