@@ -22,26 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from rosetta.data.crops import load_crops
 from rosetta.engine.onnx import session
 from rosetta.metrics import text_scores
 from rosetta.quant.ort_int8 import RECOGNIZER_INT8, Int8Config, quantize_recognizer, real_calibration_crops
-from rosetta.recognition.decode import log_softmax
-from rosetta.recognition.recognizer import Recognizer
-
-
-class GraphRecognizer(Recognizer):
-    """The shipped recognizer reading through a given ONNX graph (``graph``, set after loading): a quantized
-    graph under test, at the intra-op threads PyTorch has when it is set."""
-
-    graph = None
-
-    def logits(self, x: torch.Tensor) -> np.ndarray:
-        """(B, 1, 32, W) -> (B, T, C) log-probabilities from ``graph``."""
-        return log_softmax(self.graph.run(None, {"x": x.numpy()})[0], -1)
+from rosetta.train.predict import TorchRecognizer as Recognizer
 
 
 def timed(rec: Recognizer, images, repeats: int = 2) -> tuple[list[str], float]:
@@ -134,7 +121,7 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
     from rosetta.io import load_image
     from rosetta.config import ReadConfig
     from rosetta.ocr import OCR
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     rows = load_gt_rows(data, numbers)
     images = [load_image(data / r["image"]) for r in rows]
@@ -244,10 +231,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-bench-"))
 
     def int8_recognizer(cfg: Int8Config) -> Recognizer:
-        """The recognizer on the graph ``cfg`` quantizes to, at PyTorch's thread count."""
+        """The recognizer on the graph ``cfg`` quantizes to, at PyTorch's thread count (its public session)."""
         path = quantize_recognizer(fp32.model, calib, tmp / f"{abs(hash(cfg))}.onnx", cfg)
-        r = GraphRecognizer.load()
-        r.graph = session(path)  # the quantized graph under test
+        r = Recognizer.load()
+        r.session = session(path)  # the quantized graph under test
         return r
 
     shipped, replace = RECOGNIZER_INT8, dataclasses.replace

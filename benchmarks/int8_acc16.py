@@ -37,8 +37,8 @@ from rosetta.quant.conv import Int8Conv, QuantParams
 from rosetta.quant.files import int8_session
 from rosetta.quant.layers import (activation_ranges, capture_inputs, folded_convs, im2col, quantize_activations,
                                   quantize_weights, weight_scales)
-from rosetta.recognition.preprocess import pad_batch, to_input
-from rosetta.recognition.recognizer import Recognizer
+from rosetta.runtime.preprocess import pad_batch, to_input
+from rosetta.train.predict import TorchRecognizer as Recognizer
 
 log = logging.getLogger("int8_acc16")
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")

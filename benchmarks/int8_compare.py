@@ -26,7 +26,7 @@ from rosetta.data.icdar2015 import training_images
 from rosetta.detection.detector import Detector
 from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
 from rosetta.ocr import OCR
-from rosetta.recognition.recognizer import Recognizer
+from rosetta.train.predict import TorchRecognizer as Recognizer
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from rosetta.data.icdar2015 import training_images
 from rosetta.detection.detector import Detector
 from rosetta.eval import evaluate_images
 from rosetta.ocr import OCR
-from rosetta.recognition.recognizer import Recognizer
+from rosetta.train.predict import TorchRecognizer as Recognizer
 
 
 def floats(spec: str) -> list[float]:

@@ -147,7 +147,7 @@ def test_real_layer_inputs(lib):
     from rosetta.models import MODEL_DIR
     from rosetta.quant.layers import (activation_ranges, capture_inputs, crop_batches, folded_convs, im2col,
                                       quantize_activations, quantize_weights, weight_scales)
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     torch.set_num_threads(1)
     model = Recognizer.load().model

@@ -38,7 +38,7 @@ def _rotated_scene(text: str, angle: float) -> tuple[np.ndarray, list[float]]:
 
 @pytest.fixture(scope="module")
 def ocr_factory():
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     rec = Recognizer.load()
     return lambda boxes: OCR(detector=OracleDetector(boxes), recognizer=rec)
@@ -120,7 +120,7 @@ def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     """A word and a patch of noise: the noise is read with low confidence and dropped by default
     (the shipped recognizer card's ``min_confidence``), kept with ``min_confidence=0``; the word stays in both.
     One read per box (voting over several reads may leave noise with no text at all, dropped either way)."""
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     img, box = _rotated_scene("market", 0.0)
     noise = np.random.default_rng(0).integers(0, 256, (60, 200, 3), dtype=np.uint8)
@@ -147,7 +147,7 @@ def test_the_reading_threshold_travels_in_the_detector_card():
     ``read_score_thresh``, else the detector's own (for detection alone); the detector then keeps boxes
     down to it."""
     from rosetta.detection.detector import Detector
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     det, rec = Detector.load(), Recognizer.load()
     own = det.config.score_thresh

@@ -50,8 +50,8 @@ from rosetta.data.crops import load_crops
 from rosetta.data.icdar2015 import load_images, refuse_validation
 from rosetta.detection.transform import PAD_PIXEL, DetectionTransform
 from rosetta.engine.onnx import (DEQUANTIZE_KEY, FEATURE_AXES, FEATURE_NAMES, PIXEL_INPUT_KEY, DetectorFeatures,
-                                 RecognizerLogits, export, mark_roi_reduced, set_metadata)
-from rosetta.recognition.preprocess import to_input
+                                 Logits, export, mark_roi_reduced, set_metadata)
+from rosetta.runtime.preprocess import to_input
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out
     if len(calib) < 32:
         raise ValueError(f"calibration needs real crops (got {len(calib)}; use a few hundred)")
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
-    fp32 = export(RecognizerLogits(model.eval()), torch.zeros(2, 1, 32, 128), tmp / "fp32.onnx",
+    fp32 = export(Logits(model.eval()), torch.zeros(2, 1, 32, 128), tmp / "fp32.onnx",
                   {"x": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "steps"}}, ["logits"])
     return _quantize(fp32, calibration_batches(calib), out, config, "recognizer")
 

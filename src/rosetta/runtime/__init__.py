@@ -1,0 +1,1 @@
+"""Inference without PyTorch: ONNX Runtime graphs plus NumPy/OpenCV pre- and post-processing."""
