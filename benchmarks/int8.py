@@ -8,7 +8,7 @@ accuracy on the IIIT5K and IC15 validation splits. Ablation: each trick turned o
 (rosetta.quant.ort_int8.Int8Config). Detector: detection hmean and ms/image on the same ICDAR 2015 images,
 fp32 versus the shipped int8 and its variants (first layer int8, or for a patch4 detector the normalized
 input with the first layer in float or int8; calibration size; RoI head without FBGEMM). End to end:
-`OCR()` (fp32, ONNX Runtime) versus `OCR(int8=True)` (both models int8).
+`OCR()` (fp32, ONNX Runtime) versus `OCR(ReadConfig(int8=True))` (both models int8).
 """
 
 from __future__ import annotations
@@ -115,19 +115,22 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
     ``mixed=False`` leaves out the two rows with one model int8 (half the time)."""
     import numpy as np
 
-    from rosetta.cli_eval import load_gt_rows
+    from rosetta.data.icdar2015 import load_gt_rows
     from rosetta.detection.detector import Detector
     from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
     from rosetta.io import load_image
+    from rosetta.config import ReadConfig
     from rosetta.ocr import OCR
     from rosetta.train.predict import TorchRecognizer as Recognizer
 
     rows = load_gt_rows(data, numbers)
     images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
-    engines = {"fp32": OCR(threads=1), "int8": OCR(threads=1, int8=True),  # and one model int8 at a time:
-               "int8_detector_only": OCR(Detector.load(engine="int8"), Recognizer.load(engine="onnx"), threads=1),
-               "int8_recognizer_only": OCR(Detector.load(engine="onnx"), Recognizer.load(engine="int8"), threads=1)}
+    engines = {"fp32": OCR(ReadConfig(threads=1)), "int8": OCR(ReadConfig(threads=1, int8=True)),  # and one model int8 at a time:
+               "int8_detector_only": OCR(ReadConfig(threads=1), detector=Detector.load(engine="int8"),
+                                         recognizer=Recognizer.load(engine="onnx")),
+               "int8_recognizer_only": OCR(ReadConfig(threads=1), detector=Detector.load(engine="onnx"),
+                                           recognizer=Recognizer.load(engine="int8"))}
     if not mixed:
         engines = {k: engines[k] for k in ("fp32", "int8")}
     out: dict = {"amplitude": amplitude, "images": len(images), "per_seed": []}
@@ -165,12 +168,13 @@ def interleaved_speed(data: Path, numbers: set[int], rounds: int = 5) -> dict:
     engines under the same drift. Returns seconds per image of each engine per pass, and the ratio of totals."""
     import numpy as np
 
-    from rosetta.cli_eval import load_gt_rows
+    from rosetta.data.icdar2015 import load_gt_rows
     from rosetta.io import load_image
+    from rosetta.config import ReadConfig
     from rosetta.ocr import OCR
 
     images = [load_image(data / r["image"]) for r in load_gt_rows(data, numbers)]
-    engines = {"fp32": OCR(threads=1), "int8": OCR(threads=1, int8=True)}
+    engines = {"fp32": OCR(ReadConfig(threads=1)), "int8": OCR(ReadConfig(threads=1, int8=True))}
     for ocr in engines.values():
         ocr(images[0])  # sessions warm
     times: dict[str, list[float]] = {k: [] for k in engines}
@@ -227,6 +231,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-bench-"))
 
     def int8_recognizer(cfg: Int8Config) -> Recognizer:
+        """The recognizer on the graph ``cfg`` quantizes to, at PyTorch's thread count (its public session)."""
         path = quantize_recognizer(fp32.model, calib, tmp / f"{abs(hash(cfg))}.onnx", cfg)
         r = Recognizer.load()
         r.session = session(path)  # the quantized graph under test
@@ -252,16 +257,13 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     for threads in (1, 2):
-        torch.set_num_threads(threads)
+        torch.set_num_threads(threads)  # ONNX Runtime sessions made from here on run at this count too
         for name, rec in (("fp32 torch", fp32), ("fp32 onnx", Recognizer.load(engine="onnx"))):
-            rec.session = session(rec.session._model_path, threads) if rec.session is not None else None
             measure(rec, {"variant": name, "threads": threads})
         for name, cfg in variants.items():
             if threads == 2 and name != "int8 (all tricks)":
                 continue
-            rec = int8_recognizer(cfg)
-            rec.session = session(Path(rec.session._model_path), threads)
-            measure(rec, {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})
+            measure(int8_recognizer(cfg), {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})
     report["recognizer"] = rows
     report["detector"] = detector_rows(a.e2e_images, tmp)
     if not a.skip_e2e:

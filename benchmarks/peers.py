@@ -62,7 +62,7 @@ WORKER = Path(__file__).with_name("rapidocr_worker.py")
 
 def images(key: str) -> tuple[list[Path], list[list[dict]]]:
     """Image paths and ground-truth words of data set ``key`` (``ic15`` or ``bd``)."""
-    from rosetta.cli_eval import load_gt_rows
+    from rosetta.data.icdar2015 import load_gt_rows
     from rosetta.data.splits import data_root
 
     name, numbers = DATA[key]
@@ -74,10 +74,10 @@ def images(key: str) -> tuple[list[Path], list[list[dict]]]:
 
 
 def _rosetta(paths: list[Path], int8: bool) -> tuple[list[list[dict]], float]:
-    from rosetta import OCR
+    from rosetta import OCR, ReadConfig
     from rosetta.eval import scored_words
 
-    ocr = OCR(threads=1, int8=int8)
+    ocr = OCR(ReadConfig(threads=1, int8=int8))
     ocr(str(paths[0]))  # warm up
     t = time.perf_counter()
     words = [scored_words(ocr(str(p))) for p in paths]

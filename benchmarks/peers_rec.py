@@ -67,7 +67,7 @@ def photo_pairs(spec: str, tmp: Path) -> list[tuple[Path, str]]:
     out in colour at the photo's resolution and written as PNG files for every system to read alike."""
     import cv2
 
-    from rosetta.cli_eval import parse_range
+    from rosetta.data.icdar2015 import parse_range
     from rosetta.data.crops import photo_word_crops
 
     name, numbers = spec.split(":", 1)

@@ -68,7 +68,12 @@ def serve_rosetta(int8: bool) -> None:
     from rosetta import OCR
     from rosetta.eval import scored_words
 
-    ocr = OCR(threads=1, int8=int8)
+    try:
+        from rosetta import ReadConfig
+    except ImportError:  # --before-src: a checkout from before ReadConfig
+        ocr = OCR(threads=1, int8=int8)
+    else:
+        ocr = OCR(ReadConfig(threads=1, int8=int8))
     print(json.dumps({"ready": True, "torch_imported": "torch" in sys.modules}), flush=True)
     for path in sys.stdin:
         t = time.perf_counter()

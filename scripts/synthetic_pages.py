@@ -1,13 +1,13 @@
 """Synthetic screenshots: lines of dictionary words (wamerican) in DejaVu Sans at 11-22 px on a light
 background, 1280x800 (280-1,210 words a page); bag-of-words precision and recall of the OCR per page, with the
-small-print pass (OCRConfig.dense_words) and without it.
+small-print pass (ReadConfig.dense_words) and without it.
 
     python scripts/synthetic_pages.py
 """
 import collections, random, re, time, torch, numpy as np
 from PIL import Image, ImageDraw, ImageFont
 torch.set_num_threads(1)
-from rosetta import OCR, OCRConfig
+from rosetta import OCR, ReadConfig
 words = [w.strip() for w in open("/usr/share/dict/american-english") if w.strip().isalpha() and w.strip().isascii() and 3 <= len(w.strip()) <= 10]
 rng = random.Random(7)
 def page(size):
@@ -25,7 +25,7 @@ def page(size):
 def norm(t): return re.sub(r"[^0-9a-z]", "", t.lower())
 pages = [page(s) for s in (11, 12, 13, 14, 16, 18, 20, 22)]
 for label in ("rule", "no rule"):
-    ocr = OCR(threads=1, config=OCRConfig(dense_words=None if label == "no rule" else OCRConfig.dense_words))
+    ocr = OCR(ReadConfig(threads=1, dense_words=None if label == "no rule" else ReadConfig.dense_words))
     for (im, truth), size in zip(pages, (11, 12, 13, 14, 16, 18, 20, 22)):
         t = time.perf_counter(); res = ocr(im); dt = time.perf_counter() - t
         pred = collections.Counter(norm(w.text) for w in res.words if norm(w.text)); gt = collections.Counter(norm(w) for w in truth)

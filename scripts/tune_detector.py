@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rosetta.cli_eval import parse_range, eval_images
-from rosetta.data.splits import data_root
+from rosetta.cli_eval import eval_images
+from rosetta.data import icdar2015
 
 
 def main() -> None:
@@ -26,12 +26,11 @@ def main() -> None:
     ap.add_argument("--max-size", type=int, default=1920)
     a = ap.parse_args()
     thresholds = [float(t) for t in a.thresholds.split(",")]
-    numbers = parse_range(a.images)
-    if numbers & set(range(201, 251)):
-        raise SystemExit("tune_detector: img_201..img_250 are the validation images: tune on training images")
+    numbers = icdar2015.parse_range(a.images) or set()
+    icdar2015.refuse_validation(numbers, "tune_detector")
     best = None
     for up in (float(u) for u in a.upscales.split(",")):
-        res = eval_images(data_root() / "icdar2015_dev", numbers, False, Path(a.models), "onnx", a.max_size,
+        res = eval_images(icdar2015.folder(), numbers, False, Path(a.models), "onnx", a.max_size,
                           thresholds, up)
         row = {"upscale": up, "size": a.max_size, "s_per_image": res["s_per_image"],
                "hmean": {t: round(r["hmean"], 4) for t, r in res["thresholds"].items()}}

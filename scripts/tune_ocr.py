@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
-from rosetta.cli_eval import parse_range, load_gt_rows
-from rosetta.data.splits import data_root
+from rosetta.config import ReadConfig
+from rosetta.data.icdar2015 import training_images
+from rosetta.detection.detector import Detector
 from rosetta.eval import evaluate_images
+from rosetta.ocr import OCR
+from rosetta.train.predict import TorchRecognizer as Recognizer
 
 
 def floats(spec: str) -> list[float]:
@@ -38,27 +40,17 @@ def main() -> None:
                     "at (the most confident read kept), e.g. ';0.12;0.12,0.20' ('' = read once)")
     ap.add_argument("--engine", default="onnx")
     a = ap.parse_args()
-    from rosetta.detection.detector import Detector
-    from rosetta.io import load_image
-    from rosetta.ocr import OCR, OCRConfig
-    from rosetta.train.predict import TorchRecognizer as Recognizer
-
-    numbers = parse_range(a.images)
-    if numbers & set(range(201, 251)):
-        raise SystemExit("tune_ocr: img_201..img_250 are the validation images: tune on training images")
-    data = data_root() / "icdar2015_dev"
-    rows = load_gt_rows(data, numbers)
+    rows, images = training_images(a.images, "tune_ocr")
     folder = Path(a.models) if a.models else None
     thresholds, floors = floats(a.thresholds), floats(a.floors)
-    det = Detector.load(folder, engine=a.engine)  # OCRConfig.score_thresh below keeps its boxes down to the lowest
+    det = Detector.load(folder, engine=a.engine)  # ReadConfig.score_thresh below keeps its boxes down to the lowest
     rec = Recognizer.load(folder, engine=a.engine)
-    images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
     best = None
     rereads = [tuple(floats(r)) if r else () for r in a.rereads.split(";")]
     for margin, reread in ((m, r) for m in floats(a.margins) for r in rereads):
-        ocr = OCR(det, rec, config=replace(OCRConfig(), crop_margin=margin, reread_margins=reread,
-                                           score_thresh=min(thresholds)), min_confidence=0.0)
+        ocr = OCR(ReadConfig(crop_margin=margin, reread_margins=reread, score_thresh=min(thresholds),
+                             min_confidence=0.0), detector=det, recognizer=rec)
         words = [[{"points": w.box.polygon(), "text": w.text, "score": w.score, "conf": w.confidence}
                   for w in ocr(img, name=r["image"]).words] for img, r in zip(images, rows)]
         table = {}

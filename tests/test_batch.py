@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -121,21 +122,28 @@ def test_resume_with_other_reading_settings_is_refused(tmp_path):
     """A re-run into the same folder must read as the first run did: rows read with another engine, floor or
     scale would sit beside the first run's as if comparable. The same settings resume; older manifests,
     written before the settings were recorded, still resume."""
+    from rosetta.config import ReadConfig
     from rosetta.engine.batch import MANIFEST, BatchConfig, check_manifest
 
     ids = ["a.jpg", "b.jpg"]
-    cfg = BatchConfig(output=str(tmp_path), batch_size=4, min_confidence=0.5)
+    read = ReadConfig(min_confidence=0.5, scripts=("latin",))
+    cfg = BatchConfig(output=str(tmp_path), batch_size=4, read=read)
     check_manifest(tmp_path, ids, cfg)
-    check_manifest(tmp_path, ids, cfg)  # the same: resumes
-    for other in (BatchConfig(output=str(tmp_path), batch_size=4, min_confidence=0.5, int8=True),
-                  BatchConfig(output=str(tmp_path), batch_size=4, min_confidence=0.0),
-                  BatchConfig(output=str(tmp_path), batch_size=4, min_confidence=0.5, scale=2.5)):
+    check_manifest(tmp_path, ids, cfg)  # the same: resumes (tuples written as lists compare equal)
+    check_manifest(tmp_path, ids, replace(cfg, read=replace(read, threads=3)))  # threads do not change words
+    for change in ({"int8": True}, {"min_confidence": 0.0}, {"scale": 2.5}, {"reread_margins": ()}):
         with pytest.raises(SystemExit, match="read with other settings"):
-            check_manifest(tmp_path, ids, other)
+            check_manifest(tmp_path, ids, replace(cfg, read=replace(read, **change)))
     manifest = json.loads((tmp_path / MANIFEST).read_text())
+    manifest["reading"] = {k: manifest["reading"][k] for k in ("int8", "models", "scripts", "min_confidence",
+                                                               "scale", "max_side")}  # as older versions wrote it
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    check_manifest(tmp_path, ids, replace(cfg, read=replace(read, reread_margins=())))  # not recorded: not checked
+    with pytest.raises(SystemExit, match="read with other settings"):
+        check_manifest(tmp_path, ids, replace(cfg, read=replace(read, int8=True)))
     del manifest["reading"]
     (tmp_path / MANIFEST).write_text(json.dumps(manifest))
-    check_manifest(tmp_path, ids, BatchConfig(output=str(tmp_path), batch_size=4, int8=True))
+    check_manifest(tmp_path, ids, replace(cfg, read=replace(read, int8=True)))
 
 
 def test_each_row_carries_its_own_images_timings(tmp_path):

@@ -79,9 +79,9 @@ def test_stdin_viz_and_usage_errors(inputs, tmp_path):
 
 
 def test_read_crops_mode(tmp_path):
-    from tests.test_recognition import _render
+    from tests.test_recognition import render_word
 
-    Image.fromarray(_render("coffee", "Liberation Serif")).save(tmp_path / "w.png")
+    Image.fromarray(render_word("coffee", "Liberation Serif")).save(tmp_path / "w.png")
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     lst = tmp_path / "list.txt"
     lst.write_text(f"{tmp_path / 'w.png'}\n{tmp_path / 'bad.png'}\n")

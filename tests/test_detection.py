@@ -256,7 +256,7 @@ def test_onnx_features_are_channels_last_and_older_graphs_still_read(tmp_path):
     them, equal to PyTorch's own features, and reads a graph exported before (B, C, H, W outputs) alike."""
     import numpy as np
 
-    from rosetta.engine.onnx import FEATURE_NAMES, _Features, export, features_runner, session
+    from rosetta.engine.onnx import FEATURE_NAMES, DetectorFeatures, export, features_runner, session
 
     torch.manual_seed(0)
     model = RotatedFasterRCNN.build().eval()
@@ -265,11 +265,11 @@ def test_onnx_features_are_channels_last_and_older_graphs_still_read(tmp_path):
         feats = model.features(x)
         logits, deltas = model.rpn.head(feats)
     expected = [*feats, *logits, *deltas]
-    new = export(_Features(model, reduce_for_roi=False), torch.zeros(1, 3, 64, 96), tmp_path / "nhwc.onnx",
+    new = export(DetectorFeatures(model, reduce_for_roi=False), torch.zeros(1, 3, 64, 96), tmp_path / "nhwc.onnx",
                  {"x": {0: "b", 2: "h", 3: "w"}, **{n: {0: "b", 1: f"h{n[1]}", 2: f"w{n[1]}"} for n in FEATURE_NAMES}},
                  FEATURE_NAMES)
 
-    class Older(_Features):  # the layout of graphs exported before: (B, C, H, W)
+    class Older(DetectorFeatures):  # the layout of graphs exported before: (B, C, H, W)
         def forward(self, x):
             f = self.neck(self.trunk(x))
             lg, dl = self.head(f)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from rosetta.eval import evaluate_images
-from tests.test_recognition import _render
+from tests.test_recognition import render_word
 
 SQ = [[0, 0], [10, 0], [10, 10], [0, 10]]
 
@@ -39,7 +39,7 @@ def test_eval_recognizer_and_ocr_commands(tmp_path):
     words = ["STATION", "coffee", "hello", "2024", "OPEN", "garden"]
     with open(rec / "labels.jsonl", "w") as fh:
         for i, w in enumerate(words):
-            Image.fromarray(_render(w, "DejaVu Sans", 36)).save(rec / "crops" / f"{i}.png")
+            Image.fromarray(render_word(w, "DejaVu Sans", 36)).save(rec / "crops" / f"{i}.png")
             fh.write(json.dumps({"image": f"crops/{i}.png", "text": w}) + "\n")
     p = subprocess.run([sys.executable, "-m", "rosetta.cli", "eval", "recognizer", "--data", str(rec)],
                        capture_output=True, timeout=300)

@@ -19,7 +19,7 @@ from rosetta.io import load_image
 from rosetta.ops.rotated import rotated_iou
 from rosetta.quant.recognizer import build_int8
 from rosetta.train.predict import TorchRecognizer as Recognizer
-from tests.test_recognition import _render
+from tests.test_recognition import render_word
 
 WORDS = ["STATION", "coffee", "hello", "2024", "OPEN", "market", "Berlin", "TAXI", "Jazz", "station", "PIZZA",
          "garden", "EXIT", "hotel", "Zone", "river"]
@@ -31,13 +31,13 @@ def folder(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("models")
     for f in ("recognizer.safetensors", "recognizer.json"):
         shutil.copy(MODEL_DIR / f, d / f)
-    calib = [_render(w, f, s) for w in WORDS for f in FONTS for s in (28, 40)][:96]
+    calib = [render_word(w, f, s) for w in WORDS for f in FONTS for s in (28, 40)][:96]
     build_int8(d, calib)
     return d
 
 
 def test_int8_agrees_with_fp32(folder):
-    crops = [_render(w, f, 34) for w in WORDS for f in FONTS[:2]]
+    crops = [render_word(w, f, 34) for w in WORDS for f in FONTS[:2]]
     fp32, int8 = Recognizer.load(folder), Recognizer.load(folder, engine="int8")
     a, b = fp32(crops), int8(crops)
     same = np.mean([x[0] == y[0] for x, y in zip(a, b)])
@@ -56,7 +56,7 @@ def test_unsupported_layer_raises_instead_of_falling_back(folder, tmp_path):
             return torch.nn.functional.gelu(logits), None
 
     rec = Recognizer.load(folder)
-    calib = [_render(w, "DejaVu Sans", 34) for w in WORDS] * 3
+    calib = [render_word(w, "DejaVu Sans", 34) for w in WORDS] * 3
     with pytest.raises(ValueError, match="unsupported layer"):
         quantize_recognizer(WithGelu(rec.model), calib, tmp_path / "x.onnx")
 
@@ -190,16 +190,16 @@ def test_balanced_rpn_outputs_are_exact_in_float_and_finer_in_int8(det_folder, t
     import onnx
     from onnx import numpy_helper
 
-    from rosetta.engine.onnx import FEATURE_NAMES, _Features
+    from rosetta.engine.onnx import FEATURE_NAMES, DetectorFeatures
     from rosetta.quant.ort_int8 import detector_batches, rpn_delta_scale
 
     model = Detector.load(det_folder).model.eval()
     x = torch.from_numpy(detector_batches([load_image(SAMPLES[0])], 640)[0])
-    plain = _Features(model)
+    plain = DetectorFeatures(model)
     scale = rpn_delta_scale(plain, [x.numpy()])
     assert scale.shape == (5,) and scale.min() == 1.0 and scale.max() > 1.0  # the widest component keeps its range
     with torch.no_grad():
-        a, b = plain(x), _Features(model, -12.0, scale)(x)
+        a, b = plain(x), DetectorFeatures(model, -12.0, scale)(x)
     for name, u, v in zip(FEATURE_NAMES, a, b):
         want = u.clamp(min=-12.0) if name.startswith("l") else u
         torch.testing.assert_close(v, want, rtol=1e-4, atol=1e-4)
@@ -262,7 +262,7 @@ def test_patch4_int8_graph_reads_uint8_pixel_patches(tmp_path):
 
     from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
     from rosetta.detection.transform import DetectionTransform
-    from rosetta.engine.onnx import FEATURE_NAMES, PIXEL_INPUT_KEY, _Features
+    from rosetta.engine.onnx import FEATURE_NAMES, PIXEL_INPUT_KEY, DetectorFeatures
     from rosetta.quant.ort_int8 import DETECTOR_INT8, quantize_detector
 
     torch.manual_seed(0)
@@ -276,8 +276,8 @@ def test_patch4_int8_graph_reads_uint8_pixel_patches(tmp_path):
     norm, _, _ = t.from_uint8(photos[:1], 320)
     patches, _, _ = t.patches(photos[:1], 320)
     with torch.no_grad():
-        want = _Features(model)(norm)
-        got = _Features(model, pixel_input=True)(patches.float())
+        want = DetectorFeatures(model)(norm)
+        got = DetectorFeatures(model, pixel_input=True)(patches.float())
     assert all(torch.allclose(a, b, atol=1e-3, rtol=1e-3) for a, b in zip(want, got))
 
     out = quantize_detector(model, photos + [np.ascontiguousarray(p[:, ::-1]) for p in photos], tmp_path / "d.onnx",

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rosetta import OCR, ImageError, Result
+from rosetta import OCR, ImageError, ReadConfig, Result
 from rosetta.geometry import rotated_crop
-from tests.test_recognition import _render
+from tests.test_recognition import render_word
 
 
 class OracleDetector:
@@ -27,7 +27,7 @@ class OracleDetector:
 
 
 def _rotated_scene(text: str, angle: float) -> tuple[np.ndarray, list[float]]:
-    word = _render(text, "DejaVu Sans", 44)
+    word = render_word(text, "DejaVu Sans", 44)
     h, w = word.shape
     canvas = np.full((400, 500), 255, np.uint8)
     canvas[200 - h // 2:200 - h // 2 + h, 250 - w // 2:250 - w // 2 + w] = word
@@ -41,7 +41,7 @@ def ocr_factory():
     from rosetta.train.predict import TorchRecognizer as Recognizer
 
     rec = Recognizer.load()
-    return lambda boxes: OCR(OracleDetector(boxes), rec)
+    return lambda boxes: OCR(detector=OracleDetector(boxes), recognizer=rec)
 
 
 @pytest.mark.parametrize("angle", [0.0, 30.0, -55.0, 90.0])
@@ -106,13 +106,13 @@ def test_one_ocr_read_from_two_threads_gives_the_serial_results():
 
     from rosetta.io import load_image
 
-    ocr = OCR(threads=1)
+    ocr = OCR(ReadConfig(threads=1))
     images = [load_image(p) for p in sorted((Path(__file__).parents[1] / "src/rosetta/samples").glob("*.jpg"))]
-    serial = [ocr._read([im], ["x"])[0].to_dict()["words"] for im in images]
+    serial = [ocr.read_arrays([im], ["x"])[0].to_dict()["words"] for im in images]
     assert sum(len(w) for w in serial) > 0
     with ThreadPoolExecutor(2) as pool:
         for _ in range(2):
-            parallel = list(pool.map(lambda im: ocr._read([im], ["x"])[0].to_dict()["words"], images))
+            parallel = list(pool.map(lambda im: ocr.read_arrays([im], ["x"])[0].to_dict()["words"], images))
             assert parallel == serial
 
 
@@ -120,9 +120,6 @@ def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     """A word and a patch of noise: the noise is read with low confidence and dropped by default
     (the shipped recognizer card's ``min_confidence``), kept with ``min_confidence=0``; the word stays in both.
     One read per box (voting over several reads may leave noise with no text at all, dropped either way)."""
-    from dataclasses import replace
-
-    from rosetta.ocr import OCRConfig
     from rosetta.train.predict import TorchRecognizer as Recognizer
 
     img, box = _rotated_scene("market", 0.0)
@@ -131,38 +128,36 @@ def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     img[20:80, 20:220] = noise
     boxes = [box, [120.0, 50.0, 200.0, 60.0, 0.0]]
     rec = Recognizer.load()
-    once = replace(OCRConfig(), reread_margins=())
-    strict, loose = OCR(OracleDetector(boxes), rec, once), OCR(OracleDetector(boxes), rec, once, min_confidence=0.0)
+    once = ReadConfig(reread_margins=())
+    strict = OCR(once, detector=OracleDetector(boxes), recognizer=rec)
+    loose = OCR(ReadConfig(reread_margins=(), min_confidence=0.0), detector=OracleDetector(boxes), recognizer=rec)
     floor = rec.meta["min_confidence"]
     assert strict.config.min_confidence == floor > 0.5
     kept, everything = strict(img).words, loose(img).words
     assert [w.text.casefold() for w in kept] == ["market"] and kept[0].confidence >= floor
     assert len(everything) == 2 and min(w.confidence for w in everything) < floor
     rec.meta = {k: v for k, v in rec.meta.items() if k != "min_confidence"}  # the floor travels with the card
-    assert OCR(OracleDetector(boxes), rec).config.min_confidence == 0.0
+    assert OCR(detector=OracleDetector(boxes), recognizer=rec).config.min_confidence == 0.0
     rec.meta["min_confidence"] = 0.25
-    assert OCR(OracleDetector(boxes), rec).config.min_confidence == 0.25
+    assert OCR(detector=OracleDetector(boxes), recognizer=rec).config.min_confidence == 0.25
 
 
 def test_the_reading_threshold_travels_in_the_detector_card():
-    """The detector's threshold when words are read: OCRConfig.score_thresh, else the card's
+    """The detector's threshold when words are read: ReadConfig.score_thresh, else the card's
     ``read_score_thresh``, else the detector's own (for detection alone); the detector then keeps boxes
     down to it."""
-    from dataclasses import replace
-
     from rosetta.detection.detector import Detector
-    from rosetta.ocr import OCRConfig
     from rosetta.train.predict import TorchRecognizer as Recognizer
 
     det, rec = Detector.load(), Recognizer.load()
     own = det.config.score_thresh
     det.meta.pop("read_score_thresh", None)
-    assert OCR(det, rec).detector.config.score_thresh == own
+    assert OCR(detector=det, recognizer=rec).detector.config.score_thresh == own
     det.meta["read_score_thresh"] = 0.55
-    ocr = OCR(det, rec)
+    ocr = OCR(detector=det, recognizer=rec)
     assert ocr.detector.config.score_thresh == 0.55 and ocr.config.score_thresh == 0.55
     assert det.config.score_thresh == own  # the detector given is not changed
-    ocr = OCR(det, rec, config=replace(OCRConfig(), score_thresh=0.9))
+    ocr = OCR(ReadConfig(score_thresh=0.9), detector=det, recognizer=rec)
     assert ocr.detector.config.score_thresh == 0.9
 
 
@@ -170,8 +165,6 @@ def test_rereads_keep_each_boxs_most_confident_read():
     """With ``reread_margins`` each box is cropped at every margin and read; the read with the highest
     confidence is kept, in box order (the stub recognizer is surest of the widest crop)."""
     from dataclasses import replace
-
-    from rosetta.ocr import OCRConfig
 
     class WidthRecognizer:
         meta = {"version": "stub", "min_confidence": 0.0}
@@ -181,9 +174,9 @@ def test_rereads_keep_each_boxs_most_confident_read():
 
     img, box = _rotated_scene("market", 0.0)
     boxes = [box, [120.0, 50.0, 100.0, 30.0, 0.0]]
-    once = OCR(OracleDetector(boxes), WidthRecognizer(), config=replace(OCRConfig(), reread_margins=()))(img).words
-    cfg = replace(OCRConfig(), reread_margins=(0.0, 0.4), combine="max")
-    again = OCR(OracleDetector(boxes), WidthRecognizer(), config=cfg)(img).words
+    once = OCR(ReadConfig(reread_margins=()), detector=OracleDetector(boxes), recognizer=WidthRecognizer())(img).words
+    cfg = ReadConfig(reread_margins=(0.0, 0.4), combine="max")
+    again = OCR(cfg, detector=OracleDetector(boxes), recognizer=WidthRecognizer())(img).words
     assert len(once) == len(again) == 2
     for a, b in zip(once, again):
         assert int(b.text[1:]) > int(a.text[1:]) and b.confidence == max(b.confidence, a.confidence)
@@ -195,8 +188,6 @@ def test_reads_vote_two_agreeing_crops_beat_one_surer_misread():
     outvote the widest crop's surer "CAR", and the word keeps its best agreeing read's confidence. Crops are
     cut at (along, across) margins: the widest here is 0.4 along and 0.0 across."""
     from dataclasses import replace
-
-    from rosetta.ocr import OCRConfig
 
     class WideMisreads:
         meta = {"version": "stub", "min_confidence": 0.0}
@@ -210,16 +201,16 @@ def test_reads_vote_two_agreeing_crops_beat_one_surer_misread():
             return [("CAR", 0.9) if c.shape[1] == widest else ("CAT", 0.6 + c.shape[1] / 10000) for c in crops]
 
     img, box = _rotated_scene("market", 0.0)
-    cfg = replace(OCRConfig(), crop_margin=0.0, reread_margins=(0.1, (0.4, 0.0)), combine="vote")
+    cfg = ReadConfig(crop_margin=0.0, reread_margins=(0.1, (0.4, 0.0)), combine="vote")
     rec = WideMisreads()
-    (voted,) = OCR(OracleDetector([box]), rec, config=cfg)(img).words
+    (voted,) = OCR(cfg, detector=OracleDetector([box]), recognizer=rec)(img).words
     h = box[3]
     assert [s[0] for s in rec.shapes] == [round(h), round(1.2 * h), round(h)]  # across: 0, 0.1, 0
     assert voted.text == "CAT" and voted.confidence == max(0.6 + w / 10000 for _, w in rec.shapes[:2])
-    (surest,) = OCR(OracleDetector([box]), WideMisreads(), config=replace(cfg, combine="max"))(img).words
+    (surest,) = OCR(replace(cfg, combine="max"), detector=OracleDetector([box]), recognizer=WideMisreads())(img).words
     assert (surest.text, surest.confidence) == ("CAR", 0.9)
     with pytest.raises(ValueError, match="combine"):
-        OCR(OracleDetector([box]), WideMisreads(), config=replace(cfg, combine="mean"))
+        replace(cfg, combine="mean")
 
 
 def test_read_boxes_reads_given_boxes_as_the_pipeline_would(ocr_factory):
@@ -247,18 +238,16 @@ def test_an_images_words_do_not_depend_on_the_other_images_read_with_it():
     from rosetta.io import load_image
 
     images = [load_image(p) for p in sorted((Path(__file__).parents[1] / "src/rosetta/samples").glob("*.jpg"))]
-    ocr = OCR(threads=1)
+    ocr = OCR(ReadConfig(threads=1))
     alone = [ocr(im).to_dict()["words"] for im in images]
     together = [r.to_dict()["words"] for r in ocr.batch(images)]
     assert sum(len(w) for w in alone) >= 10 and together == alone
 
 
 def test_only_unsure_first_reads_are_read_again():
-    """``OCRConfig.reread_below``: a box whose first read (at ``crop_margin``) is at least that sure is not read
+    """``ReadConfig.reread_below``: a box whose first read (at ``crop_margin``) is at least that sure is not read
     again; the others are read at every re-read margin and the surest read wins, as without the switch."""
     from dataclasses import replace
-
-    from rosetta.ocr import OCRConfig
 
     class SureOfWideBoxes:  # sure of the first read of a wide box, unsure of a narrow one; re-reads read "FIX"
         meta = {"version": "stub", "min_confidence": 0.0}
@@ -274,28 +263,28 @@ def test_only_unsure_first_reads_are_read_again():
 
     img = np.full((300, 600, 3), 255, np.uint8)
     boxes = [[150.0, 100.0, 200.0, 30.0, 0.0], [400.0, 200.0, 60.0, 40.0, 0.0], [300.0, 250.0, 250.0, 30.0, 0.0]]
-    cfg = replace(OCRConfig(), crop_margin=0.1, reread_margins=(0.05, 0.2), min_confidence=0.0)
+    cfg = ReadConfig(crop_margin=0.1, reread_margins=(0.05, 0.2), min_confidence=0.0)
     rec = SureOfWideBoxes()
-    words = OCR(OracleDetector(boxes), rec, config=replace(cfg, reread_below=0.9))(img).words
+    words = OCR(replace(cfg, reread_below=0.9), detector=OracleDetector(boxes), recognizer=rec)(img).words
     assert rec.calls == [3, 2]  # three first reads; the one unsure box read at the two other margins
     assert [(w.text, w.confidence) for w in words] == [("WIDE", 0.99), ("FIX", 0.8), ("WIDE", 0.99)]
     rec = SureOfWideBoxes()
-    words = OCR(OracleDetector(boxes), rec, config=cfg)(img).words  # default: every box at every margin, one call
+    words = OCR(cfg, detector=OracleDetector(boxes), recognizer=rec)(img).words  # default: every box at every margin, one call
     assert rec.calls == [9] and [w.text for w in words] == ["WIDE", "NARROW", "WIDE"]
 
 
 def test_detector_scale_and_long_side_cap_reach_the_detector_from_api_and_cli():
-    """``OCR(scale=, max_side=)`` and ``--scale/--max-side`` on read, batch and serve: a 463x1000 receipt is
+    """``ReadConfig(scale=, max_side=)`` and ``--scale/--max-side`` on read, batch and serve: a 463x1000 receipt is
     seen at 1250 px by default (the card's 1.25, cap 1600) and at 2500 px with 2.5 / 2500; nonsense is refused."""
     from rosetta.cli import build_parser
 
     receipt = (1000, 463, 3)
     assert OCR().detector.working_size(receipt) == 1250
-    ocr = OCR(scale=2.5, max_side=2500)
+    ocr = OCR(ReadConfig(scale=2.5, max_side=2500))
     assert ocr.detector.working_size(receipt) == 2500 and ocr.detector.working_size((720, 1280, 3)) == 2500
-    assert OCR(max_side=800).detector.working_size((720, 1280, 3)) == 800
+    assert OCR(ReadConfig(max_side=800)).detector.working_size((720, 1280, 3)) == 800
     with pytest.raises(ValueError, match="scale must be"):
-        OCR(scale=0.0)
+        ReadConfig(scale=0.0)
     for cmd in (["read", "x.jpg"], ["batch", "in", "-o", "out"], ["serve"]):
         args = build_parser().parse_args([*cmd, "--scale", "2.5", "--max-side", "2500"])
         assert (args.scale, args.max_side) == (2.5, 2500)
@@ -305,12 +294,14 @@ def test_detector_scale_and_long_side_cap_reach_the_detector_from_api_and_cli():
     from rosetta.engine.batch import BatchConfig, make_ocr
     from rosetta.engine.serve import ServeConfig
 
-    assert make_ocr(BatchConfig(output="out", scale=2.5, max_side=2500)).detector.working_size(receipt) == 2500
-    assert ServeConfig(scale=2.5, max_side=2500).scale == 2.5  # the service builds its OCR from these
+    chosen = ReadConfig(scale=2.5, max_side=2500)
+    assert make_ocr(BatchConfig(output="out", read=chosen)).detector.working_size(receipt) == 2500
+    served = ServeConfig.from_dict(ServeConfig(read=chosen).to_dict())  # as the service's workers receive it
+    assert served.read == chosen
 
 
 def test_small_print_is_detected_again_larger():
-    """``OCRConfig.dense_words``: when the first detection finds many small words (a receipt), the image is
+    """``ReadConfig.dense_words``: when the first detection finds many small words (a receipt), the image is
     detected again at the small-print scale and those boxes are read; few words, large words, or a scale the
     caller chose leave the first detection alone."""
     from rosetta.detection.detector import Detector
@@ -334,7 +325,7 @@ def test_small_print_is_detected_again_larger():
         ocr.detector, ocr.dense_detector = Canned(first, n, height), Canned(first, 3, 20.0)
         ocr(receipt)
         assert ocr.dense_detector.calls == 0
-    chosen = OCR(scale=1.25)  # the caller's scale: a page is detected again at it, only with room for more words
+    chosen = OCR(ReadConfig(scale=1.25))  # the caller's scale: a page is detected again at it, only with room for more words
     assert chosen.dense_detector.config.upscale == 1.25 and chosen.dense_detector.config.limits == (3000, 2000, 2000)
     chosen.detector, chosen.dense_detector = Canned(first, 40, 40.0), Canned(first, 3, 20.0)
     chosen(receipt)
@@ -364,14 +355,12 @@ def test_a_page_of_small_print_is_not_capped_at_the_photo_settings_200_words():
     ocr = OCR()
     first, _ = ocr.detector([img])[0]
     dense, _ = ocr.dense_detector([img])[0]
-    assert n > 600 and len(first) <= 300 and ocr._small_print(img, (first, None))
+    assert n > 600 and len(first) <= 300 and ocr.small_print(img, (first, None))
     assert len(dense) > 0.85 * n
 
 
 def test_a_long_strip_is_detected_in_tiles(ocr_factory):
     from PIL import ImageDraw, ImageFont
-
-    from rosetta.ocr import OCRConfig
 
     words = "OPEN DAILY FRESH COFFEE BREAD MARKET STATION GARDEN HOTEL PHARMACY BOOKS MUSIC RADIO TRAVEL".split()
     font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 36)
@@ -384,8 +373,8 @@ def test_a_long_strip_is_detected_in_tiles(ocr_factory):
         x += int(draw.textlength(w, font=font)) + 40
         drawn.append(w)
     arr = np.asarray(im)
-    whole = OCR(config=OCRConfig(tile_aspect=None))(arr)
-    tiled = OCR(config=OCRConfig())(arr)
+    whole = OCR(ReadConfig(tile_aspect=None))(arr)
+    tiled = OCR(ReadConfig())(arr)
     right_whole = sum(w.text in drawn for w in whole.words)
     assert right_whole <= 0.3 * len(drawn)  # shrunk to the detector's cap, the 36 px text is ~10 px high
     got = [w.text for w in sorted(tiled.words, key=lambda w: w.box.cx)]

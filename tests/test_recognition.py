@@ -77,7 +77,7 @@ def test_degenerate_crops_give_empty_text_not_errors(recognizer):
     assert out[1][0] == "" and out[2][0] == ""
 
 
-def _render(text: str, family: str, size: int = 40) -> np.ndarray:
+def render_word(text: str, family: str, size: int = 40) -> np.ndarray:
     from PIL import Image, ImageDraw
 
     from rosetta.synth.fonts import FontRegistry
@@ -92,7 +92,7 @@ def _render(text: str, family: str, size: int = 40) -> np.ndarray:
 
 
 def _read_clean(recognizer, words):
-    crops = [_render(t, f) for t, f in words]
+    crops = [render_word(t, f) for t, f in words]
     out = recognizer(crops)
     # batching by width must not change any answer
     assert [recognizer([c])[0][0] for c in crops] == [t for t, _ in out]
@@ -121,7 +121,7 @@ def test_shipped_model_reads_clean_cyrillic(recognizer):
 def test_script_hint_reads_lookalike_words_in_the_given_script():
     """Words of letters shared by Latin and Cyrillic glyphs cannot be told apart by sight; a script hint decides."""
     words = [("МАРКА", "DejaVu Sans"), ("ТОРС", "DejaVu Serif"), ("сок", "DejaVu Sans"), ("Мех", "DejaVu Sans")]
-    crops = [_render(t, f) for t, f in words]
+    crops = [render_word(t, f) for t, f in words]
     reads = Recognizer.load(decode=DecodeConfig(scripts=("cyrillic",)))(crops)
     hinted = [t.casefold() for t, _ in reads]
     assert sum(g == w.casefold() for (w, _), g in zip(words, hinted)) >= 3, hinted
@@ -154,7 +154,7 @@ def test_each_word_is_decoded_in_one_script():
 
 def test_words_turned_a_quarter_are_read_both_ways_round(recognizer):
     words = [("STATION", "DejaVu Sans"), ("coffee", "Liberation Serif"), ("Garden", "DejaVu Serif")]
-    crops = [_render(t, f) for t, f in words]
+    crops = [render_word(t, f) for t, f in words]
     turned = [np.rot90(crops[0], 1), np.rot90(crops[1], -1), np.rot90(crops[2], 1)]  # tall crops, both directions
     got = [t.casefold() for t, _ in recognizer(turned)]
     assert got == [w.casefold() for w, _ in words], got

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from rosetta.config import ReadConfig
 from rosetta.engine.serve import ServeConfig, create_app
 from rosetta.result import Result, RotatedBox, Word
 
@@ -162,9 +163,9 @@ def test_lanes_split_each_batch_run_concurrently_and_a_failure_stays_in_its_lane
 
 
 def test_serve_config_splits_cores_into_lanes():
-    assert (ServeConfig(threads=2, max_batch=8).lanes, ServeConfig(threads=2, max_batch=8).lane_threads) == (2, 1)
-    assert (ServeConfig(threads=2, max_batch=1).lanes, ServeConfig(threads=2, max_batch=1).lane_threads) == (1, 2)
-    assert (ServeConfig(threads=5, max_batch=2).lanes, ServeConfig(threads=5, max_batch=2).lane_threads) == (2, 2)
+    assert (ServeConfig(read=ReadConfig(threads=2), max_batch=8).lanes, ServeConfig(read=ReadConfig(threads=2), max_batch=8).lane_threads) == (2, 1)
+    assert (ServeConfig(read=ReadConfig(threads=2), max_batch=1).lanes, ServeConfig(read=ReadConfig(threads=2), max_batch=1).lane_threads) == (1, 2)
+    assert (ServeConfig(read=ReadConfig(threads=5), max_batch=2).lanes, ServeConfig(read=ReadConfig(threads=5), max_batch=2).lane_threads) == (2, 2)
 
 
 def test_script_hint_reaches_the_reader_and_bad_hints_are_400():

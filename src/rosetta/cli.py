@@ -10,6 +10,15 @@ import logging
 import sys
 from typing import Sequence
 
+from rosetta import __version__, cli_batch, cli_eval, cli_read, cli_search, cli_serve
+from rosetta.data.icdar2015 import parse_range
+from rosetta.models import MODEL_DIR, MODEL_NAMES, load_weights, model_paths, package, write_card
+from rosetta.synth.errors import SynthSetupError
+from rosetta.synth.scenes import SceneSynthConfig
+from rosetta.synth.sheet import write_sheets
+from rosetta.synth.words import WordSynthConfig
+from rosetta.synth.writer import write_scenes, write_words
+
 log = logging.getLogger("rosetta")
 
 
@@ -52,26 +61,16 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from rosetta.synth.errors import SynthSetupError
-
     try:
         if args.what == "sheet":
-            from rosetta.synth.sheet import write_sheets
-
             for p in write_sheets(args.out):
                 print(p)
             return 0
         scripts = tuple(s.strip() for s in args.scripts.split(",") if s.strip())
         if args.what == "words":
-            from rosetta.synth.words import WordSynthConfig
-            from rosetta.synth.writer import write_words
-
             idx = write_words(args.out, WordSynthConfig(scripts=scripts, seed=args.seed, difficulty=args.difficulty),
                               args.count, args.workers, progress=not args.no_progress)
         else:
-            from rosetta.synth.scenes import SceneSynthConfig
-            from rosetta.synth.writer import write_scenes
-
             idx = write_scenes(args.out, SceneSynthConfig(scripts=scripts, seed=args.seed, difficulty=args.difficulty),
                                args.count, args.workers, progress=not args.no_progress)
         print(idx)
@@ -155,9 +154,6 @@ def version_line() -> str:
     """
     import json
 
-    from rosetta import __version__
-    from rosetta.models import model_paths
-
     models = []
     for name in ("detector", "recognizer"):
         card = model_paths(name)[1]
@@ -180,7 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log what the models and engines do")
     p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True)
-    from rosetta import cli_batch, cli_eval, cli_read, cli_search, cli_serve
 
     cli_read.add_parser(sub)
     cli_batch.add_parser(sub)
@@ -225,8 +220,6 @@ def _calibration_images(spec: str | None, default: int) -> int | list[int]:
     >>> _calibration_images(None, 32), _calibration_images("12", 32), _calibration_images("33-35", 32)
     (32, 12, [33, 34, 35])
     """
-    from rosetta.cli_eval import parse_range
-
     if not spec:
         return default
     return int(spec) if spec.isdigit() else sorted(parse_range(spec) or ())
@@ -237,7 +230,6 @@ def _run_quantize(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from rosetta.detection.detector import build_int8 as build_detector
-    from rosetta.models import MODEL_DIR
     from rosetta.quant.ort_int8 import (DETECTOR_CALIBRATION_IMAGES, DETECTOR_INT8, RECOGNIZER_INT8, real_calibration_crops,
                                         real_calibration_images)
     from rosetta.quant.recognizer import build_int8 as build_recognizer
@@ -293,11 +285,7 @@ def _run_models(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from rosetta.models import MODEL_NAMES, load_weights, package
-
     if args.what == "card":
-        from rosetta.models import write_card
-
         print(write_card())
         return 0
     if args.what == "list":
@@ -327,28 +315,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "synth":
         return _run_synth(args)
     if args.command == "read":
-        from rosetta import cli_read
-
         return cli_read.run(args)
     if args.command == "eval":
-        from rosetta import cli_eval
-
         return cli_eval.run(args)
     if args.command == "models":
         return _run_models(args)
     if args.command == "quantize":
         return _run_quantize(args)
     if args.command == "serve":
-        from rosetta import cli_serve
-
         return cli_serve.run(args)
     if args.command == "batch":
-        from rosetta import cli_batch
-
         return cli_batch.run(args)
     if args.command in ("index", "search", "tag"):
-        from rosetta import cli_search
-
         return cli_search.run(args)
     raise SystemExit(f"unknown command {args.command}")
 

@@ -16,10 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+from rosetta.cli_options import add_read_arguments, read_config_from_args
+from rosetta.engine.batch import BatchConfig, check_manifest, list_inputs, make_shards, pending
+from rosetta.engine.runners import run_local, run_ray
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from rosetta.cli_read import add_detect_scale, add_min_confidence, scripts_arg
-
     b = sub.add_parser("batch", help="OCR a directory, glob, list or table of images into Parquet/JSONL parts")
     b.add_argument("input", help="a directory (recursive), a glob, a .txt list of paths, or a .parquet/.jsonl "
                                  "table with a 'path' or 'bytes' column")
@@ -28,24 +30,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workers", type=int, default=None, help="worker processes / Ray actors (default: cores)")
     b.add_argument("--batch-size", type=int, default=16, help="images per shard and per part file")
     b.add_argument("--format", choices=["parquet", "jsonl"], default="parquet", help="part files (default: parquet)")
-    b.add_argument("--int8", action="store_true", help="int8 detector and recognizer (ONNX Runtime)")
-    b.add_argument("--models", default=None, help="model folder (default: the shipped models)")
-    b.add_argument("--scripts", default=None, type=scripts_arg,
-                   help="the scripts the text is in, e.g. cyrillic (default: every script)")
-    add_min_confidence(b)
-    add_detect_scale(b)
+    add_read_arguments(b, threads_help="intra-op threads per worker (default: 1)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from rosetta.engine.batch import BatchConfig, check_manifest, list_inputs, make_shards, pending
-
     workers = args.workers or os.cpu_count() or 1
     cfg = BatchConfig(output=args.output, fmt=args.format, batch_size=max(1, args.batch_size), workers=workers,
-                      models=args.models, int8=args.int8, scripts=args.scripts, min_confidence=args.min_confidence,
-                      scale=args.scale, max_side=args.max_side)
+                      read=read_config_from_args(args))
     ids, sources = list_inputs(args.input)
     if not ids:
         raise SystemExit(f"rosetta batch: error: no images found in {args.input}")
@@ -55,10 +49,7 @@ def run(args: argparse.Namespace) -> int:
     todo = pending(shards, out, cfg.fmt)
     skipped = sum(len(s.ids) for s in shards) - sum(len(s.ids) for s in todo)
     total = sum(len(s.ids) for s in todo)
-    if args.engine == "ray":
-        from rosetta.engine.runners import run_ray as runner
-    else:
-        from rosetta.engine.runners import run_local as runner
+    runner = run_ray if args.engine == "ray" else run_local
     done = failed = 0
     t0 = time.perf_counter()
     quiet = args.no_progress or not sys.stderr.isatty()  # a progress bar for people at a terminal, not for logs

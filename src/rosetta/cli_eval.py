@@ -12,22 +12,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import numpy as np
+from rosetta.cli_options import scripts_arg
+from rosetta.config import ReadConfig
+from rosetta.data.crops import load_crops, photo_word_crops
+from rosetta.data.icdar2015 import load_gt_rows, parse_range
+from rosetta.data.splits import SYNTH_CYRILLIC_VAL_SEED, SYNTH_CYRILLIC_VAL_SIZE, SYNTH_VAL_DIFFICULTY
+from rosetta.eval import evaluate_images, scored_words
+from rosetta.eval_explain import explain_images, explain_table
+from rosetta.geometry import boxes_to_quads
+from rosetta.io import load_image
+from rosetta.metrics import text_scores
+from rosetta.synth.words import WordSynth, WordSynthConfig
 
 
 EXPLAIN_WEAK_SCORE = 0.3  # --explain: the detector's boxes from this score up to its read threshold are "weak"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from rosetta.cli_read import scripts_arg
-
     p = sub.add_parser("eval", help="evaluate models on labelled data")
     esub = p.add_subparsers(dest="what", required=True)
     r = esub.add_parser("recognizer", help="word accuracy, case-sensitive accuracy, 1-NED, CER (labels.jsonl)")
@@ -62,25 +67,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("-o", "--output", default=None, help="also write the JSON here")
 
 
-def parse_range(spec: str | None) -> set[int] | None:
-    """Image numbers from "201-250" or "1-5,9" (None when empty).
-
-    >>> sorted(parse_range("1-3,7")), parse_range("")
-    ([1, 2, 3, 7], None)
-    """
-    if not spec:
-        return None
-    out: set[int] = set()
-    for part in spec.split(","):
-        a, _, b = part.partition("-")
-        out |= set(range(int(a), int(b or a) + 1))
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from rosetta.ocr import set_threads
 
-    torch.set_num_threads(args.threads)
+    set_threads(ReadConfig(threads=args.threads))
     folder = Path(args.models) if args.models else None
     if args.what == "recognizer":
         from rosetta.runtime.recognizer import DecodeConfig
@@ -98,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(res, indent=2, ensure_ascii=False)
     print(text)
     if "explain" in res:
-        from rosetta.eval_explain import explain_table
-
         print(explain_table(res["explain"]), file=sys.stderr)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
@@ -110,7 +98,6 @@ def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path |
                     decode=None, images: str | None = None) -> dict:
     """Scores of the recognizer on a crop set's ``split``, or (``images``, e.g. "201-250") on the words of full
     images cut out at their ground-truth boxes (rosetta.data.crops.photo_word_crops)."""
-    from rosetta.data.crops import load_crops, photo_word_crops
     from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
 
     if images:
@@ -125,8 +112,6 @@ def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path |
 
 def score_recognizer(rec, images: list, texts: list[str]) -> dict:
     """Text scores of ``rec`` on labelled crops, with its speed and model version."""
-    from rosetta.metrics import text_scores
-
     t = time.perf_counter()
     preds = [p for p, _ in rec(images)]
     dt = time.perf_counter() - t
@@ -139,9 +124,6 @@ def synthetic_val(script: str, n: int | None = None, difficulty: float | None = 
     rendered at ``SYNTH_VAL_DIFFICULTY``: distorted as photos are, but legible to a careful reader (at the
     curriculum's top difficulty, ``difficulty=1.0``, about a quarter of the crops were not: docs/audit)."""
     import numpy as np
-
-    from rosetta.data.splits import SYNTH_CYRILLIC_VAL_SEED, SYNTH_CYRILLIC_VAL_SIZE, SYNTH_VAL_DIFFICULTY
-    from rosetta.synth.words import WordSynth, WordSynthConfig
 
     seed = SYNTH_CYRILLIC_VAL_SEED + {"cyrillic": 0, "latin": 1, "arabic": 2}[script]
     level = SYNTH_VAL_DIFFICULTY if difficulty is None else difficulty
@@ -170,9 +152,6 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     gives the same kept words."""
     import resource
 
-    from rosetta.eval import evaluate_images, scored_words
-    from rosetta.io import load_image
-
     rows = load_gt_rows(data, numbers)
     if not rows:
         raise SystemExit(f"rosetta eval: error: no images selected in {data}")
@@ -193,17 +172,15 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
         from rosetta.ocr import OCR
         from rosetta.train.predict import TorchRecognizer as Recognizer
 
-        ocr = OCR(det, Recognizer.load(folder, engine=engine))
+        ocr = OCR(detector=det, recognizer=Recognizer.load(folder, engine=engine))
         keep_at = ocr.detector.config.score_thresh  # the threshold words are read at (the card's read_score_thresh)
         floor = ocr.config.min_confidence
         if explain:  # every read, the floor applied below
-            from rosetta.ocr import OCRConfig
 
-            ocr = OCR(det, ocr.recognizer, config=OCRConfig(keep_empty=True), min_confidence=0.0)
+            ocr = OCR(ReadConfig(keep_empty=True, min_confidence=0.0), detector=det, recognizer=ocr.recognizer)
             weak_det = ocr.detector.with_config(score_thresh=min(EXPLAIN_WEAK_SCORE, keep_at))
     elif explain:
         raise SystemExit("rosetta eval: error: --explain is for `eval ocr`")
-    from rosetta.geometry import boxes_to_quads
 
     gts, dets, scored, read, weak = [], [], [], [], []
     t = time.perf_counter()
@@ -234,8 +211,6 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     if end_to_end:
         out["e2e"] = res["e2e"]
     if explain:
-        from rosetta.eval_explain import explain_images
-
         out["min_confidence"] = floor
         out["weak_score"] = EXPLAIN_WEAK_SCORE
         out["explain"] = explain_images(gts, read, floor, weak)
@@ -245,42 +220,4 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     return out
 
 
-def load_gt_rows(data: Path, numbers: set[int] | None = None) -> list[dict]:
-    """The rows of ``data/gt.jsonl`` (one image each), only images ``img_N`` with N in ``numbers`` if given."""
-    rows = [json.loads(line) for line in (data / "gt.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    return rows if numbers is None else [r for r in rows if _number(r["image"]) in numbers]
-
-
-def ic15_rows(numbers: set[int]) -> tuple[list[dict], list[np.ndarray]]:
-    """ICDAR 2015 dev rows (``{"image", "words"}``) and decoded images for image ``numbers``, for measuring;
-    tools that choose something use :func:`ic15_training_rows`, which refuses the validation images.
-
-    >>> rows, images = ic15_rows({201})  # doctest: +SKIP
-    >>> rows[0]["image"], images[0].shape  # doctest: +SKIP
-    ('img_201.jpg', (720, 1280, 3))
-    """
-    from rosetta.data.splits import data_root
-    from rosetta.io import load_image
-
-    data = data_root() / "icdar2015_dev"
-    rows = load_gt_rows(data, numbers)
-    return rows, [load_image(data / r["image"]) for r in rows]
-
-
-def ic15_training_rows(spec: str, who: str) -> tuple[list[dict], list[np.ndarray]]:
-    """ICDAR 2015 dev rows and decoded images for image numbers ``spec`` ("1-200"), for a tool that chooses
-    something (``who`` names it): validation images (img_201..250) are refused."""
-    from rosetta.data.splits import IC15_VAL_IMAGES
-
-    numbers = parse_range(spec) or set()
-    if numbers & set(IC15_VAL_IMAGES):
-        raise SystemExit(f"{who}: validation images (201-250) are not for choosing; use 1-200")
-    return ic15_rows(numbers)
-
-
-def _number(name: str) -> int:
-    m = re.search(r"(\d+)", Path(name).stem)
-    return int(m.group(1)) if m else -1
-
-
-__all__ = ["add_parser", "run", "eval_recognizer", "eval_images", "parse_range"]
+__all__ = ["add_parser", "run", "eval_recognizer", "eval_images"]

@@ -1,7 +1,7 @@
 """``rosetta read``: images (or word crops) in, every word out, in the format asked for.
 
     rosetta read PATHS... [--format json|jsonl|text|tsv|hocr|alto] [-o OUT] [--viz DIR] [--list FILE]
-                 [--threads N] [--crops]
+                 [--crops] [reading options: --threads N --int8 --scripts S --scale X --max-side N ...]
 
 Exit codes: 0 all read, 1 some inputs failed (each named on stderr), 2 usage error.
 """
@@ -14,54 +14,15 @@ import sys
 from pathlib import Path
 from typing import IO, Iterator
 
+from rosetta import export
+from rosetta.cli_options import add_read_arguments, read_config_from_args
+from rosetta.config import ENGINES
+from rosetta.export import draw_overlay
 from rosetta.inputs import STDIN, expand
+from rosetta.io import load_image
 
 EXTENSIONS = {"json": ".json", "jsonl": ".jsonl", "text": ".txt", "tsv": ".tsv", "hocr": ".hocr", "alto": ".xml"}
 CHUNK = 8  # images per batch through the models
-
-
-def add_min_confidence(p: argparse.ArgumentParser) -> None:
-    """The ``--min-confidence`` option of read, batch and serve."""
-    p.add_argument("--min-confidence", type=float, default=None,
-                   help="drop words read with a lower confidence (default: the recognizer card's "
-                        "min_confidence, 0.85 for the shipped one; 0 keeps all)")
-
-
-def _in_range(kind, bounds: str):
-    """An argparse type: ``kind`` values within the detector's ``bounds`` (``SCALE_RANGE`` or ``MAX_SIDE_RANGE``
-    of :mod:`rosetta.detection.detector`, read when the option is given: the parser itself stays light),
-    anything else a usage error (exit 2)."""
-    def parse(text: str):
-        from rosetta.detection import detector
-
-        lo, hi = getattr(detector, bounds)
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not lo <= v <= hi:
-            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, not {text}")
-        return v
-    return parse
-
-
-def add_detect_scale(p: argparse.ArgumentParser) -> None:
-    """The ``--scale`` and ``--max-side`` options of read, batch and serve."""
-    p.add_argument("--scale", type=_in_range(float, "SCALE_RANGE"), default=None,
-                   help="the detector sees images at this multiple of their size (default: the model's, 1.25; "
-                        "small print such as receipts: 2.5 with --max-side 2500)")
-    p.add_argument("--max-side", type=_in_range(int, "MAX_SIDE_RANGE"), default=None,
-                   help="cap on the long side the detector sees, in pixels (default: the model's, 1600)")
-
-
-def scripts_arg(spec: str) -> tuple[str, ...] | None:
-    """argparse type of ``--scripts``: "latin,cyrillic" -> ("latin", "cyrillic"), with a clean error."""
-    from rosetta.charset import parse_scripts
-
-    try:
-        return parse_scripts(spec)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -73,17 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="output file, or a directory (existing, or ending in /) for one file per image")
     r.add_argument("--viz", default=None, help="write overlay PNGs (boxes and texts) into this directory")
     r.add_argument("--list", default=None, help="a file of input paths, one per line")
-    r.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     r.add_argument("--crops", action="store_true", help="treat each input as one word crop (no detection)")
-    r.add_argument("--engine", choices=["torch", "onnx"], default="onnx", help="inference engine (default: onnx)")
-    r.add_argument("--int8", action="store_true", help="int8 detector and recognizer (ONNX Runtime; built by `rosetta quantize`)")
-    r.add_argument("--models", default=None, help="folder with detector/recognizer files (default: shipped)")
-    r.add_argument("--beam", type=int, default=1, help="CTC beam width (1 = greedy)")
-    r.add_argument("--scripts", default=None, type=scripts_arg,
-                   help="the scripts the text is in, e.g. cyrillic or latin,cyrillic (default: every script)")
-    r.add_argument("--lexicon", default=None, help="a file of allowed words, one per line (beam search keeps to them)")
-    add_min_confidence(r)
-    add_detect_scale(r)
+    r.add_argument("--engine", choices=list(ENGINES), default="onnx", help="inference engine (default: onnx)")
+    add_read_arguments(r)
     r.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
 
 
@@ -120,19 +73,13 @@ def _out_dir(args: argparse.Namespace, n: int) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     items = _inputs(args)
     stdin_bytes = sys.stdin.buffer.read() if STDIN in items else None
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    config = read_config_from_args(args, engine=args.engine)
     if args.crops:
-        return _run_crops(args, items, stdin_bytes)
-    from rosetta import export
+        return _run_crops(args, config, items, stdin_bytes)
     from rosetta.ocr import OCR
 
     out_dir = _out_dir(args, len(items))
-    recognizer = _recognizer(args) if args.beam > 1 or args.lexicon or args.scripts else None
-    ocr = OCR(recognizer=recognizer, threads=args.threads, engine=args.engine, int8=args.int8, folder=args.models,
-              min_confidence=args.min_confidence, scale=args.scale, max_side=args.max_side)
+    ocr = OCR(config)
     failed = 0
     bar = _progress(items, args)
     stream: IO[str] = sys.stdout if args.output in (None, "-") or out_dir else open(args.output, "w", encoding="utf-8")
@@ -172,22 +119,8 @@ def run(args: argparse.Namespace) -> int:
     return _exit_code(failed, len(items))
 
 
-def _recognizer(args: argparse.Namespace):
-    from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
-
-    lexicon = None
-    if args.lexicon:
-        lexicon = [w.strip() for w in Path(args.lexicon).read_text(encoding="utf-8").splitlines() if w.strip()]
-    return Recognizer.load(Path(args.models) if args.models else None, engine="int8" if args.int8 else args.engine,
-                           decode=DecodeConfig(beam_width=max(1, args.beam), scripts=args.scripts),
-                           lexicon=lexicon)
-
-
 def _write_viz(folder: Path, item: str, res, stdin_bytes: bytes | None) -> None:
     from PIL import Image
-
-    from rosetta.export import draw_overlay
-    from rosetta.io import load_image
 
     folder.mkdir(parents=True, exist_ok=True)
     img = load_image(_load(item, stdin_bytes), item)
@@ -199,11 +132,12 @@ def _chunks(items: list[str], n: int) -> Iterator[list[str]]:
         yield items[i:i + n]
 
 
-def _run_crops(args: argparse.Namespace, items: list[str], stdin_bytes: bytes | None) -> int:
+def _run_crops(args: argparse.Namespace, config, items: list[str], stdin_bytes: bytes | None) -> int:
     """Each input is one word crop: one JSON line per image {"image", "text", "confidence"[, "error"]}."""
-    from rosetta.ocr import load_all
+    from rosetta.ocr import load_all, load_recognizer, set_threads
 
-    rec = _recognizer(args)
+    set_threads(config)  # no OCR here to set them
+    rec = load_recognizer(config)
     failed = 0
     bar = _progress(items, args)
     stream: IO[str] = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")

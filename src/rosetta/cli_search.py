@@ -17,6 +17,14 @@ import sys
 from pathlib import Path
 from typing import IO, Iterator
 
+from rosetta.export import draw_overlay
+from rosetta.io import ImageError, load_image
+from rosetta.result import Result, RotatedBox, Word
+from rosetta.search.index import Index, SearchConfig, part_files, read_part
+from rosetta.search.records import ImageDoc
+from rosetta.search.store import SearchIndexError
+from rosetta.search.tag import Lexicon, tag
+
 log = logging.getLogger(__name__)
 COMMANDS = ("index", "search", "tag")
 DB_HELP = "the index: an SQLite file (made by `rosetta index`) or a PostgreSQL DSN postgresql://user@host/db"
@@ -52,8 +60,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rosetta.search.store import SearchIndexError
-
     try:
         return {"index": _index, "search": _search, "tag": _tag}[args.command](args)
     except (SearchIndexError, ValueError) as exc:
@@ -62,8 +68,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from rosetta.search.index import Index
-
     total = {"parts_added": 0, "parts_skipped": 0, "images_added": 0}
     with Index(args.db, create=True) as idx:
         for folder in args.folders:
@@ -74,8 +78,6 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from rosetta.search.index import Index, SearchConfig
-
     if args.limit < 1:
         raise ValueError(f"--limit must be at least 1, got {args.limit}")
     with Index(args.db, create=False, config=SearchConfig(fuzzy=not args.exact)) as idx:
@@ -97,10 +99,6 @@ def draw_hits(hits, folder: Path) -> int:
     """Overlay PNGs of the hit words on their images (those whose path can be read); returns how many."""
     from PIL import Image
 
-    from rosetta.export import draw_overlay
-    from rosetta.io import ImageError, load_image
-    from rosetta.result import Result, RotatedBox, Word
-
     folder.mkdir(parents=True, exist_ok=True)
     done = 0
     for rank, h in enumerate(hits, 1):
@@ -121,10 +119,6 @@ def draw_hits(hits, folder: Path) -> int:
 
 def _docs(spec: str) -> Iterator:
     """ImageDocs from a batch output folder or a JSONL file of Results / batch rows."""
-    from rosetta.result import Result
-    from rosetta.search.index import part_files, read_part
-    from rosetta.search.records import ImageDoc
-
     p = Path(spec)
     if p.is_dir():
         files = part_files(p)
@@ -147,9 +141,6 @@ def _docs(spec: str) -> Iterator:
 
 
 def _tag(args: argparse.Namespace) -> int:
-    from rosetta.search.index import Index
-    from rosetta.search.tag import Lexicon, tag
-
     if args.input is None and args.db is None:
         raise ValueError("give a batch output folder or results file to tag, or --db INDEX to tag its images")
     lexicon = Lexicon.load(args.lexicon) if args.lexicon else Lexicon.example()

@@ -11,7 +11,6 @@ data, never inside the repository) so later runs start in seconds.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import pickle
 from dataclasses import dataclass
@@ -21,7 +20,9 @@ import cv2
 import numpy as np
 
 from rosetta.charset import normalize
-from rosetta.data.splits import data_root, ic15_image_number, read_labels, split_labels
+from rosetta.data.icdar2015 import load_gt_rows
+from rosetta.data.splits import data_root, read_labels, split_labels
+from rosetta.geometry import quad_to_box, rotated_crop
 from rosetta.synth.corpus import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def load_crops(dataset: str, split: str, root: Path | None = None, height: int =
     return crops
 
 
-PHOTO_WORDS_MARGIN = 0.16  # the end-to-end reader's first crop margin (OCRConfig.crop_margin)
+PHOTO_WORDS_MARGIN = 0.16  # the end-to-end reader's first crop margin (ReadConfig.crop_margin)
 
 
 def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] = range(201, 251), root: Path | None = None,
@@ -97,17 +98,9 @@ def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] =
     this set scores the shipped model and a new one alike (the crop sets' validation blocks were trained on by
     models made before the splits were grouped by photo). ``height=None``: colour crops at the photo's resolution
     (what another OCR's recognizer would be given)."""
-    from rosetta.geometry import quad_to_box, rotated_crop
-
     folder = (root or data_root()) / dataset
-    if not (folder / "gt.jsonl").exists():
-        raise FileNotFoundError(f"{folder}/gt.jsonl not found: set ROSETTA_DATA to the shared data folder")
     images, texts, names = [], [], []
-    with open(folder / "gt.jsonl", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
-    for r in rows:
-        if ic15_image_number(r["image"]) not in numbers:
-            continue
+    for r in load_gt_rows(folder, numbers):
         words = [w for w in r["words"] if not w.get("ignore")]
         if not words:
             continue

@@ -21,9 +21,12 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
+
+from rosetta.config import ReadConfig
+from rosetta.inputs import expand
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +49,17 @@ class BatchConfig:
     fmt: str = "parquet"  # or "jsonl"
     batch_size: int = 16  # images per shard (and per part file)
     workers: int = 1
-    threads_per_worker: int = 1
-    int8: bool = False
-    models: str | None = None  # model folder; None = shipped
-    scripts: tuple[str, ...] | None = None  # the scripts the text is in, when known (None: any)
-    min_confidence: float | None = None  # words read with less are dropped (None: the recognizer card's)
-    scale: float | None = None  # the detector's image scale (None: the model's)
-    max_side: int | None = None  # the detector's long-side cap in pixels (None: the model's)
+    read: ReadConfig = ReadConfig()  # how every image is read; its ``threads`` are per worker (None: 1)
+
+    @property
+    def threads_per_worker(self) -> int:
+        return self.read.threads or 1
 
 
 # ----------------------------------------------------------------------------- inputs
 def list_inputs(spec: str) -> tuple[list[str], list[Any]]:
     """(ids, sources) from a directory, a glob, a text file of paths, or a Parquet/JSONL table with a
     ``path`` or ``bytes`` column (and optionally ``id``)."""
-    from rosetta.inputs import expand
-
     p = Path(spec)
     if p.is_file() and p.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
@@ -109,13 +108,15 @@ def listing_digest(ids: Sequence[str], batch_size: int) -> str:
 
 
 def reading_settings(cfg: BatchConfig) -> dict[str, Any]:
-    """What decides the words of a row: a resumed run must read as the first one did.
+    """What decides the words of a row (every reading setting but the threads): a resumed run must read as the
+    first one did.
 
-    >>> reading_settings(BatchConfig(output="o", int8=True, scale=2.5))["int8"]
-    True
+    >>> s = reading_settings(BatchConfig(output="o", read=ReadConfig(int8=True, scale=2.5)))
+    >>> s["int8"], s["scale"], "threads" in s
+    (True, 2.5, False)
     """
-    return {"int8": cfg.int8, "models": cfg.models, "scripts": list(cfg.scripts) if cfg.scripts else None,
-            "min_confidence": cfg.min_confidence, "scale": cfg.scale, "max_side": cfg.max_side}
+    settings = {k: v for k, v in cfg.read.to_dict().items() if k != "threads"}
+    return json.loads(json.dumps(settings))  # as the manifest holds them (lists, not tuples)
 
 
 def check_manifest(out: Path, ids: Sequence[str], cfg: BatchConfig) -> None:
@@ -132,7 +133,8 @@ def check_manifest(out: Path, ids: Sequence[str], cfg: BatchConfig) -> None:
                              f"({old.get('images')} images, batch size {old.get('batch_size')}, {old.get('format')}); "
                              "use a new output folder")
         before = old.get("reading", settings)  # manifests written before it was recorded: not checked
-        changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
+        # settings a manifest did not record yet (older versions recorded six) are not checked
+        changed = {k: (before.get(k), v) for k, v in settings.items() if k in before and before[k] != v}
         if changed:
             said = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
             raise SystemExit(f"rosetta batch: error: {out} was read with other settings ({said}); rerun with the "
@@ -225,13 +227,10 @@ def read_output(out: str | Path) -> list[dict]:
 
 
 def make_ocr(cfg: BatchConfig):
-    import torch
-
-    torch.set_num_threads(cfg.threads_per_worker)
+    """A worker's OCR: ``cfg.read`` at ``threads_per_worker`` threads."""
     from rosetta.ocr import OCR
 
-    return OCR(int8=cfg.int8, folder=cfg.models, scripts=cfg.scripts, min_confidence=cfg.min_confidence,
-               scale=cfg.scale, max_side=cfg.max_side)
+    return OCR(replace(cfg.read, threads=cfg.threads_per_worker))
 
 
 __all__ = ["Shard", "BatchConfig", "list_inputs", "make_shards", "check_manifest", "pending", "process_shard",

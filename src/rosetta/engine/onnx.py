@@ -16,6 +16,9 @@ from typing import Sequence
 
 import torch
 
+from rosetta.backbones.shufflenet import pixel_stem, widen_stem
+from rosetta.detection.transform import MEAN, STD
+
 log = logging.getLogger(__name__)
 
 
@@ -93,7 +96,7 @@ def recognizer_session(model: torch.nn.Module, threads: int | None = None):
 GRAPH_PARTS = ("trunk", "neck", "rpn.head")
 
 
-class _Features(torch.nn.Module):
+class DetectorFeatures(torch.nn.Module):
     """Trunk, neck and the RPN head's convolutions: features, objectness logits and deltas per level, each
     channels-last (B, H, W, C): ONNX Runtime computes them so (NHWC int8 kernels; its blocked float layout
     converts to either at the same cost), and the PyTorch side reads them faster so (``grid_sample``
@@ -124,9 +127,6 @@ class _Features(torch.nn.Module):
                  delta_scale: torch.Tensor | None = None, reduce_for_roi: bool = True, pixel_input: bool = False):
         super().__init__()
         import copy
-
-        from rosetta.backbones.shufflenet import pixel_stem, widen_stem
-        from rosetta.detection.transform import MEAN, STD
 
         self.trunk, self.neck, self.head = widen_stem(model.trunk), model.neck, model.rpn.head
         self.pixel_input = pixel_input
@@ -204,7 +204,7 @@ def detector_features(model: torch.nn.Module, threads: int | None = None):
     path = cache_dir() / f"detector-features-{_digest(model, 'det4')}.onnx"
     if not path.exists():
         log.info("exporting the detector trunk to %s", path)
-        tmp = export(_Features(model).eval(), torch.zeros(1, 3, 256, 320), path.with_suffix(f".{os.getpid()}.export"),
+        tmp = export(DetectorFeatures(model).eval(), torch.zeros(1, 3, 256, 320), path.with_suffix(f".{os.getpid()}.export"),
                      FEATURE_AXES, FEATURE_NAMES)
         mark_roi_reduced(tmp).replace(path)  # atomic: concurrent workers never read a half-written file
     return features_runner(session(path, threads))
@@ -262,4 +262,4 @@ def features_runner(sess):
     return run
 
 
-__all__ = ["DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session", "Logits"]
+__all__ = ["Logits", "DetectorFeatures", "DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]

@@ -23,11 +23,18 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
+
+from rosetta import __version__, export
+from rosetta.charset import parse_scripts
+from rosetta.config import ReadConfig
+from rosetta.engine.budget import PixelBudget, release_free_memory
+from rosetta.io import ImageError, decoded_pixels, load_image, read_header
+from rosetta.search.http import add_search_routes
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parents[1] / "web"
@@ -47,20 +54,33 @@ class ServeConfig:
     pixel_wait_s: float = 10.0  # how long a request waits for room in that budget (503 after)
     decode_max_side: int = 4096  # longer images are decoded reduced to this: phone photos (4000 px) stay whole,
     # and the detector's dense pass sees 2,500 px at most, so words it finds keep >= 1.6x that size for reading
-    threads: int | None = None  # cores for inference (default: all PyTorch sees)
-    int8: bool = False  # int8 detector and recognizer
-    min_confidence: float | None = None  # words read with less are dropped (None: the recognizer card's)
-    scale: float | None = None  # the detector's image scale (None: the model's)
-    max_side: int | None = None  # the detector's long-side cap in pixels (None: the model's)
+    # how images are read; its ``threads`` are the cores for inference (None: all PyTorch sees), split into lanes
+    read: ReadConfig = ReadConfig()
     index: str | None = None  # search index for GET /v1/search (SQLite file or PostgreSQL DSN)
     lexicon: str | None = None  # class lexicon for POST /v1/tag (None: the example one)
 
     @property
     def cores(self) -> int:
-        """Cores for inference: ``threads``, else PyTorch's thread count (read before any model sets it)."""
+        """Cores for inference: ``read.threads``, else PyTorch's thread count (read before any model sets it)."""
         import torch
 
-        return max(1, self.threads or torch.get_num_threads())
+        return max(1, self.read.threads or torch.get_num_threads())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (the environment variable that carries them to uvicorn's workers)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "read"}, "read": self.read.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "ServeConfig":
+        """The inverse of :meth:`to_dict`.
+
+        >>> cfg = ServeConfig(max_batch=2, read=ReadConfig(int8=True, scripts=("latin",)))
+        >>> ServeConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        """
+        values = dict(values)
+        read = ReadConfig.from_dict(values.pop("read", {}))
+        return cls(**values, read=read)
 
     @property
     def lanes(self) -> int:
@@ -160,17 +180,12 @@ class MicroBatcher:
 
 def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeConfig = ServeConfig(),
                lanes: int = 1):
-    """The FastAPI app around ``read(arrays, names, scripts) -> [Result]`` (``OCR._read`` in production),
+    """The FastAPI app around ``read(arrays, names, scripts) -> [Result]`` (``OCR.read_arrays`` in production),
     which ``lanes`` threads may call concurrently."""
     from fastapi import FastAPI
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.concurrency import run_in_threadpool
-
-    from rosetta import export
-    from rosetta.charset import parse_scripts
-    from rosetta.engine.budget import PixelBudget, release_free_memory
-    from rosetta.io import ImageError, decoded_pixels, load_image, read_header
 
     from contextlib import asynccontextmanager
 
@@ -277,8 +292,6 @@ def create_app(read: Callable[..., list], info: dict[str, Any], config: ServeCon
     async def page():
         return HTMLResponse((WEB / "index.html").read_text(encoding="utf-8"))
 
-    from rosetta.search.http import add_search_routes
-
     add_search_routes(app, config.index, config.lexicon)  # GET /v1/search, POST /v1/tag
     app.state.batcher = batcher
     app.state.metrics = metrics
@@ -306,18 +319,16 @@ def production_app():
     """App factory for uvicorn (``--workers`` > 1 starts it per process); settings from ROSETTA_SERVE_*."""
     import json
 
-    from rosetta import __version__
-    from rosetta.ocr import OCR
+    from rosetta.ocr import OCR  # PyTorch: only a serving process loads it (tests serve stand-in readers)
 
-    cfg = ServeConfig(**json.loads(os.environ.get("ROSETTA_SERVE_CONFIG", "{}")))
+    cfg = ServeConfig.from_dict(json.loads(os.environ.get("ROSETTA_SERVE_CONFIG", "{}")))
     lanes, lane_threads = cfg.lanes, cfg.lane_threads
-    ocr = OCR(threads=lane_threads, int8=cfg.int8, min_confidence=cfg.min_confidence, scale=cfg.scale,
-              max_side=cfg.max_side)
-    info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.int8,
+    ocr = OCR(replace(cfg.read, threads=lane_threads))
+    info = {"name": "rosetta", "version": __version__, "models": ocr.versions, "int8": cfg.read.int8,
             "min_confidence": ocr.config.min_confidence,  # the floor in use (the web page shows it)
             "engine": {"detector": ocr.detector.engine, "recognizer": ocr.recognizer.engine},
             "lanes": lanes, "threads_per_lane": lane_threads}
-    return create_app(ocr._read, info, cfg, lanes)
+    return create_app(ocr.read_arrays, info, cfg, lanes)
 
 
 __all__ = ["ServeConfig", "MicroBatcher", "create_app", "production_app"]

@@ -11,14 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rosetta.engine.onnx import session
+from rosetta.quant.ort_int8 import disabled_optimizers
 from rosetta.runtime.files import NAMES, int8_path, weights_sha1  # the runtime checks the stamps written here
 
 
 def stamp(folder: Path, name: str, **facts: Any) -> Path:
     """Record which weights (and calibration) ``{name}.int8.onnx`` was built from, and the ONNX Runtime
     rewrites its session must leave out (a float pool after a float stem, :mod:`rosetta.quant.ort_int8`)."""
-    from rosetta.quant.ort_int8 import disabled_optimizers
-
     model = int8_path(folder, name)
     disabled = list(disabled_optimizers(model))
     path = model.with_suffix(".json")
@@ -29,8 +29,6 @@ def stamp(folder: Path, name: str, **facts: Any) -> Path:
 
 def int8_session(folder: Path, name: str, threads: int | None = None):
     """The ONNX Runtime session of ``folder``'s int8 ``name``; refuses a missing or stale one."""
-    from rosetta.engine.onnx import session
-
     path = int8_path(folder, name)
     if not path.exists():
         raise FileNotFoundError(f"int8 {name} {path} not found: run `rosetta quantize` first")

@@ -45,6 +45,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from rosetta.backbones.shufflenet import has_patch_stem
+from rosetta.data.crops import load_crops
+from rosetta.data.icdar2015 import load_images, refuse_validation
+from rosetta.detection.transform import PAD_PIXEL, DetectionTransform
+from rosetta.engine.onnx import (DEQUANTIZE_KEY, FEATURE_AXES, FEATURE_NAMES, PIXEL_INPUT_KEY, DetectorFeatures,
+                                 Logits, export, mark_roi_reduced, set_metadata)
+from rosetta.runtime.preprocess import to_input
+
 log = logging.getLogger(__name__)
 
 
@@ -84,14 +92,9 @@ ORT_DISABLED_OPTIMIZERS = ("QDQPropagationTransformer",)
 def real_calibration_images(n: int | Sequence[int] = DETECTOR_CALIBRATION_IMAGES) -> list[np.ndarray]:
     """Real photos for calibrating the detector: ICDAR 2015 dev img_1..img_n (its training part), or the
     images numbered ``n`` when it is a sequence (validation images are refused)."""
-    from rosetta.data.splits import IC15_VAL_IMAGES, data_root
-    from rosetta.io import load_image
-
     numbers = list(range(1, n + 1)) if isinstance(n, int) else sorted(n)
-    if set(numbers) & set(IC15_VAL_IMAGES):
-        raise ValueError("calibration images must be training images (img_1..img_200), not validation ones")
-    folder = data_root() / "icdar2015_dev" / "images"
-    return [load_image(folder / f"img_{i}.jpg") for i in numbers]
+    refuse_validation(numbers, "detector calibration")
+    return load_images(numbers)[1]
 
 
 # Ops of the recognizer graph that have int8 kernels or are layout-only; anything else is refused.
@@ -114,8 +117,6 @@ class _Reader:
 
 def real_calibration_crops(n: int = 400) -> list[np.ndarray]:
     """Real word crops for calibration: the first n/2 of the IIIT5K and of the IC15 training splits."""
-    from rosetta.data.crops import load_crops
-
     half = n // 2
     return (load_crops("iiit5k_train", "train").images[:half]
             + load_crops("icdar2015_wordrec_train", "train").images[:half])
@@ -124,8 +125,6 @@ def real_calibration_crops(n: int = 400) -> list[np.ndarray]:
 def calibration_batches(crops: Sequence[np.ndarray], batch_size: int = 16, width: int = 256) -> list[np.ndarray]:
     """Padded (B, 1, 32, width) batches: one width for all, as histogram calibrators need equal shapes."""
     import cv2
-
-    from rosetta.runtime.preprocess import to_input
 
     out = []
     inputs = [to_input(c) for c in crops]
@@ -142,8 +141,6 @@ def calibration_batches(crops: Sequence[np.ndarray], batch_size: int = 16, width
 def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out: Path,
                         config: Int8Config = Int8Config()) -> Path:
     """fp32 recognizer -> ONNX -> (pre-processed) -> static int8 QDQ ONNX at ``out``."""
-    from rosetta.engine.onnx import Logits, export
-
     if len(calib) < 32:
         raise ValueError(f"calibration needs real crops (got {len(calib)}; use a few hundred)")
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
@@ -160,8 +157,6 @@ def detector_batches(images: Sequence[np.ndarray], size: int = 1280) -> list[np.
     >>> [b.shape for b in detector_batches([np.zeros((72, 128, 3), np.uint8), np.zeros((100, 50, 3), np.uint8)], 64)]
     [(1, 3, 64, 64), (1, 3, 64, 64)]
     """
-    from rosetta.detection.transform import DetectionTransform
-
     t = DetectionTransform(size)
     made = [t.from_uint8([np.ascontiguousarray(im)], size)[0] for im in images]  # (1, 3, h, w) each
     h, w = max(b.shape[2] for b in made), max(b.shape[3] for b in made)
@@ -178,8 +173,6 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
     """The detector's trunk, neck and RPN head (the ONNX part of the detector) -> static int8 QDQ ONNX.
     ``calib``: real RGB photos (a few dozen), seen at long side ``size`` (the detector's working size) unless
     ``config.calibration_size`` says otherwise."""
-    from rosetta.engine.onnx import FEATURE_AXES, FEATURE_NAMES, _Features, export, mark_roi_reduced
-
     if len(calib) < 8:
         raise ValueError(f"calibration needs real images (got {len(calib)}; use a few dozen)")
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
@@ -188,9 +181,9 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
     patch = model.trunk.stem[0][0].kernel_size[0] if pixel else 1  # pixels in k x k patches
     size = config.calibration_size or size
     batches = pixel_batches(calib, size, patch) if pixel else detector_batches(calib, size)
-    features = _Features(model.eval(), pixel_input=pixel)
+    features = DetectorFeatures(model.eval(), pixel_input=pixel)
     if config.balance_rpn_outputs:
-        features = _Features(model.eval(), config.logit_floor, rpn_delta_scale(features, batches), pixel_input=pixel)
+        features = DetectorFeatures(model.eval(), config.logit_floor, rpn_delta_scale(features, batches), pixel_input=pixel)
         config = replace(config, float_scopes=config.float_scopes + ("/unscale.",))  # the multiply stays float
     if pixel:  # (B, H/k, W/k, 3k^2) pixel patches in
         example = torch.zeros(1, 256 // patch, 320 // patch, 3 * patch * patch)
@@ -211,8 +204,6 @@ def quantize_detector(model: torch.nn.Module, calib: Sequence[np.ndarray], out: 
 def rpn_delta_scale(features: torch.nn.Module, batches: Sequence[np.ndarray]) -> torch.Tensor:
     """Per box-delta component (dx, dy, dw, dh, angle), the factor that gives it the range of the widest one
     on the calibration inputs: (5,), the widest component's factor 1."""
-    from rosetta.engine.onnx import FEATURE_NAMES
-
     first = FEATURE_NAMES.index("d0")
     reach = torch.zeros(5)
     for b in batches:
@@ -225,8 +216,6 @@ def for_detector(config: Int8Config, model: torch.nn.Module) -> Int8Config:
     """``config`` as it applies to the detector ``model``: ``pixel_input`` decided (None: on for a stem that folds
     the normalization exactly, :func:`rosetta.backbones.shufflenet.has_patch_stem`), and with pixels in, the first
     convolution int8 (it reads exact uint8 pixels)."""
-    from rosetta.backbones.shufflenet import has_patch_stem
-
     if config.pixel_input is None:
         config = replace(config, pixel_input=has_patch_stem(model.trunk))
     return replace(config, keep_first_fp32=False) if config.pixel_input else config
@@ -240,8 +229,6 @@ def pixel_batches(images: Sequence[np.ndarray], size: int, patch: int = 4) -> li
     >>> [b.shape for b in pixel_batches([np.zeros((72, 128, 3), np.uint8), np.zeros((100, 50, 3), np.uint8)], 64)]
     [(1, 16, 16, 48), (1, 16, 16, 48)]
     """
-    from rosetta.detection.transform import PAD_PIXEL, DetectionTransform
-
     t = DetectionTransform(size)
     made = [t.patches([np.ascontiguousarray(im)], size, patch)[0].numpy() for im in images]  # (1, h, w, 3k^2) each
     h, w = max(b.shape[1] for b in made), max(b.shape[2] for b in made)
@@ -262,8 +249,6 @@ def uint8_input(path: Path, name: str, patch: int) -> Path:
     (:data:`rosetta.engine.onnx.PIXEL_INPUT_KEY`)."""
     import onnx
     from onnx import TensorProto, numpy_helper
-
-    from rosetta.engine.onnx import PIXEL_INPUT_KEY, set_metadata
 
     model = onnx.load(str(path))
     g = model.graph
@@ -337,8 +322,6 @@ def quantized_outputs(path: Path, names: Sequence[str]) -> dict[str, dict]:
 
     import onnx
     from onnx import TensorProto, numpy_helper
-
-    from rosetta.engine.onnx import DEQUANTIZE_KEY, set_metadata
 
     model = onnx.load(str(path))
     g = model.graph

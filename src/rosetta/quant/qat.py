@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from rosetta.engine.onnx import GRAPH_PARTS
+
 
 def fake_quant_weight(w: torch.Tensor, bits: int = 7) -> torch.Tensor:
     """Per-output-channel symmetric fake quantization of a (Cout, ...) weight, straight-through."""
@@ -62,8 +64,6 @@ def attach_fake_quant(model: nn.Module) -> list:
     """Fake-quantize the detector's trunk, neck and RPN head, and the RoI head's reduction of the maps, as
     ONNX Runtime will (see the module doc).
     Returns handles for :func:`detach_fake_quant`."""
-    from rosetta.engine.onnx import GRAPH_PARTS
-
     handles: list = []
     parts = [model.get_submodule(p) for p in GRAPH_PARTS]
     convs = [m for p in parts for m in p.modules() if isinstance(m, nn.Conv2d)]
@@ -87,7 +87,7 @@ def attach_fake_quant(model: nn.Module) -> list:
                 old = m.activation_post_process
                 m.activation_post_process = ActivationFakeQuant()
                 handles.append(("post", (m, old)))
-    # the RoI head's 1x1 reduction runs in the graph on the maps (rosetta.engine.onnx._Features): int8 weights,
+    # the RoI head's 1x1 reduction runs in the graph on the maps (rosetta.engine.onnx.DetectorFeatures): int8 weights,
     # its output rounded to uint8 before the RoI align samples it
     head, fq = model.roi_heads.head, ActivationFakeQuant()
     head.reduce_map = lambda f: fq.train(head.training)(F.conv2d(f, fake_quant_weight(head.reduce[0].weight)))

@@ -13,15 +13,16 @@ from typing import Any
 
 from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
 
+from rosetta.result import Result
+from rosetta.search.index import Index, SearchConfig
+from rosetta.search.store import SearchIndexError
+from rosetta.search.tag import Lexicon, tag
+
 
 def add_search_routes(app: Any, index: str | None = None, lexicon: str | None = None) -> None:
     """Add ``GET /v1/search`` and ``POST /v1/tag`` to ``app``; the index and lexicon are opened once."""
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
-
-    from rosetta.search.index import Index, SearchConfig
-    from rosetta.search.store import SearchIndexError
-    from rosetta.search.tag import Lexicon, tag
 
     lex = Lexicon.load(lexicon) if lexicon else Lexicon.example()
     matcher = lex.matcher()
@@ -56,8 +57,6 @@ def add_search_routes(app: Any, index: str | None = None, lexicon: str | None = 
             return JSONResponse({"error": "the body must be JSON: a result, a batch row or {\"text\": ...}"}, 400)
         try:
             if isinstance(body, dict) and "schema" in body:
-                from rosetta.result import Result
-
                 item: Any = Result.from_dict(body)
             elif isinstance(body, dict) and isinstance(body.get("text"), str) and "words" not in body:
                 item = body["text"]

@@ -27,10 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from rosetta.result import RotatedBox
 from rosetta.search.fuzzy import distance, max_edits, pieces
-from rosetta.search.query import parse, rank
-from rosetta.search.records import ImageDoc
+from rosetta.search.query import collect, parse, rank
+from rosetta.search.records import ImageDoc, WordDoc
 from rosetta.search.store import SearchIndexError, Store, Tag
+from rosetta.search.store_postgres import PostgresStore, is_dsn
+from rosetta.search.store_sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +58,6 @@ class HitWord:
     distance: int  # edits between the two
 
     def to_dict(self) -> dict[str, Any]:
-        from rosetta.result import RotatedBox
-
         return {"text": self.text, "confidence": self.confidence, "box": list(self.box),
                 "points": RotatedBox(*self.box).polygon(), "query": self.query, "distance": self.distance}
 
@@ -79,11 +80,8 @@ class Hit:
 
 def open_store(where: str | Path, create: bool = False) -> Store:
     """The store behind ``where``: a PostgreSQL DSN (``postgresql://...``) or an SQLite file path."""
-    from rosetta.search.store_postgres import PostgresStore, is_dsn
-
     if isinstance(where, str) and is_dsn(where):
         return PostgresStore.open(where, create)
-    from rosetta.search.store_sqlite import SQLiteStore
 
     return SQLiteStore.open(where, create)
 
@@ -106,8 +104,6 @@ def _parquet_docs(path: Path) -> list[ImageDoc]:
     """A Parquet part's images, its nested word lists flattened column-wise (5x faster than row dicts)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-
-    from rosetta.search.records import WordDoc
 
     t = pq.read_table(path, columns=["id", "path", "width", "height", "words"])
     words = t.column("words").combine_chunks()
@@ -228,7 +224,6 @@ class Index:
         if len(postings) >= self.config.postings_cap:
             log.warning("query %r: more than %d matching words; ranking the first ones", query,
                         self.config.postings_cap)
-        from rosetta.search.query import collect
 
         found = collect(postings, expansions, counts, self.store.size())
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from rosetta.result import Result, RotatedBox, Word
 from rosetta.search.normalize import word_terms
 
 
@@ -57,8 +58,6 @@ class ImageDoc:
 
     def to_result(self):
         """A Result (lines regrouped) for tagging."""
-        from rosetta.result import Result, RotatedBox, Word
-
         words = [Word(w.text, w.confidence, 1.0, RotatedBox(*w.box)) for w in self.words]
         return Result.build(self.width or 0, self.height or 0, words, image=self.path or self.key)
 

@@ -18,6 +18,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from rosetta.synth.backgrounds import Backgrounds
+from rosetta.synth.corpus import Corpus
+from rosetta.synth.fonts import FontRegistry
 from rosetta.synth.scenes import SceneSynth, SceneSynthConfig
 from rosetta.synth.words import WordSynth, WordSynthConfig
 
@@ -51,10 +54,6 @@ def _make(args: tuple[str, int, str]) -> str:
 
 def check_setup(scripts) -> None:
     """Fail fast, in the calling process, with a message that says how to fix the setup."""
-    from rosetta.synth.backgrounds import Backgrounds
-    from rosetta.synth.corpus import Corpus
-    from rosetta.synth.fonts import FontRegistry
-
     Corpus.check(scripts)
     FontRegistry.discover().require(scripts)
     Backgrounds.load(max_side=512)

@@ -28,10 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, data_root, ic15_image_number
+from rosetta.data import icdar2015
+from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, ic15_image_number
 from rosetta.detection.box_coder import wrap180
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
-from rosetta.geometry import quad_to_box
+from rosetta.eval import evaluate_images
+from rosetta.geometry import boxes_to_quads, quad_to_box
+from rosetta.quant.distill import distill_losses, freeze_batchnorm
+from rosetta.quant.qat import attach_fake_quant
+from rosetta.synth.scenes import SceneSynth, SceneSynthConfig
 from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, load_checkpoint, restore,
                                   save_checkpoint, set_threads, setup_logging, warmup_cosine)
 
@@ -140,11 +145,11 @@ def quads_to_boxes(quads: list) -> torch.Tensor:
 
 
 def load_gt(root: Path | None = None) -> list[dict]:
-    folder = (root or data_root()) / "icdar2015_dev"
-    with open(folder / "gt.jsonl", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh if line.strip()]
+    """ICDAR 2015 dev rows (rosetta.data.icdar2015), each with its image's ``path``."""
+    data = icdar2015.folder(root)
+    rows = icdar2015.load_gt_rows(data)
     for r in rows:
-        r["path"] = str(folder / r["image"])
+        r["path"] = str(data / r["image"])
     return rows
 
 
@@ -205,8 +210,6 @@ class DetBatchStream(IterableDataset):
         self._ready = False
 
     def _setup(self) -> None:
-        from rosetta.synth.scenes import SceneSynth, SceneSynthConfig
-
         self.synth = SceneSynth.create(SceneSynthConfig(seed=self.cfg.seed))
         self.real = [r for r in load_gt() if ic15_image_number(r["image"]) in trained_images(self.cfg.holdout)]
         self._ready = True
@@ -248,9 +251,6 @@ class DetBatchStream(IterableDataset):
 
 @torch.no_grad()
 def evaluate_detector(model: RotatedFasterRCNN, rows: list[dict], size: int | None = None, device: str = "cpu") -> dict:
-    from rosetta.eval import evaluate_images
-    from rosetta.geometry import boxes_to_quads
-
     model.eval()
     gts, dets = [], []
     for r in rows:
@@ -296,8 +296,6 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
 
     def quantize_when_due() -> None:
         if cfg.qat and not quantized["on"] and step >= cfg.qat_from:
-            from rosetta.quant.qat import attach_fake_quant
-
             attach_fake_quant(model)
             quantized["on"] = True
             log.info("step %d: training through the int8 rounding from here on", step)
@@ -329,8 +327,6 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     def train_mode() -> None:  # BatchNorm statistics stay frozen while self-distilling
         model.train()
         if float_self is not None:
-            from rosetta.quant.distill import freeze_batchnorm
-
             freeze_batchnorm(model)
 
     train_mode()
@@ -343,8 +339,6 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
         images = [im.to(device) for im in images]
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         if float_self is not None:
-            from rosetta.quant.distill import distill_losses
-
             losses = distill_losses(model, float_self, model.transform(images, size)[0])
         else:
             losses = model(images, targets, size=size)

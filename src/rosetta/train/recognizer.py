@@ -31,10 +31,11 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from rosetta.charset import Charset, logical_to_visual, normalize, visual_to_logical
 from rosetta.data.crops import Crops, load_crops, photo_word_crops
 from rosetta.metrics import text_scores
+from rosetta.models import load_weights
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
 from rosetta.runtime.decode import greedy_decode
 from rosetta.runtime.preprocess import MAX_WIDTH, pad_batch, to_input
-from rosetta.models import load_weights
+from rosetta.synth.words import WordSynth, WordSynthConfig
 from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, load_checkpoint, restore,
                                   save_checkpoint, set_threads, setup_logging, warmup_cosine)
 from rosetta.train.grow import grow_state
@@ -113,8 +114,6 @@ class BatchStream(IterableDataset):
         self._ready = False
 
     def _setup(self) -> None:
-        from rosetta.synth.words import WordSynth, WordSynthConfig
-
         c = self.cfg
         self.latin = [load_crops(d, "train") for d in LATIN_REAL]
         self.arabic = [load_crops(d, "train") for d in ARABIC_REAL]

@@ -9,7 +9,7 @@ The shipped detector never trained on img_181..200 (``holdout=20``): on its trai
 int8 graph loses nothing measurable (it fits them confidently), while on img_181..200 it loses about as much
 as on validation, so int8 variants are chosen there, with many draws (docs/RESULTS.md):
 
-    python scripts/compare_int8.py --images 181-200 --seeds 24 --first-seed 1 /tmp/int8_a /tmp/int8_b
+    python benchmarks/int8_compare.py --images 181-200 --seeds 24 --first-seed 1 /tmp/int8_a /tmp/int8_b
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from rosetta.config import ReadConfig
+from rosetta.data.icdar2015 import training_images
+from rosetta.detection.detector import Detector
+from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
+from rosetta.ocr import OCR
+from rosetta.train.predict import TorchRecognizer as Recognizer
+
 
 def main() -> None:
-    from rosetta.cli_eval import ic15_training_rows
-    from rosetta.detection.detector import Detector
-    from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
-    from rosetta.ocr import OCR
-    from rosetta.train.predict import TorchRecognizer as Recognizer
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="+", help="model folders holding a detector.int8.onnx each")
     ap.add_argument("--images", default="1-200", help="ICDAR 2015 dev image numbers (training images only)")
@@ -41,11 +42,13 @@ def main() -> None:
     ap.add_argument("--refine-steps", type=int, default=None,
                     help="RoI head passes over its own boxes for every detector (RoIConfig.refine_steps; default: 0)")
     a = ap.parse_args()
-    rows, images = ic15_training_rows(a.images, "compare_int8")
+    rows, images = training_images(a.images, "int8_compare")
     gts = [r["words"] for r in rows]
     rec = Recognizer.load(engine="onnx")
-    engines = {"fp32": OCR(Detector.load(Path(a.float_folder) if a.float_folder else None, engine="onnx"), rec, threads=1)}
-    engines.update({f: OCR(Detector.load(Path(f), engine="int8"), rec, threads=1) for f in a.folders})
+    one = ReadConfig(threads=1)
+    engines = {"fp32": OCR(one, detector=Detector.load(Path(a.float_folder) if a.float_folder else None, engine="onnx"),
+                           recognizer=rec)}
+    engines.update({f: OCR(one, detector=Detector.load(Path(f), engine="int8"), recognizer=rec) for f in a.folders})
     if a.proposals:
         for ocr in engines.values():
             ocr.detector.model.rpn.cfg = replace(ocr.detector.model.rpn.cfg, post_nms_test=a.proposals)
