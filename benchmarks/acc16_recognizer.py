@@ -30,8 +30,8 @@ import torch
 
 from rosetta.data.crops import load_crops
 from rosetta.engine.onnx import recognizer_session
-from rosetta.recognition.decode import greedy_decode, log_softmax
-from rosetta.recognition.preprocess import pad_batch, to_input
+from rosetta.runtime.decode import greedy_decode, log_softmax
+from rosetta.runtime.preprocess import pad_batch, to_input
 from rosetta.recognition.recognizer import Recognizer
 from rosetta.runtime.acc16 import isa, library_or_build
 from rosetta.runtime.acc16_recognizer import (EXECUTOR, MODEL, Acc16Config, cpu_model, int8_recognizer_session,

@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("onnx")
 
 from rosetta.io import load_image  # noqa: E402
-from rosetta.recognition.decode import greedy_decode, log_softmax  # noqa: E402
-from rosetta.recognition.preprocess import pad_batch, to_input  # noqa: E402
+from rosetta.runtime.decode import greedy_decode, log_softmax  # noqa: E402
+from rosetta.runtime.preprocess import pad_batch, to_input  # noqa: E402
 from rosetta.runtime import acc16_graph as ag  # noqa: E402
 from rosetta.runtime import acc16_recognizer as ar  # noqa: E402
 from rosetta.runtime.acc16 import compile_library, library, load  # noqa: E402
@@ -59,7 +59,7 @@ def sample_crops() -> list[np.ndarray]:
 def batches(crops: list[np.ndarray], size: int = 32) -> list[np.ndarray]:
     """Batches of similar width, as the recognizer forms them (sorted by width, 32 at most)."""
     inputs = sorted((to_input(c) for c in crops), key=lambda x: x.shape[1])
-    return [pad_batch(inputs[i:i + size])[0].numpy() for i in range(0, len(inputs), size)]
+    return [pad_batch(inputs[i:i + size])[0] for i in range(0, len(inputs), size)]
 
 
 MIXED = ("acc16/k16", "acc32", "ort", "acc16/k64", "acc16/k32")
