@@ -31,13 +31,16 @@ def _digest(model: torch.nn.Module, tag: str) -> str:
 
 
 def export(model: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: dict[str, dict[int, str]],
-           output_names: list[str]) -> Path:
-    """Export ``model`` (eval mode) to ONNX at ``path`` (opset 17, dynamic axes)."""
+           output_names: list[str], fold_constants: bool = True) -> Path:
+    """Export ``model`` (eval mode) to ONNX at ``path`` (opset 17, dynamic axes). ``fold_constants=False`` keeps
+    the weights as they are (batch norms unfolded: ONNX Runtime folds them at load), so that weights read from
+    float16 files stay exactly representable in float16 (:mod:`rosetta.graphs.compact`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(model.eval(), (example,), buf, input_names=["x"], output_names=output_names,
-                          dynamic_axes=dynamic, opset_version=17, dynamo=False)
+                          dynamic_axes=dynamic, opset_version=17, dynamo=False,
+                          do_constant_folding=fold_constants)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(buf.getvalue())
     tmp.replace(path)  # atomic: concurrent workers never read a half-written file
@@ -164,6 +167,8 @@ class _Unscale(torch.nn.Module):
         return t * self.factor
 
 
+FeatureGraph = _Features  # the public name (export: rosetta.graphs.detector, rosetta.quant)
+
 ROI_REDUCED_KEY = "rosetta.roi_reduced"  # model metadata: "1" when the feature maps come through the RoI reduction
 DEQUANTIZE_KEY = "rosetta.dequantize"  # model metadata: how to dequantize the outputs handed over in uint8
 PIXEL_INPUT_KEY = "rosetta.pixel_input"  # model metadata: k when the graph reads uint8 k x k pixel patches (B, H/k, W/k, 3k^2)
@@ -253,4 +258,4 @@ def features_runner(sess):
     return run
 
 
-__all__ = ["DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]
+__all__ = ["FeatureGraph", "DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]
