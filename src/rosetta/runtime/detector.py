@@ -143,7 +143,7 @@ class Detector:
 
     def with_config(self, **changes) -> "Detector":
         """This detector (the same sessions) with some :class:`DetectConfig` fields changed."""
-        return Detector(self.network, replace(self.config, **changes), self.meta)
+        return type(self)(self.network, replace(self.config, **changes), self.meta)
 
     def scaled(self, scale: float | None = None, max_side: int | None = None) -> "Detector":
         """This detector seeing images at ``scale`` times their size, long side capped at ``max_side`` pixels

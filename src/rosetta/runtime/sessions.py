@@ -21,9 +21,10 @@ import onnxruntime as ort
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models"  # as rosetta.models.MODEL_DIR (no torch there either)
 SOURCE_KEY = "rosetta.source_sha256"  # as rosetta.graphs.compact.SOURCE_KEY (which imports onnx, not needed here)
-# The CPU memory arena keeps, per session, the largest blocks any image needed, and the detector sees a new shape
-# with nearly every photo: off, the peak RSS over photos of mixed sizes is lower for the same speed (docs/results/runtime.md)
+# ONNX Runtime's CPU memory arena and memory patterns (planned per input shape): the detector sees a new shape with
+# nearly every photo; measured over photos of mixed sizes (docs/results/runtime.md)
 MEM_ARENA = False
+MEM_PATTERN = True
 
 
 class StaleGraphError(ValueError):
@@ -65,19 +66,22 @@ def check_source(path: Path, metadata: dict[str, str], weights: Path) -> None:
 
 
 def session(path: Path, threads: int | None = None, weights: Path | None = None,
-            disabled_optimizers: Sequence[str] = (), mem_arena: bool = MEM_ARENA) -> ort.InferenceSession:
+            disabled_optimizers: Sequence[str] = (), mem_arena: bool | None = None,
+            mem_pattern: bool | None = None) -> ort.InferenceSession:
     """An ONNX Runtime CPU session on the graph at ``path`` with ``threads`` intra-op threads (default: the
     machine's cores, at most 4) that do not spin while idle (they would take the cores from the NumPy
     post-processing and from other sessions: measured, 2 spinning threads made a 2-core OCR slower than 1).
     ``weights``: the safetensors the graph must come from (:func:`check_source`). ``disabled_optimizers``: graph
-    rewrites to leave out (ONNX Runtime's names; an int8 graph's ``.int8.json`` lists them)."""
+    rewrites to leave out (ONNX Runtime's names; an int8 graph's ``.int8.json`` lists them). ``mem_arena``,
+    ``mem_pattern``: ONNX Runtime's CPU arena and memory patterns (default :data:`MEM_ARENA`, :data:`MEM_PATTERN`)."""
     path = Path(path)
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(threads or min(4, os.cpu_count() or 1))
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.enable_cpu_mem_arena = mem_arena
+    so.enable_cpu_mem_arena = MEM_ARENA if mem_arena is None else mem_arena
+    so.enable_mem_pattern = MEM_PATTERN if mem_pattern is None else mem_pattern
     if path.name.endswith(".int8.onnx") and not disabled_optimizers:
         stamp = path.with_suffix(".json")
         if stamp.exists():
@@ -89,4 +93,4 @@ def session(path: Path, threads: int | None = None, weights: Path | None = None,
     return sess
 
 
-__all__ = ["MODEL_DIR", "MEM_ARENA", "SOURCE_KEY", "StaleGraphError", "model_path", "check_source", "session"]
+__all__ = ["MODEL_DIR", "MEM_ARENA", "MEM_PATTERN", "SOURCE_KEY", "StaleGraphError", "model_path", "check_source", "session"]
