@@ -93,6 +93,15 @@ def test_runtime_equals_pytorch_on_the_samples(runtime):
     _assert_same(ref, runtime, images)
 
 
+def test_runtime_equals_pytorch_with_dense_limits_and_another_scale(runtime):
+    """What rosetta.OCR's second pass for small print changes: the limits (anchors, proposals, words), the scale."""
+    ref = TorchDetector.load(engine="torch").scaled(1.6, 1800).with_config(limits=(1000, 600, 600), score_thresh=0.6)
+    run = runtime.scaled(1.6, 1800).with_config(limits=(1000, 600, 600), score_thresh=0.6)
+    im = photos()[0][1]
+    assert run.working_size(im.shape) == ref.working_size(im.shape) > 1280
+    _assert_same(ref, run, photos()[:2])
+
+
 @pytest.mark.data("icdar2015_dev")
 def test_runtime_equals_pytorch_on_icdar2015(runtime, ic15):
     _assert_same(TorchDetector.load(engine="torch"), runtime, photos(ic15)[len(SAMPLES):])

@@ -21,10 +21,12 @@ import onnxruntime as ort
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models"  # as rosetta.models.MODEL_DIR (no torch there either)
 SOURCE_KEY = "rosetta.source_sha256"  # as rosetta.graphs.compact.SOURCE_KEY (which imports onnx, not needed here)
-# ONNX Runtime's CPU memory arena and memory patterns (planned per input shape): the detector sees a new shape with
-# nearly every photo; measured over photos of mixed sizes (docs/results/runtime.md)
-MEM_ARENA = False
-MEM_PATTERN = True
+# ONNX Runtime's CPU memory arena and memory patterns (planned per input shape), for a detector that sees a new
+# shape with nearly every photo. Peak RSS of the detector over 50 photos of 10 shapes, two runs each (docs/results/
+# runtime.md): arena on, patterns off 254-255 MB; on, on 277-278; off, on 281-292; off, off 279-308 (without the
+# arena, freed blocks fragment the C heap). The same speed within this shared machine's noise.
+MEM_ARENA = True
+MEM_PATTERN = False
 
 
 class StaleGraphError(ValueError):
