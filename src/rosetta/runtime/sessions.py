@@ -19,7 +19,8 @@ from typing import Sequence
 
 import onnxruntime as ort
 
-MODEL_DIR = Path(__file__).resolve().parent.parent / "models"  # as rosetta.models.MODEL_DIR (no torch there either)
+from rosetta.models import MODEL_DIR  # re-exported (rosetta.models imports PyTorch only to write weights)
+
 SOURCE_KEY = "rosetta.source_sha256"  # as rosetta.graphs.compact.SOURCE_KEY (which imports onnx, not needed here)
 # ONNX Runtime's CPU memory arena and memory patterns (planned per input shape), for a detector that sees a new
 # shape with nearly every photo. Peak RSS of the detector over 50 photos of 10 shapes, two runs each (docs/results/
@@ -37,7 +38,10 @@ def model_path(name: str, folder: Path | None = None) -> Path:
     """The file ``name`` in ``folder`` (default: the package's models folder); refuses a missing one."""
     path = Path(folder or MODEL_DIR) / name
     if not path.exists():
-        raise FileNotFoundError(f"model file {path} not found; reinstall rosetta-ocr or pass a model folder")
+        hint = "reinstall rosetta-ocr or pass a model folder"
+        if folder is not None and name.endswith(".onnx") and ".int8." not in name:
+            hint = f"write it with `python -m rosetta.graphs.{name.split('.')[0].split('_')[0]} {folder}`"
+        raise FileNotFoundError(f"model file {path} not found; {hint}")
     return path
 
 
