@@ -29,10 +29,10 @@ import torch
 
 from rosetta.data.crops import load_crops
 from rosetta.models import MODEL_DIR
-from rosetta.quant.acc16 import Int8Gemm, compile_library, library, load, outlier_share, reference_gemm
+from rosetta.runtime.acc16 import Int8Gemm, compile_library, library, load, outlier_share, reference_gemm
 from rosetta.quant.layers import (SCALE_MODES, activation_ranges, capture_inputs, crop_batches, fake_quantized,
                                   folded_convs, im2col, quantize_activations, quantize_weights, weight_scales)
-from rosetta.recognition.recognizer import Recognizer
+from rosetta.train.predict import TorchRecognizer as Recognizer
 
 KSPILLS = (16, 32, 64)
 log = logging.getLogger("acc16_layers")

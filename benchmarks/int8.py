@@ -28,7 +28,7 @@ from rosetta.data.crops import load_crops
 from rosetta.engine.onnx import session
 from rosetta.metrics import text_scores
 from rosetta.quant.ort_int8 import RECOGNIZER_INT8, Int8Config, quantize_recognizer, real_calibration_crops
-from rosetta.recognition.recognizer import Recognizer
+from rosetta.train.predict import TorchRecognizer as Recognizer
 
 
 def timed(rec: Recognizer, images, repeats: int = 2) -> tuple[list[str], float]:
@@ -120,7 +120,7 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
     from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
     from rosetta.io import load_image
     from rosetta.ocr import OCR
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     rows = load_gt_rows(data, numbers)
     images = [load_image(data / r["image"]) for r in rows]
@@ -229,7 +229,7 @@ def main() -> None:
     def int8_recognizer(cfg: Int8Config) -> Recognizer:
         path = quantize_recognizer(fp32.model, calib, tmp / f"{abs(hash(cfg))}.onnx", cfg)
         r = Recognizer.load()
-        r._session = session(path)  # the quantized graph under test
+        r.session = session(path)  # the quantized graph under test
         return r
 
     shipped, replace = RECOGNIZER_INT8, dataclasses.replace
@@ -254,13 +254,13 @@ def main() -> None:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for name, rec in (("fp32 torch", fp32), ("fp32 onnx", Recognizer.load(engine="onnx"))):
-            rec._session = session(rec._session._model_path, threads) if rec._session is not None else None
+            rec.session = session(rec.session._model_path, threads) if rec.session is not None else None
             measure(rec, {"variant": name, "threads": threads})
         for name, cfg in variants.items():
             if threads == 2 and name != "int8 (all tricks)":
                 continue
             rec = int8_recognizer(cfg)
-            rec._session = session(Path(rec._session._model_path), threads)
+            rec.session = session(Path(rec.session._model_path), threads)
             measure(rec, {"variant": name, "threads": threads, "config": dataclasses.asdict(cfg)})
     report["recognizer"] = rows
     report["detector"] = detector_rows(a.e2e_images, tmp)

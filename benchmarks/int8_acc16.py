@@ -12,7 +12,7 @@ speed of an int8 GEMM does not depend on its values); ours on that int7 grid too
 shipped graph, its outliers the weights at +64, which 7 bits [-64, 63] leave out). "chosen": the automatic choice
 (rosetta.quant.choose) between our convolution on the int7 grid and ORT's QLinearConv (what the product runs now). Times: best of ``--rounds`` interleaved rounds, CPU time
 of this process (the host is shared), ms. GEMM columns exclude im2col and requantization; the convolution columns
-("int7 conv": rosetta.quant.conv.Int8Conv on NHWC uint8, bit-identical to QLinearConv; FBGEMM Conv2d; ORT
+("int7 conv": rosetta.runtime.int8_conv.Int8Conv on NHWC uint8, bit-identical to QLinearConv; FBGEMM Conv2d; ORT
 QLinearConv) include both.
 """
 
@@ -30,15 +30,15 @@ import torch
 
 from rosetta.data.crops import load_crops
 from rosetta.models import MODEL_DIR
-from rosetta.quant.acc16 import Int8Gemm, compile_library, isa, library, load, reference_gemm, split_outliers
+from rosetta.runtime.acc16 import Int8Gemm, compile_library, isa, library, load, reference_gemm, split_outliers
 from rosetta.quant.choose import (ChooserConfig, fbgemm_conv, fbgemm_linear, kernel_candidates, ort_matmul_integer,
                                   ort_qlinear_conv, time_candidates)
-from rosetta.quant.conv import Int8Conv, QuantParams
+from rosetta.runtime.int8_conv import Int8Conv, QuantParams
 from rosetta.quant.files import int8_session
 from rosetta.quant.layers import (activation_ranges, capture_inputs, folded_convs, im2col, quantize_activations,
                                   quantize_weights, weight_scales)
-from rosetta.recognition.preprocess import pad_batch, to_input
-from rosetta.recognition.recognizer import Recognizer
+from rosetta.runtime.preprocess import pad_batch, to_input
+from rosetta.train.predict import TorchRecognizer as Recognizer
 
 log = logging.getLogger("int8_acc16")
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
@@ -139,8 +139,8 @@ def main() -> None:
         qlc = ort_qlinear_conv(layer.conv, q7.reshape(layer.weight.shape), s7, sc, sc * 4, x_zero=zp)
         cands["ORT QLinearConv"] = lambda: qlc(x)
         x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
-        ours_conv = {k: Int8Conv(layer.conv, q7.reshape(layer.weight.shape), s7, QuantParams(sc, zp),
-                                 QuantParams(sc * 4, 0), lib, kspill=k) for k in config.kspills}
+        ours_conv = {k: Int8Conv(q7.reshape(layer.weight.shape), s7, QuantParams(sc, zp), QuantParams(sc * 4, 0),
+                                 lib, kspill=k, stride=layer.conv.stride, padding=layer.conv.padding) for k in config.kspills}
         ref_conv = qlc(x).transpose(0, 2, 3, 1)
         assert all(np.array_equal(c(x_nhwc), ref_conv) for c in ours_conv.values())  # bit-identical to ORT
         cands.update({f"int7 conv/k{k}": (lambda c=c: c(x_nhwc)) for k, c in ours_conv.items()})
@@ -197,8 +197,9 @@ def markdown(rows: list[dict], info: dict, shape: list[int]) -> str:
     if whole:
         share = info.get("ort_conv_share", 1.0)
         rest = whole * (1 - share)
-        lines += ["", f"End to end (projected, not measured): the whole shipped int8 recognizer graph (ONNX Runtime, "
-                  f"same batch, 1 thread) takes {whole:.2f} ms, {100 * share:.1f}% of it in QLinearConv (ONNX "
+        lines += ["", "End to end, projected from these layers (measured: benchmarks/acc16_recognizer.py): "
+                  "the whole shipped int8 recognizer graph (ONNX Runtime, same batch, 1 thread) takes "
+                  f"{whole:.2f} ms, {100 * share:.1f}% of it in QLinearConv (ONNX "
                   f"Runtime's profiler). Its other {rest:.2f} ms plus the chosen convolutions ({total['chosen (int7)']:.2f}"
                   f" ms) make {rest + total['chosen (int7)']:.2f} ms: {whole / (rest + total['chosen (int7)']):.2f}x, "
                   "with the same outputs (the chosen convolutions are bit-identical to QLinearConv)."]

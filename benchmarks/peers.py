@@ -54,7 +54,8 @@ from pathlib import Path
 
 log = logging.getLogger("peers")
 
-DATA = {"ic15": ("icdar2015_dev", range(201, 251)), "bd": ("icdar2013_borndigital_dev", range(261, 311))}
+DATA = {"ic15": ("icdar2015_dev", range(201, 251)), "bd": ("icdar2013_borndigital_dev", range(261, 311)),
+        "ic15all": ("icdar2015_dev", range(1, 251))}  # all 250, for memory over a long run (peers_timing.py)
 RAPIDOCR3_PYTHON = "/work/venvs/rapidocr3/bin/python"
 WORKER = Path(__file__).with_name("rapidocr_worker.py")
 
@@ -186,7 +187,7 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-NAMES = {"rosetta": "Rosetta fp32", "rosetta-int8": "Rosetta `--int8`",
+NAMES = {"rosetta": "Rosetta fp32", "rosetta-int8": "Rosetta `--int8`", "rosetta-before": "Rosetta fp32 (--before-src)",
          "rapidocr": "RapidOCR 1.4.4 (PP-OCRv4 mobile), lines cut at CTC columns",
          "rapidocr3": "rapidocr 3.10 (PP-OCRv6 small), lines cut at CTC columns",
          "tesseract": "Tesseract 5.3 (LSTM, eng, psm 11)"}

@@ -43,7 +43,7 @@ NAMES = {"rosetta": "Rosetta", "rapidocr": "RapidOCR 1.4.4 (PP-OCRv4 mobile)",
 
 def load_recognizer(model: str | None, engine: str, tmp: Path):
     """The shipped recognizer, or the one at ``model`` (folder, ``.safetensors`` or ``.pt`` checkpoint)."""
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     if model is None:
         return Recognizer.load(None, engine=engine)

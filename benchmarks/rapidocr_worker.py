@@ -154,11 +154,13 @@ def _read_crops(eng, paths: list[str]) -> list[str]:
 
 def serve() -> None:
     """``--serve``: one image path a line on stdin, one JSON line back (``{"lines", "seconds"}``: that image's
-    lines and the wall time to read it); at end of input, ``{"peak_rss_mb"}``. For interleaved timing."""
+    lines and the wall time to read it), after a first ``{"ready": true}`` once the engine is built; at end of
+    input, ``{"peak_rss_mb"}``. For interleaved timing."""
     import resource
 
     eng = _engine()
     run = _lines_v3 if VERSION == 3 else _lines_v1
+    print(json.dumps({"ready": True}), flush=True)  # the engine is built: the caller times the start-up
     for path in sys.stdin:
         t = time.perf_counter()
         lines = run(eng, path.strip())

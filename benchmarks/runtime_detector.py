@@ -90,10 +90,10 @@ def compare(first: int, last: int) -> None:
 def memory(first: int, last: int, arena: bool, pattern: bool) -> None:
     import cv2
 
-    from rosetta.runtime import sessions
-
-    sessions.MEM_ARENA, sessions.MEM_PATTERN = arena, pattern  # read when a session is made
+    from rosetta.runtime import detector as runtime_detector
     from rosetta.runtime.detector import Detector
+
+    runtime_detector.MEMORY.update(mem_arena=arena, mem_pattern=pattern)  # read when a session is made
 
     det = Detector.load(threads=1)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

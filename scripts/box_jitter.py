@@ -45,7 +45,7 @@ def main() -> None:
     from rosetta.detection.detector import Detector
     from rosetta.eval import evaluate_images, scored_words
     from rosetta.ocr import OCR
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("rereads", nargs="+", help="comma-separated re-read margins per setting ('' reads once)")

@@ -27,7 +27,7 @@ def main() -> None:
     from rosetta.detection.detector import Detector
     from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
     from rosetta.ocr import OCR
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="+", help="model folders holding a detector.int8.onnx each")

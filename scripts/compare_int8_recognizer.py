@@ -28,7 +28,8 @@ def main() -> None:
     from rosetta.models import MODEL_DIR
     from rosetta.ocr import OCR
     from rosetta.quant.ort_int8 import RECOGNIZER_INT8, real_calibration_crops
-    from rosetta.recognition.recognizer import Recognizer, build_int8
+    from rosetta.quant.recognizer import build_int8
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("variants", nargs="*", help="NAME:CALIBRATION")

@@ -44,7 +44,7 @@ def main() -> None:
     from rosetta.detection.detector import Detector
     from rosetta.eval import noisy_copies
     from rosetta.ocr import OCR
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", nargs="?", default=None, help="model folder of the int8 detector (default: shipped)")

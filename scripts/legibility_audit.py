@@ -56,7 +56,7 @@ def score(script: str, reads_file: Path) -> dict:
     """The reader's and the shipped recognizer's scores on the crops the transcription covers."""
     from rosetta.cli_eval import synthetic_val
     from rosetta.metrics import standard_form, text_scores
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     reads = json.loads(Path(reads_file).read_text(encoding="utf-8"))
     images, labels = synthetic_val(script, len(reads))

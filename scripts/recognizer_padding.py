@@ -12,7 +12,6 @@ import json
 from typing import Callable
 
 import numpy as np
-import torch
 
 
 def padded_by(extra: int, pad: Callable) -> Callable:
@@ -20,18 +19,18 @@ def padded_by(extra: int, pad: Callable) -> Callable:
     def pad_batch(inputs, multiple: int = 4):
         x, widths = pad(inputs, multiple)  # (B, 1, 32, W)
         if extra:
-            x = torch.cat([x, torch.zeros(x.shape[0], 1, x.shape[2], extra)], 3)  # -> (B, 1, 32, W + extra)
+            x = np.concatenate([x, np.zeros((x.shape[0], 1, x.shape[2], extra), x.dtype)], 3)  # -> (B, 1, 32, W + extra)
         return x, widths
     return pad_batch
 
 
 def main() -> None:
-    import rosetta.recognition.recognizer as recognizer_module
+    import rosetta.runtime.recognizer as recognizer_module
     from rosetta.data.crops import load_crops
     from rosetta.eval import e2e_form
 
     plain = recognizer_module.pad_batch
-    rec = recognizer_module.Recognizer.load(engine="onnx")
+    rec = recognizer_module.Recognizer.load()
     for dataset in ("iiit5k_train", "icdar2015_wordrec_train"):
         crops = load_crops(dataset, "val")
         images, labels = crops.images[:400], crops.texts[:400]

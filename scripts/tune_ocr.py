@@ -41,7 +41,7 @@ def main() -> None:
     from rosetta.detection.detector import Detector
     from rosetta.io import load_image
     from rosetta.ocr import OCR, OCRConfig
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     numbers = parse_range(a.images)
     if numbers & set(range(201, 251)):

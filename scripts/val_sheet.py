@@ -16,7 +16,7 @@ import numpy as np
 
 def main() -> None:
     from rosetta.cli_eval import synthetic_val
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     script, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     images, texts = synthetic_val(script, n)

@@ -1,4 +1,4 @@
-"""The acc16 kernel (rosetta.quant.acc16): exactly the int32 product on random and real layer inputs, spills and
+"""The acc16 kernel (rosetta.runtime.acc16): exactly the int32 product on random and real layer inputs, spills and
 outliers included, at edge sizes; saturation counted, never silent; the per-layer chooser. Skipped when the
 library cannot be built here (no C compiler, or a CPU without AVX2)."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from rosetta.quant.acc16 import (Int8Gemm, compile_library, emulate_acc16, isa, library, load, outlier_share,
+from rosetta.runtime.acc16 import (Int8Gemm, compile_library, emulate_acc16, isa, library, load, outlier_share,
                                  pad_activations, reference_gemm, split_outliers)
 from rosetta.quant.choose import ChooserConfig, choose, kernel_candidates
 
@@ -147,7 +147,7 @@ def test_real_layer_inputs(lib):
     from rosetta.models import MODEL_DIR
     from rosetta.quant.layers import (activation_ranges, capture_inputs, crop_batches, folded_convs, im2col,
                                       quantize_activations, quantize_weights, weight_scales)
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     torch.set_num_threads(1)
     model = Recognizer.load().model
@@ -211,7 +211,7 @@ def test_conv_equals_onnxruntime_qlinearconv(lib, cin, cout, kernel, stride, pad
     """Int8Conv (im2col in C, acc16, requantization) gives QLinearConv's uint8 output exactly on 7-bit weights,
     with zero points and a bias; on full int8 weights it stays exact where ONNX Runtime's AVX2 kernel saturates."""
     from rosetta.quant.choose import ort_qlinear_conv
-    from rosetta.quant.conv import Int8Conv, QuantParams
+    from rosetta.runtime.int8_conv import Int8Conv, QuantParams
 
     rng = np.random.default_rng(cin + cout)
     conv = torch.nn.Conv2d(cin, cout, kernel, stride, pad, bias=False)
@@ -220,15 +220,20 @@ def test_conv_equals_onnxruntime_qlinearconv(lib, cin, cout, kernel, stride, pad
     bias = (rng.standard_normal(cout) * 0.5).astype(np.float32)
     xq, yq = QuantParams(0.03, int(rng.integers(0, 20))), QuantParams(0.2, int(rng.integers(0, 30)))
     x = rng.integers(0, 256, (2, h, w, cin)).astype(np.uint8)  # NHWC
-    ours = Int8Conv(conv, q, ws, xq, yq, lib, bias=bias)(x)
+    geo = dict(stride=conv.stride, padding=conv.padding)
+    c = Int8Conv(q, ws, xq, yq, lib, bias=bias, **geo)
+    ours = c(x)
     ort = ort_qlinear_conv(conv, q, ws, xq.scale, yq.scale, x_zero=xq.zero_point, y_zero=yq.zero_point, bias=bias)
-    assert np.array_equal(ours, ort(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).transpose(0, 2, 3, 1))
+    ref = ort(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).transpose(0, 2, 3, 1)
+    assert np.array_equal(ours, ref)
+    assert np.array_equal(c(x, kspill=0), ref)  # the acc32 kernel: the same outputs
     q8 = rng.integers(-127, 128, q.shape).astype(np.int8)
-    got = Int8Conv(conv, q8, ws, QuantParams(0.03, 0), QuantParams(0.2, 0), lib)(x)
+    got = Int8Conv(q8, ws, QuantParams(0.03, 0), QuantParams(0.2, 0), lib, **geo)(x)
     acc = torch.nn.functional.conv2d(torch.from_numpy(x.transpose(0, 3, 1, 2)).double(), torch.from_numpy(q8).double(),
                                      stride=conv.stride, padding=conv.padding).numpy().transpose(0, 2, 3, 1)
     mult = np.float32(0.03) * np.float32(1) * ws / np.float32(0.2)
     exact = np.clip(np.rint(acc.astype(np.float32) * mult), 0, 255)
     assert np.abs(got - exact).max() <= 1  # float32 rounding of the multiply only
+    assert np.array_equal(Int8Conv(q8, ws, QuantParams(0.03, 0), QuantParams(0.2, 0), lib, **geo)(x, kspill=0), got)
     with pytest.raises(ValueError, match="expected uint8"):
-        Int8Conv(conv, q, ws, xq, yq, lib)(x.astype(np.float32))
+        c(x.astype(np.float32))

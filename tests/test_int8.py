@@ -17,7 +17,8 @@ from rosetta.detection.detector import Detector
 from rosetta.detection.detector import build_int8 as build_detector_int8
 from rosetta.io import load_image
 from rosetta.ops.rotated import rotated_iou
-from rosetta.recognition.recognizer import Recognizer, build_int8
+from rosetta.quant.recognizer import build_int8
+from rosetta.train.predict import TorchRecognizer as Recognizer
 from tests.test_recognition import _render
 
 WORDS = ["STATION", "coffee", "hello", "2024", "OPEN", "market", "Berlin", "TAXI", "Jazz", "station", "PIZZA",

@@ -38,7 +38,7 @@ def _rotated_scene(text: str, angle: float) -> tuple[np.ndarray, list[float]]:
 
 @pytest.fixture(scope="module")
 def ocr_factory():
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     rec = Recognizer.load()
     return lambda boxes: OCR(OracleDetector(boxes), rec)
@@ -123,7 +123,7 @@ def test_words_read_with_low_confidence_are_dropped_unless_asked_for():
     from dataclasses import replace
 
     from rosetta.ocr import OCRConfig
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     img, box = _rotated_scene("market", 0.0)
     noise = np.random.default_rng(0).integers(0, 256, (60, 200, 3), dtype=np.uint8)
@@ -152,7 +152,7 @@ def test_the_reading_threshold_travels_in_the_detector_card():
 
     from rosetta.detection.detector import Detector
     from rosetta.ocr import OCRConfig
-    from rosetta.recognition.recognizer import Recognizer
+    from rosetta.train.predict import TorchRecognizer as Recognizer
 
     det, rec = Detector.load(), Recognizer.load()
     own = det.config.score_thresh

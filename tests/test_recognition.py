@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from rosetta.charset import Charset, logical_to_visual, visual_to_logical
-from rosetta.recognition.decode import Trie, beam_search, greedy_decode, log_softmax
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig
-from rosetta.recognition.preprocess import pad_batch, to_input
+from rosetta.runtime.decode import Trie, beam_search, greedy_decode, log_softmax
+from rosetta.runtime.preprocess import pad_batch, to_input
+from rosetta.runtime.recognizer import DecodeConfig, Recognizer
 
 
 def test_encode_decode_round_trip_all_scripts():
@@ -46,7 +47,8 @@ def test_ctc_loss_falls_on_a_tiny_overfit_batch():
     model = CTCRecognizer(RecognizerConfig(num_classes=cs.num_classes, stem=8, widths=(8, 16, 16), head=16,
                                            dropout=0.0))
     rng = np.random.default_rng(1)
-    x, widths = pad_batch([to_input(rng.integers(0, 255, (32, w), dtype=np.uint8)) for w in (40, 56, 64, 48)])
+    x, widths = map(torch.from_numpy, pad_batch([to_input(rng.integers(0, 255, (32, w), dtype=np.uint8))
+                                                 for w in (40, 56, 64, 48)]))
     texts = ["ab", "cab", "abca", "ba"]
     labels = torch.tensor([i for t in texts for i in cs.encode(t)])
     lengths = torch.tensor([len(t) for t in texts])
@@ -63,9 +65,7 @@ def test_ctc_loss_falls_on_a_tiny_overfit_batch():
 
 @pytest.fixture(scope="module")
 def recognizer():
-    from rosetta.recognition.recognizer import Recognizer
-
-    return Recognizer.load()
+    return Recognizer.load()  # the runtime (ONNX Runtime, no PyTorch), as users read
 
 
 def test_degenerate_crops_give_empty_text_not_errors(recognizer):
@@ -120,8 +120,6 @@ def test_shipped_model_reads_clean_cyrillic(recognizer):
 
 def test_script_hint_reads_lookalike_words_in_the_given_script():
     """Words of letters shared by Latin and Cyrillic glyphs cannot be told apart by sight; a script hint decides."""
-    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
-
     words = [("МАРКА", "DejaVu Sans"), ("ТОРС", "DejaVu Serif"), ("сок", "DejaVu Sans"), ("Мех", "DejaVu Sans")]
     crops = [_render(t, f) for t, f in words]
     reads = Recognizer.load(decode=DecodeConfig(scripts=("cyrillic",)))(crops)
@@ -139,8 +137,6 @@ def test_script_hint_reads_lookalike_words_in_the_given_script():
 
 def test_each_word_is_decoded_in_one_script():
     """A frame whose best letter is Cyrillic inside an otherwise Latin word is read in Latin ("вale" -> "sale")."""
-    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
-
     def fake_logits(rec, frames):  # (1, T, C) log-probs: each frame puts 0.6 on its first letter, 0.3 on the second
         lp = np.full((1, len(frames), rec.charset.num_classes), np.log(0.1 / rec.charset.num_classes))
         for t, letters in enumerate(frames):
@@ -157,13 +153,11 @@ def test_each_word_is_decoded_in_one_script():
 
 
 def test_words_turned_a_quarter_are_read_both_ways_round(recognizer):
-    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
-
     words = [("STATION", "DejaVu Sans"), ("coffee", "Liberation Serif"), ("Garden", "DejaVu Serif")]
     crops = [_render(t, f) for t, f in words]
     turned = [np.rot90(crops[0], 1), np.rot90(crops[1], -1), np.rot90(crops[2], 1)]  # tall crops, both directions
     got = [t.casefold() for t, _ in recognizer(turned)]
     assert got == [w.casefold() for w, _ in words], got
     assert [t for t, _ in recognizer(crops)] == [t for t, _ in recognizer(turned)]  # same reads as upright
-    plain = Recognizer(recognizer.model, recognizer.charset, DecodeConfig(tall_ratio=0))
+    plain = Recognizer(recognizer.network, recognizer.charset, DecodeConfig(tall_ratio=0))
     assert [t.casefold() for t, _ in plain(turned)] != got  # without the rule they are not read

@@ -240,7 +240,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     from rosetta.models import MODEL_DIR
     from rosetta.quant.ort_int8 import (DETECTOR_CALIBRATION_IMAGES, DETECTOR_INT8, RECOGNIZER_INT8, real_calibration_crops,
                                         real_calibration_images)
-    from rosetta.recognition.recognizer import build_int8 as build_recognizer
+    from rosetta.quant.recognizer import build_int8 as build_recognizer
 
     folder = Path(args.out) if args.out else MODEL_DIR
     which = args.models or ["recognizer", "detector"]

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     folder = Path(args.models) if args.models else None
     if args.what == "recognizer":
-        from rosetta.recognition.recognizer import DecodeConfig
+        from rosetta.runtime.recognizer import DecodeConfig
 
         decode = DecodeConfig(beam_width=max(1, args.beam), scripts=args.scripts)
     if args.what == "recognizer" and args.synthetic:
@@ -111,7 +111,7 @@ def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path |
     """Scores of the recognizer on a crop set's ``split``, or (``images``, e.g. "201-250") on the words of full
     images cut out at their ground-truth boxes (rosetta.data.crops.photo_word_crops)."""
     from rosetta.data.crops import load_crops, photo_word_crops
-    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
+    from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
 
     if images:
         crops = photo_word_crops(data.name, parse_range(images) or set(), root=data.parent)
@@ -151,7 +151,7 @@ def synthetic_val(script: str, n: int | None = None, difficulty: float | None = 
 
 
 def eval_synthetic(script: str, folder: Path | None, engine: str, decode=None) -> dict:
-    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
+    from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
 
     images, texts = synthetic_val(script)
     decode = decode or DecodeConfig()
@@ -191,7 +191,7 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     ocr = None
     if end_to_end:
         from rosetta.ocr import OCR
-        from rosetta.recognition.recognizer import Recognizer
+        from rosetta.train.predict import TorchRecognizer as Recognizer
 
         ocr = OCR(det, Recognizer.load(folder, engine=engine))
         keep_at = ocr.detector.config.score_thresh  # the threshold words are read at (the card's read_score_thresh)

@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _recognizer(args: argparse.Namespace):
-    from rosetta.recognition.recognizer import DecodeConfig, Recognizer
+    from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
 
     lexicon = None
     if args.lexicon:

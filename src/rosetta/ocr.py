@@ -22,8 +22,8 @@ from rosetta import tiling
 from rosetta.detection.detector import Detector
 from rosetta.geometry import rotated_crop
 from rosetta.io import ImageError, ImageInput, describe, load_image
-from rosetta.recognition.recognizer import DecodeConfig, Recognizer
 from rosetta.result import Result, RotatedBox, Word
+from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -31,16 +32,19 @@ def _digest(model: torch.nn.Module, tag: str) -> str:
 
 
 def export(model: torch.nn.Module, example: torch.Tensor, path: Path, dynamic: dict[str, dict[int, str]],
-           output_names: list[str], fold_constants: bool = True) -> Path:
-    """Export ``model`` (eval mode) to ONNX at ``path`` (opset 17, dynamic axes). ``fold_constants=False`` keeps
-    the weights as they are (batch norms unfolded: ONNX Runtime folds them at load), so that weights read from
-    float16 files stay exactly representable in float16 (:mod:`rosetta.graphs.compact`)."""
+           output_names: list[str], fold_batchnorm: bool = True) -> Path:
+    """Export ``model`` (eval mode) to ONNX at ``path`` (opset 17, dynamic axes). ``fold_batchnorm=False`` keeps
+    each BatchNorm a node of its own: a graph stored in float16 then holds the model's own (float16) parameters,
+    and ONNX Runtime folds them into the convolutions at load, in float32 (:mod:`rosetta.graphs.recognizer`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    with torch.no_grad():
+    # PRESERVE on an eval-mode model: inference BatchNorm nodes that the exporter leaves unfolded (its warning
+    # about constant folding concerns models in training mode)
+    mode = torch.onnx.TrainingMode.EVAL if fold_batchnorm else torch.onnx.TrainingMode.PRESERVE
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "It is recommended that constant folding be turned off")
         torch.onnx.export(model.eval(), (example,), buf, input_names=["x"], output_names=output_names,
-                          dynamic_axes=dynamic, opset_version=17, dynamo=False,
-                          do_constant_folding=fold_constants)
+                          dynamic_axes=dynamic, opset_version=17, dynamo=False, training=mode)
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(buf.getvalue())
     tmp.replace(path)  # atomic: concurrent workers never read a half-written file
@@ -64,7 +68,9 @@ def session(path: Path, threads: int | None = None, disabled_optimizers: Sequenc
                                 disabled_optimizers=list(disabled_optimizers) or None)
 
 
-class _Logits(torch.nn.Module):
+class Logits(torch.nn.Module):
+    """The recognizer's logits alone (the graph's one output): ``model(x)[0]``."""
+
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
@@ -78,7 +84,7 @@ def recognizer_session(model: torch.nn.Module, threads: int | None = None):
     path = cache_dir() / f"recognizer-{_digest(model, 'rec1')}.onnx"
     if not path.exists():
         log.info("exporting the recognizer to %s", path)
-        export(_Logits(model), torch.zeros(2, 1, 32, 128), path, {"x": {0: "batch", 3: "width"},
+        export(Logits(model), torch.zeros(2, 1, 32, 128), path, {"x": {0: "batch", 3: "width"},
                                                                    "logits": {0: "batch", 1: "steps"}}, ["logits"])
     return session(path, threads)
 
@@ -258,4 +264,4 @@ def features_runner(sess):
     return run
 
 
-__all__ = ["FeatureGraph", "DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]
+__all__ = ["FeatureGraph", "DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session", "Logits"]

@@ -3,7 +3,7 @@
 The safetensors the graphs come from hold float16 weights already, so nothing is lost that was not lost there;
 ONNX Runtime folds each Cast into a float32 constant when it builds the session, so inference runs in float32 as
 before. Each graph also carries the sha256 of the safetensors file it was written from
-(:data:`SOURCE_KEY`), so a graph left over from other weights is found out (``rosetta.runtime.sessions``).
+(:data:`SOURCE_KEY`), so a graph left over from other weights is found out (:func:`rosetta.runtime.files.check_graph`).
 
 >>> import numpy as np, onnx
 >>> from onnx import helper, numpy_helper, TensorProto
@@ -22,23 +22,15 @@ before. Each graph also carries the sha256 of the safetensors file it was writte
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-SOURCE_KEY = "rosetta.source_sha256"  # metadata: sha256 of the safetensors the graph was written from
+from rosetta.runtime.files import SOURCE_KEY, file_sha256  # the runtime checks the stamp written here
+
 MIN_ELEMENTS = 16  # smaller float tensors (shapes, scalars) stay float32: nothing to save
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def compact(model: onnx.ModelProto, source: str | None = None) -> onnx.ModelProto:

@@ -98,10 +98,10 @@ def write_detector_graphs(folder: Path = MODEL_DIR) -> list[Path]:
         # unfolded (batch norms left to ONNX Runtime's load-time fusion): every weight stays the float16 value of
         # the safetensors, so storing it as float16 loses nothing (folded, 43% of them were not: maps off by 0.1)
         feats = mark_roi_reduced(export(FeatureGraph(model), torch.zeros(1, 3, 256, 320), Path(tmp) / "f.onnx",
-                                        FEATURE_AXES, FEATURE_NAMES, fold_constants=False))
+                                        FEATURE_AXES, FEATURE_NAMES, fold_batchnorm=False))
         out.append(write_compact(_exact_in_float16(feats), folder / FEATURES_FILE, weights=weights))
         head = export(RoIHeadGraph(roi.head).eval(), torch.zeros(4, oh, ow, channels), Path(tmp) / "roi.onnx",
-                      {"x": {0: "rois"}, **{n: {0: "rois"} for n in ROI_NAMES}}, ROI_NAMES, fold_constants=False)
+                      {"x": {0: "rois"}, **{n: {0: "rois"} for n in ROI_NAMES}}, ROI_NAMES, fold_batchnorm=False)
         graph = onnx.load(str(head))
         # the architecture's settings, not the card's (Detector.load applied those; the runtime applies them too)
         set_metadata(graph, SPEC_KEY, json.dumps(spec(RotatedFasterRCNN.build(model.config))))

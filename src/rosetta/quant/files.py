@@ -7,23 +7,11 @@ they came from (``{name}.int8.json``) so that a stale int8 file is refused at lo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-NAMES = ("recognizer", "detector")
-
-
-def int8_path(folder: Path, name: str) -> Path:
-    if name not in NAMES:
-        raise ValueError(f"no int8 model for {name!r} (one of {', '.join(NAMES)})")
-    return Path(folder) / f"{name}.int8.onnx"
-
-
-def weights_sha1(folder: Path, name: str) -> str:
-    """Digest of the fp16 weights file the int8 model is built from."""
-    return hashlib.sha1((Path(folder) / f"{name}.safetensors").read_bytes()).hexdigest()
+from rosetta.runtime.files import NAMES, int8_path, weights_sha1  # the runtime checks the stamps written here
 
 
 def stamp(folder: Path, name: str, **facts: Any) -> Path:

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from rosetta.runtime.preprocess import pad_batch, to_input
+
 SCALE_MODES = ("int7", "int8", "codesigned")
 
 
@@ -180,10 +182,8 @@ def capture_inputs(model: nn.Module, names: Iterable[str], batches: Sequence[tor
 
 def crop_batches(crops: Sequence[np.ndarray], batch_size: int = 32) -> list[torch.Tensor]:
     """Real crops -> padded (B, 1, 32, W) batches of similar width, as the recognizer batches them."""
-    from rosetta.recognition.preprocess import pad_batch, to_input
-
     inputs = sorted((to_input(c) for c in crops), key=lambda x: x.shape[1])
-    return [pad_batch(inputs[i:i + batch_size])[0] for i in range(0, len(inputs), batch_size)]
+    return [torch.from_numpy(pad_batch(inputs[i:i + batch_size])[0]) for i in range(0, len(inputs), batch_size)]
 
 
 __all__ = ["ConvLayer", "SCALE_MODES", "activation_ranges", "capture_inputs", "fake_quantized", "crop_batches", "folded_convs", "im2col", "module_name",

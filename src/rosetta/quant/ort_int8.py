@@ -125,7 +125,7 @@ def calibration_batches(crops: Sequence[np.ndarray], batch_size: int = 16, width
     """Padded (B, 1, 32, width) batches: one width for all, as histogram calibrators need equal shapes."""
     import cv2
 
-    from rosetta.recognition.preprocess import to_input
+    from rosetta.runtime.preprocess import to_input
 
     out = []
     inputs = [to_input(c) for c in crops]
@@ -142,12 +142,12 @@ def calibration_batches(crops: Sequence[np.ndarray], batch_size: int = 16, width
 def quantize_recognizer(model: torch.nn.Module, calib: Sequence[np.ndarray], out: Path,
                         config: Int8Config = Int8Config()) -> Path:
     """fp32 recognizer -> ONNX -> (pre-processed) -> static int8 QDQ ONNX at ``out``."""
-    from rosetta.engine.onnx import _Logits, export
+    from rosetta.engine.onnx import Logits, export
 
     if len(calib) < 32:
         raise ValueError(f"calibration needs real crops (got {len(calib)}; use a few hundred)")
     tmp = Path(tempfile.mkdtemp(prefix="rosetta-int8-"))
-    fp32 = export(_Logits(model.eval()), torch.zeros(2, 1, 32, 128), tmp / "fp32.onnx",
+    fp32 = export(Logits(model.eval()), torch.zeros(2, 1, 32, 128), tmp / "fp32.onnx",
                   {"x": {0: "batch", 3: "width"}, "logits": {0: "batch", 1: "steps"}}, ["logits"])
     return _quantize(fp32, calibration_batches(calib), out, config, "recognizer")
 

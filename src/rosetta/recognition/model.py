@@ -15,10 +15,14 @@ N characters needs a crop of at least ~4N px at height 32 (true for any legible 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from rosetta.models import load_weights
 
 HEIGHT = 32
 WIDTH_STRIDE = 4
@@ -128,3 +132,21 @@ def output_lengths(widths: torch.Tensor) -> torch.Tensor:
     """
     w = torch.div(widths + 1, 2, rounding_mode="floor")  # stem: k3 s2 p1
     return torch.div(w + 1, 2, rounding_mode="floor")  # stage1: k3 s2 p1
+
+
+def load_model(folder: Path | None = None) -> tuple[CTCRecognizer, dict[str, Any]]:
+    """The shipped recognizer (``src/rosetta/models/recognizer.*``) or the one in ``folder``, in eval mode, with
+    its JSON sidecar (charset, config, card).
+
+    >>> model, meta = load_model()
+    >>> model.config.num_classes == len(meta["charset"].splitlines()) + 1, model.training
+    (True, False)
+    """
+    state, meta = load_weights("recognizer", folder)
+    cfg = dict(meta["model_config"])
+    cfg["widths"] = tuple(cfg["widths"])
+    if "blocks" in cfg:
+        cfg["blocks"] = tuple(cfg["blocks"])
+    model = CTCRecognizer(RecognizerConfig(**cfg))
+    model.load_state_dict(state)
+    return model.eval(), meta

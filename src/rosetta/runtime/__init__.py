@@ -1,2 +1,1 @@
-"""Inference without PyTorch: ONNX Runtime sessions on the shipped graphs, pre- and post-processing in NumPy and
-OpenCV. Nothing under this package imports torch (a test checks it)."""
+"""Inference without PyTorch: ONNX Runtime graphs plus NumPy/OpenCV pre- and post-processing."""

@@ -26,7 +26,8 @@ from rosetta import detect_batch
 from rosetta.boxes.nms import nms
 from rosetta.runtime.proposals import QuantizedMap, RPNSpec, decode, propose
 from rosetta.runtime.roi_align import roi_align
-from rosetta.runtime.sessions import MODEL_DIR, model_path, session
+from rosetta.runtime.files import check_graph, check_int8, graph_path, read_meta
+from rosetta.runtime.sessions import session
 
 log = logging.getLogger(__name__)
 MIN_SIDE = 8  # images smaller than this hold no legible word
@@ -34,6 +35,11 @@ SPEC_KEY = "rosetta.detector_spec"  # as rosetta.graphs.detector.SPEC_KEY
 DEQUANTIZE_KEY = "rosetta.dequantize"  # as rosetta.engine.onnx: outputs an int8 graph hands over in uint8
 PIXEL_INPUT_KEY = "rosetta.pixel_input"  # k > 0: the graph reads uint8 k x k pixel patches
 ROI_REDUCED_KEY = "rosetta.roi_reduced"  # "1": the maps come through the RoI head's 1x1 reduction
+ROI_FILE = "detector_roi.onnx"  # as rosetta.graphs.detector.ROI_FILE
+# ONNX Runtime's CPU arena on, memory patterns off: the detector sees a new shape with nearly every photo; its peak
+# RSS over 50 photos of 10 shapes, two runs each (docs/results/runtime.md): 254-255 MB, against 277-278 (both on),
+# 281-292 (arena off, patterns on), 279-308 (both off: freed blocks fragment the C heap); the same speed
+MEMORY = {"mem_arena": True, "mem_pattern": False}
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,17 @@ class _Network:
         return logits, deltas
 
 
+def _checked(path: Path, threads: int | None):
+    """A session of the float graph at ``path``, refused when missing or written from other weights than the
+    safetensors beside it."""
+    if not path.exists():
+        raise FileNotFoundError(f"detector graph {path} not found: write it with `python -m rosetta.graphs.detector "
+                                f"{path.parent}`")
+    sess = session(path, threads, **MEMORY)
+    check_graph(path, sess.get_modelmeta().custom_metadata_map, "detector")
+    return sess
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (np.float32(1) / (np.float32(1) + np.exp(-x))).astype(np.float32)
 
@@ -124,18 +141,18 @@ class Detector:
         from ``detector.int8.onnx``; ``threads``: ONNX Runtime's intra-op threads. The card (``detector.json``) sets
         the word threshold, the scale and long side (``score_thresh``, ``upscale``, ``size``) unless ``config`` is
         given, and the RPN's proposals and the RoI head's refinement passes (``proposals``, ``refine_steps``)."""
-        folder = Path(folder or MODEL_DIR)
-        card = model_path("detector.json", folder)
-        meta = json.loads(card.read_text(encoding="utf-8"))
-        weights = folder / "detector.safetensors"
-        roi = session(model_path("detector_roi.onnx", folder), threads, weights)
+        meta = read_meta("detector", folder)
+        roi = _checked(graph_path(folder, "detector").with_name(ROI_FILE), threads)
         spec = json.loads(roi.get_modelmeta().custom_metadata_map[SPEC_KEY])
         rpn, roi_spec = RPNSpec.from_spec(spec), RoISpec.from_spec(spec)
         if meta.get("proposals"):  # the RPN's proposals per image at inference, chosen on training images
             rpn = replace(rpn, post_nms=int(meta["proposals"]))
         if meta.get("refine_steps"):  # RoI head passes over its own boxes
             roi_spec = replace(roi_spec, refine_steps=int(meta["refine_steps"]))
-        features = session(model_path("detector.int8.onnx" if int8 else "detector.onnx", folder), threads, weights)
+        if int8:
+            features = session(check_int8(graph_path(folder, "detector").parent, "detector"), threads, **MEMORY)
+        else:
+            features = _checked(graph_path(folder, "detector"), threads)
         tuned = {k: meta[k] for k in ("score_thresh", "size", "upscale") if k in meta}
         if config is None:  # the model's own threshold and scale, chosen on training images
             config = DetectConfig(**tuned)

@@ -21,7 +21,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -31,9 +31,9 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from rosetta.charset import Charset, logical_to_visual, normalize, visual_to_logical
 from rosetta.data.crops import Crops, load_crops, photo_word_crops
 from rosetta.metrics import text_scores
-from rosetta.recognition.decode import greedy_decode
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
-from rosetta.recognition.preprocess import MAX_WIDTH, pad_batch, to_input
+from rosetta.runtime.decode import greedy_decode
+from rosetta.runtime.preprocess import MAX_WIDTH, pad_batch, to_input
 from rosetta.models import load_weights
 from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, load_checkpoint, restore,
                                   save_checkpoint, set_threads, setup_logging, warmup_cosine)
@@ -174,7 +174,7 @@ class BatchStream(IterableDataset):
         batches = []
         for b in range(0, len(order), per):
             idx = order[b:b + per]
-            batch, widths = pad_batch([inputs[i] for i in idx])
+            batch, widths = padded_tensors([inputs[i] for i in idx])
             bt = [texts[i] for i in idx]
             encoded = [self.charset.encode(logical_to_visual(normalize(t))) for t in bt]
             labels = torch.tensor([i for e in encoded for i in e], dtype=torch.long)
@@ -192,6 +192,12 @@ class BatchStream(IterableDataset):
             k += nw
 
 
+def padded_tensors(inputs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`rosetta.runtime.preprocess.pad_batch` as tensors: the batch (B, 1, 32, W) and the widths (B,)."""
+    batch, widths = pad_batch(inputs)
+    return torch.from_numpy(batch), torch.from_numpy(widths)
+
+
 # ----------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def predict_crops(model: CTCRecognizer, charset: Charset, images: list[np.ndarray], batch_size: int = 64,
@@ -203,7 +209,7 @@ def predict_crops(model: CTCRecognizer, charset: Charset, images: list[np.ndarra
     out: list[tuple[str, float]] = [("", 0.0)] * len(inputs)
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
-        x, widths = pad_batch([inputs[i] for i in idx])
+        x, widths = padded_tensors([inputs[i] for i in idx])
         logits, _ = model(x.to(device))
         lp = torch.log_softmax(logits.float(), -1).cpu().numpy()
         lens = output_lengths(widths).tolist()

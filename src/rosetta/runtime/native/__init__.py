@@ -1,2 +1,2 @@
 """The native int8 kernel's C source (``acc16.c``) and, once built, its shared library
-(:mod:`rosetta.quant.acc16` loads it with ctypes)."""
+(:mod:`rosetta.runtime.acc16` loads it with ctypes)."""

@@ -1,12 +1,13 @@
-"""Recognizer predictor: word crops (any size, any mode) -> (text in logical order, confidence).
+"""Recognizer predictor without PyTorch: word crops (any size, any mode) -> (text in logical order, confidence).
 
-Owns everything around the tensor-only model: grayscale and height-32 resizing, batching by width
-(sorted, so little padding is wasted), the engine (PyTorch or ONNX Runtime), CTC decoding (greedy
-or beam, optionally with a lexicon) and right-to-left reordering.
+Owns everything around the network: grayscale and height-32 resizing, batching by width (sorted, so little padding
+is wasted), the network (the shipped ONNX graph ``recognizer.onnx`` or ``recognizer.int8.onnx`` in ONNX Runtime, or
+any callable from batches to logits), CTC decoding (greedy or beam, optionally with a lexicon, one script per word)
+and right-to-left reordering.
 
->>> rec = Recognizer.load()                                   # doctest: +SKIP
->>> rec([np.full((32, 90, 3), 255, np.uint8)])                # doctest: +SKIP
-[('', 0.99)]
+>>> rec = Recognizer.load()
+>>> rec([np.full((32, 90, 3), 255, np.uint8)])[0][0]
+''
 """
 
 from __future__ import annotations
@@ -14,31 +15,20 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
 from rosetta.charset import SCRIPTS, Charset, harmonize_script, load_script_chars, visual_to_logical
-from rosetta.models import MODEL_DIR, load_weights
-from rosetta.recognition.decode import Trie, beam_search, greedy_decode, log_softmax
-from rosetta.recognition.model import CTCRecognizer, RecognizerConfig, output_lengths
-from rosetta.recognition.preprocess import pad_batch, to_input
+from rosetta.models import MODEL_DIR
+from rosetta.runtime.decode import Trie, beam_search, greedy_decode, log_softmax
+from rosetta.runtime.files import check_graph, check_int8, graph_path, read_meta
+from rosetta.runtime.preprocess import output_lengths, pad_batch, to_input
+from rosetta.runtime.sessions import session
 
 log = logging.getLogger(__name__)
 
-
-def build_int8(folder: Path, calibration: Sequence[np.ndarray], config=None) -> Path:
-    """Quantize the recognizer in ``folder`` to ``recognizer.int8.onnx``, stamped with the weights it
-    came from (:mod:`rosetta.quant.files`), so a stale int8 model is refused at load."""
-    from rosetta.quant.files import int8_path, stamp
-    from rosetta.quant.ort_int8 import RECOGNIZER_INT8, quantize_recognizer
-
-    config = config or RECOGNIZER_INT8
-    folder = Path(folder)
-    out = quantize_recognizer(Recognizer.load(folder).model, calibration, int8_path(folder, "recognizer"), config)
-    stamp(folder, "recognizer", calibration=config.calibration, calibration_crops=len(calibration))
-    return out
+Network = Callable[[np.ndarray], np.ndarray]  # (B, 1, 32, W) float32 in [-1, 1] -> (B, T, C) logits, T = ceil(W/4)
 
 
 @dataclass(frozen=True)
@@ -73,55 +63,77 @@ def allowed_classes(charset: Charset, scripts: Sequence[str] | None) -> np.ndarr
     return np.array([True] + [c in keep for c in charset.chars])
 
 
+def tall_variants(crops: Sequence[np.ndarray], ratio: float) -> list[tuple[int, np.ndarray]]:
+    """(index, turned crop) for every crop over ``ratio`` times taller than wide: each turned a quarter
+    clockwise and a quarter counter-clockwise (top-to-bottom text reads left to right one way or the other).
+
+    >>> tall = np.zeros((90, 30), np.uint8)
+    >>> [(i, v.shape) for i, v in tall_variants([np.zeros((30, 90), np.uint8), tall], 1.5)]
+    [(1, (30, 90)), (1, (30, 90))]
+    >>> tall_variants([tall], 0)
+    []
+    """
+    if ratio <= 0:
+        return []
+    out = []
+    for i, c in enumerate(crops):
+        h, w = c.shape[:2]
+        if w > 0 and h > ratio * w:
+            out += [(i, np.ascontiguousarray(np.rot90(c, -1))), (i, np.ascontiguousarray(np.rot90(c, 1)))]
+    return out
+
+
+class GraphNetwork:
+    """The ONNX graph at ``path`` as a :data:`Network`, run by an ONNX Runtime session (``.session``)."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        self.path = Path(path)
+        self.session = session(self.path, threads)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"x": x})[0]
+
+
 class Recognizer:
-    def __init__(self, model: CTCRecognizer, charset: Charset, decode: DecodeConfig = DecodeConfig(),
-                 lexicon: Sequence[str] | None = None, engine: str = "torch", meta: dict | None = None,
-                 folder: Path | None = None):
-        """``folder``: where the model files live (the int8 engine reads ``recognizer.int8.onnx`` there)."""
-        self.model = model.eval()
-        self.charset, self.decode_cfg, self.meta = charset, decode, dict(meta or {})
+    def __init__(self, network: Network, charset: Charset, decode: DecodeConfig = DecodeConfig(),
+                 lexicon: Sequence[str] | None = None, meta: dict | None = None, engine: str = "onnx"):
+        """``network``: batches (B, 1, 32, W) -> logits (B, T, C) over ``charset``'s classes (blank first);
+        ``engine``: what runs it, for reports ("onnx", "int8", "torch")."""
+        self.network, self.charset, self.decode_cfg, self.meta = network, charset, decode, dict(meta or {})
+        self.engine = engine
         self.trie = Trie(charset.encode(w) for w in lexicon) if lexicon else None
         self._masks: dict[tuple[str, ...] | None, np.ndarray | None] = {}
         self.script_masks(decode.scripts)  # fail early on an unknown script name
-        self.engine = engine
-        self._session = None
-        if engine == "onnx":
-            from rosetta.engine.onnx import recognizer_session
-
-            try:
-                self._session = recognizer_session(self.model)
-            except Exception as exc:  # PyTorch is the fallback engine; say so
-                log.warning("ONNX Runtime unavailable for the recognizer (%s); using PyTorch", exc)
-                self.engine = "torch"
-        elif engine == "int8":
-            from rosetta.quant.files import int8_session
-
-            self._session = int8_session(Path(folder or MODEL_DIR), "recognizer")
-        elif engine != "torch":
-            raise ValueError(f"unknown engine {engine!r} (torch, onnx or int8)")
 
     @classmethod
-    def load(cls, folder: Path | None = None, engine: str = "torch", **kwargs) -> "Recognizer":
-        """The shipped recognizer (``src/rosetta/models/recognizer.*``) or one in ``folder``."""
-        state, meta = load_weights("recognizer", folder)
-        charset = Charset.from_text(meta["charset"])
-        cfg = dict(meta["model_config"])
-        cfg["widths"] = tuple(cfg["widths"])
-        model = CTCRecognizer(RecognizerConfig(**cfg))
-        model.load_state_dict(state)
-        return cls(model, charset, engine=engine, meta=meta, folder=folder, **kwargs)
-
-    def logits(self, x: torch.Tensor) -> np.ndarray:
-        """(B, 1, 32, W) -> (B, T, C) log-probabilities as numpy."""
-        if self._session is not None:
-            out = self._session.run(None, {"x": x.numpy()})[0]
+    def load(cls, folder: Path | None = None, int8: bool = False, decode: DecodeConfig = DecodeConfig(),
+             threads: int | None = None, lexicon: Sequence[str] | None = None) -> "Recognizer":
+        """The shipped recognizer (``src/rosetta/models/recognizer.onnx`` and ``.json``) or the one in ``folder``;
+        ``int8``: its int8 graph ``recognizer.int8.onnx``; ``threads``: ONNX Runtime's (default 1). A graph
+        written or built from other weights than the safetensors beside it is refused."""
+        folder = Path(folder) if folder else MODEL_DIR
+        meta = read_meta("recognizer", folder)
+        if int8:
+            network = GraphNetwork(check_int8(folder, "recognizer"), threads)
         else:
-            with torch.inference_mode():
-                out = self.model(x)[0].float().numpy()
-        return log_softmax(out, -1)
+            path = graph_path(folder, "recognizer")
+            if not path.exists():
+                raise FileNotFoundError(f"recognizer graph {path} not found: write it with "
+                                        f"`python -m rosetta.graphs.recognizer {path.parent}`")
+            network = GraphNetwork(path, threads)
+            check_graph(path, network.session.get_modelmeta().custom_metadata_map, "recognizer")
+        return cls(network, Charset.from_text(meta["charset"]), decode, lexicon, meta, "int8" if int8 else "onnx")
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """(B, 1, 32, W) -> (B, T, C) log-probabilities."""
+        return log_softmax(self.network(x), -1)
 
     def batches(self, widths: Sequence[int]) -> list[list[int]]:
-        """Indices grouped into batches of similar width (ascending)."""
+        """Indices grouped into batches of similar width (ascending).
+
+        >>> Recognizer(None, Charset.from_scripts(["latin"]), DecodeConfig(batch_size=2)).batches([40, 100, 50, 60])
+        [[0, 2], [3], [1]]
+        """
         order = sorted(range(len(widths)), key=lambda i: widths[i])
         out: list[list[int]] = []
         for i in order:
@@ -201,24 +213,4 @@ class Recognizer:
         return out
 
 
-def tall_variants(crops: Sequence[np.ndarray], ratio: float) -> list[tuple[int, np.ndarray]]:
-    """(index, turned crop) for every crop over ``ratio`` times taller than wide: each turned a quarter
-    clockwise and a quarter counter-clockwise (top-to-bottom text reads left to right one way or the other).
-
-    >>> tall = np.zeros((90, 30), np.uint8)
-    >>> [(i, v.shape) for i, v in tall_variants([np.zeros((30, 90), np.uint8), tall], 1.5)]
-    [(1, (30, 90)), (1, (30, 90))]
-    >>> tall_variants([tall], 0)
-    []
-    """
-    if ratio <= 0:
-        return []
-    out = []
-    for i, c in enumerate(crops):
-        h, w = c.shape[:2]
-        if w > 0 and h > ratio * w:
-            out += [(i, np.ascontiguousarray(np.rot90(c, -1))), (i, np.ascontiguousarray(np.rot90(c, 1)))]
-    return out
-
-
-__all__ = ["Recognizer", "tall_variants", "DecodeConfig", "allowed_classes", "build_int8"]
+__all__ = ["Recognizer", "DecodeConfig", "Network", "allowed_classes", "tall_variants", "GraphNetwork"]

@@ -427,7 +427,34 @@ static TGT_AVX2 void requantize_row(const int32_t *c, const int32_t *bias, const
     }
 }
 
-/* int8 convolution, NHWC uint8 in and out, with the acc16 GEMM: per block of MB output positions, im2col into a
+/* acc32 product of `rows` (at most MB) rows of A into C (dense weights 7-bit), outliers included. */
+static TGT_AVX2 void acc32_block(const uint8_t *A, long lda, int rows, int K, const int8_t *P, int N, tile32_fn tile,
+                                 int nk, const int32_t *ks, const int32_t *ptr, const int32_t *col, const int16_t *val,
+                                 int32_t *C, long ldc, scratch_t *sc) {
+    const int nquads = K / 4, npanels = (N + 15) / 16;
+    int32_t buf[MR * 16];
+    for (int j = 0; j < npanels; j++) {
+        const int8_t *Pj = P + (long)j * nquads * 64;
+        int n = N - 16 * j < 16 ? N - 16 * j : 16;
+        for (int m = 0; m < rows; m += MR) {
+            int r1 = rows - m < MR ? rows - m : MR;
+            tile(r1, A + m * lda, lda, Pj, nquads, buf);
+            for (int r = 0; r < r1; r++) memcpy(C + (m + r) * ldc + 16 * j, buf + r * 16, n * sizeof(int32_t));
+        }
+    }
+    if (nk) sparse_block(A, lda, 0, rows, nk, ks, ptr, col, val, C, ldc, sc->T, sc->touched, sc->seen);
+}
+
+static tile32_fn pick_tile32(int isa) {
+#if HAVE_AVX512
+    if (isa == ISA_AVX512) return tile32_avx512_any;
+#endif
+    (void)isa;
+    return tile32_avx2_any;
+}
+
+/* int8 convolution, NHWC uint8 in and out, with the acc16 GEMM (kspill 0: the acc32 GEMM, for 7-bit dense
+ * weights only): per block of MB output positions, im2col into a
  * cache-resident buffer (K in (ky, kx, c) order, padded with the input zero point zx; the packed weights must be
  * in that order), the GEMM with its checks and outliers, then requantization as ONNX Runtime's QLinearConv does
  * it: y = saturate(rint(float(acc + bias[n]) * mult[n]) + zy), where bias already holds -zx * sum_k w[k, n].
@@ -440,7 +467,9 @@ int acc16_conv(const uint8_t *X, int B, int H, int W, int Cin, int kh, int kw, i
     const int Kt = kh * kw * Cin, K = (Kt + 3) / 4 * 4;
     const int Ho = (H + 2 * ph - kh) / sh + 1, Wo = (W + 2 * pw - kw) / sw + 1;
     const long M = (long)B * Ho * Wo;
-    if (isa < ISA_AVX2 || kspill < 4 || kspill % 4 || N > 4096 || K > 4096 || Ho < 1 || Wo < 1) return -1;
+    if (isa < ISA_AVX2 || (kspill && (kspill < 4 || kspill % 4)) || N > 4096 || K > 4096 || Ho < 1 || Wo < 1)
+        return -1;
+    if (!kspill && !is_seven_bit(maxabs, K)) return -1; /* acc32: vpmaddubsw pairs could saturate */
     scratch_t sc;
     if (scratch_init(&sc, nk, N)) return -1;
     uint8_t *A = malloc((size_t)MB * K);
@@ -472,8 +501,11 @@ int acc16_conv(const uint8_t *X, int B, int H, int W, int Cin, int kh, int kw, i
             }
             memset(dst, 0, K - Kt);
         }
-        acc16_block(A, K, rows, K, P, N, maxabs, kspill, seven_bit, pick_tile16(isa), nk, ks, ptr, col, val, C, N,
-                    &sc, stats);
+        if (kspill)
+            acc16_block(A, K, rows, K, P, N, maxabs, kspill, seven_bit, pick_tile16(isa), nk, ks, ptr, col, val, C,
+                        N, &sc, stats);
+        else
+            acc32_block(A, K, rows, K, P, N, pick_tile32(isa), nk, ks, ptr, col, val, C, N, &sc);
         for (int r = 0; r < rows; r++) requantize_row(C + (long)r * N, bias, mult, zy, N, Y + (m0 + r) * N);
     }
     free(A);

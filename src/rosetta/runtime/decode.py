@@ -119,3 +119,6 @@ def beam_search(log_probs: np.ndarray, beam_width: int = 8, lexicon: Trie | None
     lp = _logsumexp(pb, pnb)
     n = max(1, len(prefix))
     return list(prefix), float(math.exp(max(lp, -50.0 * n) / n)) if prefix else float(math.exp(lp / t_len))
+
+
+__all__ = ["BLANK", "log_softmax", "greedy_decode", "Trie", "beam_search"]

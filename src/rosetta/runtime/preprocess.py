@@ -1,12 +1,14 @@
-"""Crops -> model input: grayscale, height 32 with the aspect ratio kept, zero-padded batches.
+"""Crops -> recognizer input: grayscale, height 32 with the aspect ratio kept, zero-padded batches (NumPy only).
 
 >>> import numpy as np
 >>> x = to_input(np.full((20, 50, 3), 255, np.uint8))
 >>> x.shape, float(x.max())
 ((32, 80), 1.0)
 >>> batch, widths = pad_batch([x, to_input(np.zeros((10, 10), np.uint8))])
->>> tuple(batch.shape), widths.tolist()
-((2, 1, 32, 80), [80, 32])
+>>> batch.shape, batch.dtype, widths.tolist()
+((2, 1, 32, 80), dtype('float32'), [80, 32])
+>>> output_lengths(widths).tolist()
+[20, 8]
 """
 
 from __future__ import annotations
@@ -15,10 +17,8 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-import torch
 
-from rosetta.recognition.model import HEIGHT
-
+HEIGHT = 32  # the recognizer's input height (rosetta.recognition.model.HEIGHT, checked equal in the tests)
 MIN_WIDTH = 8
 MAX_WIDTH = 1600  # ~100 characters; wider crops are squeezed
 
@@ -53,20 +53,35 @@ def to_input(img: np.ndarray) -> np.ndarray:
     return g.astype(np.float32) * (2.0 / 255.0) - 1.0
 
 
-def pad_batch(inputs: Sequence[np.ndarray], multiple: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack (32, W_i) inputs into (B, 1, 32, W_max) with zero padding on the right.
+def pad_batch(inputs: Sequence[np.ndarray], multiple: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Stack (32, W_i) inputs into (B, 1, 32, W_max) float32 with zero padding on the right.
 
-    Returns the batch and the true widths (B,) so the CTC input lengths ignore the padding."""
+    Returns the batch and the true widths (B,) int64, so the CTC input lengths ignore the padding."""
     widths = [x.shape[1] for x in inputs]
     wmax = max(widths) if widths else MIN_WIDTH
     wmax = int(np.ceil(wmax / multiple) * multiple)
     out = np.zeros((len(inputs), 1, HEIGHT, wmax), np.float32)
     for i, x in enumerate(inputs):
         out[i, 0, :, : x.shape[1]] = x
-    return torch.from_numpy(out), torch.tensor(widths, dtype=torch.long)
+    return out, np.asarray(widths, dtype=np.int64)
+
+
+def output_lengths(widths: np.ndarray) -> np.ndarray:
+    """Number of valid output columns for crops of the given pixel widths (stride 4, 'same' pads): the NumPy
+    twin of :func:`rosetta.recognition.model.output_lengths` (checked equal in the tests).
+
+    >>> output_lengths(np.array([1, 4, 5, 64])).tolist()
+    [1, 1, 2, 16]
+    """
+    w = (np.asarray(widths, dtype=np.int64) + 1) // 2  # stem: k3 s2 p1
+    return (w + 1) // 2  # stage1: k3 s2 p1
 
 
 def width_batches(widths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar width (sorted), to waste little padding."""
     order = sorted(range(len(widths)), key=lambda i: widths[i])
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+__all__ = ["HEIGHT", "MIN_WIDTH", "MAX_WIDTH", "to_gray", "target_width", "to_input", "pad_batch", "output_lengths",
+           "width_batches"]

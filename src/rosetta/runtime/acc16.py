@@ -22,6 +22,7 @@ The library is built by the package's build (``setup.py``, optional: no compiler
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
 import os
 import shutil
@@ -116,6 +117,26 @@ def compile_library(dest: Path, cc: str | None = None) -> Path | None:
     return out
 
 
+def library_or_build(folder: Path) -> ctypes.CDLL | None:
+    """The built library (:func:`library`), else one compiled once into ``folder`` (named by the source's digest,
+    so an edited source is rebuilt), else None: no compiler, or no AVX2 here."""
+    lib = library()
+    if lib is not None:
+        return lib
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    dest = Path(folder) / f"acc16-{digest}"
+    built = dest / "libacc16.so"
+    if not built.exists():
+        tmp = dest.with_name(f"{dest.name}.tmp{os.getpid()}")  # built aside, then moved: never half a file
+        done = compile_library(tmp)
+        if done is None:
+            return None
+        dest.mkdir(parents=True, exist_ok=True)
+        os.replace(done, built)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load(built)
+
+
 def isa(lib: ctypes.CDLL) -> str:
     """The instruction set the library picks on this CPU: 'avx2' or 'avx512bw'."""
     return ISA_NAMES[lib.acc16_isa()]
@@ -150,11 +171,11 @@ def split_outliers(q: np.ndarray, lo: int = DENSE_RANGE[0], hi: int = DENSE_RANG
     """
     q = np.asarray(q)
     dense = np.clip(q, lo, hi).astype(np.int8)
-    rest = q.astype(np.int32) - dense
-    rows, cols = np.nonzero(rest)  # row-major order: CSR by k
+    rows, cols = np.nonzero((q < lo) | (q > hi))  # row-major order: CSR by k
+    rest = q[rows, cols].astype(np.int32) - dense[rows, cols]
     ks, counts = np.unique(rows, return_counts=True)
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-    return dense, Outliers(ks.astype(np.int32), ptr, cols.astype(np.int32), rest[rows, cols].astype(np.int16))
+    return dense, Outliers(ks.astype(np.int32), ptr, cols.astype(np.int32), rest.astype(np.int16))
 
 
 def outlier_share(q: np.ndarray, lo: int = DENSE_RANGE[0], hi: int = DENSE_RANGE[1]) -> float:
@@ -293,4 +314,5 @@ def emulate_acc16(a: np.ndarray, dense: np.ndarray, kspill: int) -> tuple[np.nda
 
 
 __all__ = ["DENSE_RANGE", "Int8Gemm", "Outliers", "Saturation", "compile_library", "emulate_acc16", "isa", "library",
-           "load", "outlier_share", "pack", "pad_activations", "padded_depth", "reference_gemm", "split_outliers"]
+           "library_or_build", "load", "outlier_share", "pack", "pad_activations", "padded_depth", "reference_gemm",
+           "split_outliers"]
