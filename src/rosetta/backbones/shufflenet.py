@@ -10,9 +10,10 @@ Widths are multiples of 8 so int8 depthwise kernels take their fast path. No cla
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn as nn
+
+from rosetta.detect_batch import space_to_depth  # re-exported: the pixel patches a patch4 stem reads
 
 STAGE_CHANNELS = {0.5: (24, 48, 96, 192), 1.0: (24, 116, 232, 464), 0.75: (24, 88, 176, 352)}
 STAGE_REPEATS = (4, 8, 4)
@@ -131,21 +132,6 @@ def widen_stem(trunk: "ShuffleNetV2", channels: int = 32) -> "ShuffleNetV2":
     first.branch1[1][0] = _pad_conv(first.branch1[1][0], cin=channels)
     first.branch2[0][0] = _pad_conv(first.branch2[0][0], cin=channels)
     return new
-
-
-def space_to_depth(pixels: np.ndarray, k: int = 4) -> np.ndarray:
-    """(B, H, W, C) -> (B, H/k, W/k, k*k*C): each k x k patch's values in (row, column, channel) order,
-    what a k x k stride-k convolution sees at one output cell (H, W multiples of k).
-
-    >>> x = np.arange(2 * 4 * 3).reshape(1, 2, 4, 3)
-    >>> space_to_depth(x, 2)[0, 0, 1].tolist()   # the patch at rows 0-1, columns 2-3
-    [6, 7, 8, 9, 10, 11, 18, 19, 20, 21, 22, 23]
-    """
-    b, h, w, c = pixels.shape
-    run = np.ascontiguousarray(pixels).reshape(b, h, w * c).view(f"V{k * c * pixels.itemsize}")  # (B, H, W/k)
-    cells = run.reshape(b, h // k, k, w // k).transpose(0, 1, 3, 2)  # (B, H/k, ky, W/k) -> (B, H/k, W/k, ky)
-    # one k*C run of bytes per element: a copy of whole patch rows, ~1.5x faster than k copies of (.., k, C) slices
-    return np.ascontiguousarray(cells).view(pixels.dtype).reshape(b, h // k, w // k, k * k * c)
 
 
 def has_patch_stem(trunk: "ShuffleNetV2") -> bool:

@@ -173,6 +173,7 @@ class _Unscale(torch.nn.Module):
         return t * self.factor
 
 
+
 ROI_REDUCED_KEY = "rosetta.roi_reduced"  # model metadata: "1" when the feature maps come through the RoI reduction
 DEQUANTIZE_KEY = "rosetta.dequantize"  # model metadata: how to dequantize the outputs handed over in uint8
 PIXEL_INPUT_KEY = "rosetta.pixel_input"  # model metadata: k when the graph reads uint8 k x k pixel patches (B, H/k, W/k, 3k^2)

@@ -22,7 +22,7 @@ from rosetta.models import MODEL_DIR, ModelMissingError, model_paths
 
 SOURCE_KEY = "rosetta.source_sha256"  # graph metadata: sha256 of the safetensors the graph was written from
 NAMES = ("recognizer", "detector")
-REWRITE = {"recognizer": "python -m rosetta.graphs.recognizer", "detector": "rosetta export"}
+REWRITE = {"recognizer": "python -m rosetta.graphs.recognizer", "detector": "python -m rosetta.graphs.detector"}
 
 
 def file_sha256(path: Path) -> str:

@@ -1,0 +1,1 @@
+"""Rotated-box math in NumPy, shared by the PyTorch models (training, export) and the runtime (no PyTorch here)."""
