@@ -42,13 +42,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from rosetta.detection.detector import Detector
+    from rosetta.train.predict import TorchDetector
 
     imgs, source = images(a.images)
     out = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
            "threads": a.threads, "source": source, "images": len(imgs), "image_size": "1280x720"}
     for engine in ("torch", "onnx"):
-        det = Detector.load(engine=engine)
+        det = TorchDetector.load(engine=engine)
         if a.size:
             det = det.with_config(size=a.size, min_size=a.size, upscale=1.0)
         net = int(min(det.config.size, max(det.config.min_size, round(1280 * det.config.upscale))))

@@ -46,14 +46,14 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     from dataclasses import replace
 
     from rosetta.data.splits import data_root
-    from rosetta.detection.detector import Detector
-    from rosetta.engine.onnx import detector_features, features_runner
+    from rosetta.engine.onnx import detector_session
     from rosetta.eval import evaluate_images
     from rosetta.geometry import boxes_to_quads
     from rosetta.io import load_image
     from rosetta.quant.fbgemm import int8_linear
     from rosetta.backbones.shufflenet import has_patch_stem
     from rosetta.quant.ort_int8 import DETECTOR_INT8, disabled_optimizers, quantize_detector, real_calibration_images
+    from rosetta.train.predict import TorchDetector, features_runner
 
     lo, hi = (int(x) for x in image_range.split("-"))
     data = data_root() / "icdar2015_dev"
@@ -61,7 +61,7 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     gt = [r for r in gt if lo <= int(Path(r["image"]).stem.split("_")[-1]) <= hi]
     images = [load_image(data / r["image"]) for r in gt]
     calib = real_calibration_images()
-    fp32 = Detector.load(engine="torch")
+    fp32 = TorchDetector.load(engine="torch")
     if has_patch_stem(fp32.model.trunk):  # pixels in, the first convolution int8 on exact inputs (the default)
         variants = {"int8 (shipped: uint8 pixels in, first layer int8, min-max, FBGEMM RoI head)": (DETECTOR_INT8, True),
                     "normalized input, first layer fp32": (replace(DETECTOR_INT8, pixel_input=False), True),
@@ -73,7 +73,7 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
                      "RoI head fp32 (no FBGEMM)": (DETECTOR_INT8, False)})
     rows = []
 
-    def measure(det: Detector, row: dict) -> None:
+    def measure(det: TorchDetector, row: dict) -> None:
         det(images[:2])  # warm-up
         t = time.perf_counter()
         out = det(images)
@@ -86,8 +86,8 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
     graphs: dict = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        det = Detector.load(engine="torch")
-        det.model.features_engine = detector_features(det.model, threads)
+        det = TorchDetector.load(engine="torch")
+        det.model.features_engine = features_runner(detector_session(det.model, threads))
         measure(det, {"variant": "fp32 onnx", "threads": threads})
         for name, (cfg, fbgemm) in variants.items():
             if threads == 2 and not name.startswith("int8"):
@@ -95,7 +95,7 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
             if cfg not in graphs:
                 graphs[cfg] = quantize_detector(fp32.model, calib, tmp / f"det-{abs(hash(cfg))}.onnx", cfg,
                                                 fp32.common_working_size(calib))
-            det = Detector.load(engine="torch")
+            det = TorchDetector.load(engine="torch")
             det.model.features_engine = features_runner(session(graphs[cfg], threads,
                                                                 disabled_optimizers=disabled_optimizers(graphs[cfg])))
             if fbgemm:
@@ -116,20 +116,20 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
     import numpy as np
 
     from rosetta.data.icdar2015 import load_gt_rows
-    from rosetta.detection.detector import Detector
     from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
     from rosetta.io import load_image
     from rosetta.config import ReadConfig
     from rosetta.ocr import OCR
+    from rosetta.train.predict import TorchDetector
     from rosetta.train.predict import TorchRecognizer as Recognizer
 
     rows = load_gt_rows(data, numbers)
     images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
     engines = {"fp32": OCR(ReadConfig(threads=1)), "int8": OCR(ReadConfig(threads=1, int8=True)),  # and one model int8 at a time:
-               "int8_detector_only": OCR(ReadConfig(threads=1), detector=Detector.load(engine="int8"),
+               "int8_detector_only": OCR(ReadConfig(threads=1), detector=TorchDetector.load(engine="int8"),
                                          recognizer=Recognizer.load(engine="onnx")),
-               "int8_recognizer_only": OCR(ReadConfig(threads=1), detector=Detector.load(engine="onnx"),
+               "int8_recognizer_only": OCR(ReadConfig(threads=1), detector=TorchDetector.load(engine="onnx"),
                                            recognizer=Recognizer.load(engine="int8"))}
     if not mixed:
         engines = {k: engines[k] for k in ("fp32", "int8")}

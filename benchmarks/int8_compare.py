@@ -23,9 +23,9 @@ import numpy as np
 
 from rosetta.config import ReadConfig
 from rosetta.data.icdar2015 import training_images
-from rosetta.detection.detector import Detector
 from rosetta.eval import e2e_hmean, noisy_copies, paired_gap
 from rosetta.ocr import OCR
+from rosetta.train.predict import TorchDetector
 from rosetta.train.predict import TorchRecognizer as Recognizer
 
 
@@ -46,9 +46,9 @@ def main() -> None:
     gts = [r["words"] for r in rows]
     rec = Recognizer.load(engine="onnx")
     one = ReadConfig(threads=1)
-    engines = {"fp32": OCR(one, detector=Detector.load(Path(a.float_folder) if a.float_folder else None, engine="onnx"),
+    engines = {"fp32": OCR(one, detector=TorchDetector.load(Path(a.float_folder) if a.float_folder else None, engine="onnx"),
                            recognizer=rec)}
-    engines.update({f: OCR(one, detector=Detector.load(Path(f), engine="int8"), recognizer=rec) for f in a.folders})
+    engines.update({f: OCR(one, detector=TorchDetector.load(Path(f), engine="int8"), recognizer=rec) for f in a.folders})
     if a.proposals:
         for ocr in engines.values():
             ocr.detector.model.rpn.cfg = replace(ocr.detector.model.rpn.cfg, post_nms_test=a.proposals)

@@ -5,7 +5,7 @@
     python benchmarks/runtime_detector.py e2e [--int8]                        # end-to-end, the runtime's detector swapped in
 
 ``compare``: on ICDAR 2015 img_FIRST..LAST at one thread, each image through the runtime and through
-``rosetta.detection.detector.Detector.load(engine=...)`` in turn (fp32: "onnx", int8: "int8"; the order alternates
+``rosetta.train.predict.TorchDetector.load(engine=...)`` in turn (fp32: "onnx", int8: "int8"; the order alternates
 per image), so both see the same machine load; also the PyTorch path ("torch") for the equality count. Prints one
 JSON line per engine pair. ``memory``: the runtime alone in this process (no PyTorch imported) over the same
 photos at five scales and two crops (so nearly every call has a new shape), ONNX Runtime's CPU memory arena on or
@@ -44,8 +44,8 @@ def machine() -> dict:
 def compare(first: int, last: int) -> None:
     import torch
 
-    from rosetta.detection.detector import Detector as TorchDetector
     from rosetta.runtime.detector import Detector
+    from rosetta.train.predict import TorchDetector
     from test_runtime_detector import match
 
     torch.set_num_threads(1)
@@ -73,7 +73,7 @@ def compare(first: int, last: int) -> None:
             matched += int(len(a) == len(b) and m == len(a))
             boxes, boxes_matched = boxes + len(a), boxes_matched + m
         row = {**machine(), "images": f"ic15 img_{first}..{last}", "runtime": "int8" if int8 else "fp32",
-               "versus": f"Detector.load(engine={engine!r})", "s_per_image_runtime": round(t_run / len(images), 4),
+               "versus": f"TorchDetector.load(engine={engine!r})", "s_per_image_runtime": round(t_run / len(images), 4),
                f"s_per_image_{engine}": round(t_ref / len(images), 4), "ratio_runtime_over_engine": round(t_run / t_ref, 3),
                "images_identical": identical, "images_same_boxes_0.5px": matched, "images_same_count": same_count,
                "boxes": boxes, "boxes_matched_0.5px": boxes_matched}

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from rosetta.config import ReadConfig
 from rosetta.data.icdar2015 import training_images
-from rosetta.detection.detector import Detector
 from rosetta.eval import evaluate_images
 from rosetta.ocr import OCR
+from rosetta.train.predict import TorchDetector
 from rosetta.train.predict import TorchRecognizer as Recognizer
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     rows, images = training_images(a.images, "tune_ocr")
     folder = Path(a.models) if a.models else None
     thresholds, floors = floats(a.thresholds), floats(a.floors)
-    det = Detector.load(folder, engine=a.engine)  # ReadConfig.score_thresh below keeps its boxes down to the lowest
+    det = TorchDetector.load(folder, engine=a.engine)  # ReadConfig.score_thresh below keeps its boxes down to the lowest
     rec = Recognizer.load(folder, engine=a.engine)
     gts = [r["words"] for r in rows]
     best = None

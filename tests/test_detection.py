@@ -256,7 +256,8 @@ def test_onnx_features_are_channels_last_and_older_graphs_still_read(tmp_path):
     them, equal to PyTorch's own features, and reads a graph exported before (B, C, H, W outputs) alike."""
     import numpy as np
 
-    from rosetta.engine.onnx import FEATURE_NAMES, DetectorFeatures, export, features_runner, session
+    from rosetta.engine.onnx import FEATURE_NAMES, DetectorFeatures, export, session
+    from rosetta.train.predict import features_runner
 
     torch.manual_seed(0)
     model = RotatedFasterRCNN.build().eval()
@@ -294,11 +295,11 @@ def test_roi_refinement_moves_the_shipped_detectors_boxes_a_little_and_keeps_the
 
     import numpy as np
 
-    from rosetta.detection.detector import Detector
     from rosetta.io import load_image
     from rosetta.ops.rotated import rotated_iou
+    from rosetta.train.predict import TorchDetector
 
-    det = Detector.load(engine="onnx")
+    det = TorchDetector.load(engine="onnx")
     assert det.model.roi_heads.cfg.refine_steps == 0
     img = load_image(Path(__file__).parents[1] / "src/rosetta/samples/sign_latin.jpg")
     ((b0, s0),) = det([img])

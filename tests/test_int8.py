@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from rosetta.models import MODEL_DIR
-from rosetta.quant.ort_int8 import quantize_recognizer
-from rosetta.detection.detector import Detector
-from rosetta.detection.detector import build_int8 as build_detector_int8
 from rosetta.io import load_image
+from rosetta.models import MODEL_DIR
 from rosetta.ops.rotated import rotated_iou
+from rosetta.quant.detector import build_int8 as build_detector_int8
+from rosetta.quant.ort_int8 import quantize_recognizer
 from rosetta.quant.recognizer import build_int8
+from rosetta.train.predict import TorchDetector
 from rosetta.train.predict import TorchRecognizer as Recognizer
 from tests.test_recognition import render_word
 
@@ -75,7 +75,7 @@ def det_folder(tmp_path_factory) -> Path:
 
 
 def test_int8_detector_finds_the_fp32_boxes(det_folder):
-    fp32, int8 = Detector.load(det_folder, engine="onnx"), Detector.load(det_folder, engine="int8")
+    fp32, int8 = TorchDetector.load(det_folder, engine="onnx"), TorchDetector.load(det_folder, engine="int8")
     images = [load_image(p) for p in SAMPLES]
     found, total = 0, 0
     for (a, _), (b, _) in zip(fp32(images), int8(images)):
@@ -91,7 +91,7 @@ def test_stale_or_missing_int8_model_is_refused(name, request, tmp_path):
     source = request.getfixturevalue("folder" if name == "recognizer" else "det_folder")
     for f in (f"{name}.safetensors", f"{name}.json", f"{name}.int8.onnx", f"{name}.int8.json"):
         shutil.copy(source / f, tmp_path / f)
-    load = (Recognizer if name == "recognizer" else Detector).load
+    load = (Recognizer if name == "recognizer" else TorchDetector).load
     (tmp_path / f"{name}.int8.json").write_text(json.dumps({"weights_sha1": "0" * 40}))
     with pytest.raises(ValueError, match="rosetta quantize"):
         load(tmp_path, engine="int8")
@@ -152,9 +152,9 @@ def test_int8_graph_reads_shapes_from_quantized_tensors(det_folder):
 def test_int8_detector_from_fine_tuned_weights(det_folder, tmp_path):
     """`rosetta quantize --detector-weights` builds the int8 graph from a fine-tuned checkpoint's network part;
     a checkpoint whose RoI head (outside that graph) differs from the folder's is refused."""
-    from rosetta.detection.detector import int8_weights
+    from rosetta.quant.detector import int8_weights
 
-    det = Detector.load(det_folder)
+    det = TorchDetector.load(det_folder)
     state = {k: v.clone() for k, v in det.model.state_dict().items()}
     state["trunk.stage2.0.branch2.0.0.weight"] *= 1.01
     torch.save({"model": state}, tmp_path / "ok.pt")
@@ -173,7 +173,7 @@ def test_int8_detector_is_calibrated_at_its_working_size(det_folder):
     from rosetta.quant.ort_int8 import detector_batches
 
     facts = json.loads((det_folder / "detector.int8.json").read_text())
-    det = Detector.load(det_folder)
+    det = TorchDetector.load(det_folder)
     photo = load_image(SAMPLES[0])
     assert facts["calibration_size"] in {det.working_size(load_image(p).shape) for p in SAMPLES}
     size = det.working_size(photo.shape)
@@ -193,7 +193,7 @@ def test_balanced_rpn_outputs_are_exact_in_float_and_finer_in_int8(det_folder, t
     from rosetta.engine.onnx import FEATURE_NAMES, DetectorFeatures
     from rosetta.quant.ort_int8 import detector_batches, rpn_delta_scale
 
-    model = Detector.load(det_folder).model.eval()
+    model = TorchDetector.load(det_folder).model.eval()
     x = torch.from_numpy(detector_batches([load_image(SAMPLES[0])], 640)[0])
     plain = DetectorFeatures(model)
     scale = rpn_delta_scale(plain, [x.numpy()])
@@ -224,33 +224,44 @@ def test_balanced_rpn_outputs_are_exact_in_float_and_finer_in_int8(det_folder, t
     assert all(min(unscale[f"d{i}"]["factor"]) < max(unscale[f"d{i}"]["factor"]) == 1.0 for i in range(3))  # after rounding
 
 
-def test_int8_box_deltas_come_quantized_and_give_the_same_boxes(det_folder):
-    """The int8 graph hands the RPN's box deltas over in uint8 (ONNX Runtime would dequantize every anchor's);
-    the RPN dequantizes the anchors it selects. The boxes are exactly those of the whole maps dequantized."""
+def test_int8_box_deltas_come_quantized_and_give_the_same_boxes(det_folder, tmp_path):
+    """The int8 graph hands the RPN's box deltas over in uint8 (ONNX Runtime would dequantize every anchor's): the
+    runtime dequantizes the anchors it selects (:class:`rosetta.runtime.proposals.QuantizedMap`), its proposals
+    exactly those of the whole maps dequantized; the PyTorch path's runner dequantizes the whole maps, to the same
+    floats (:func:`rosetta.train.predict.features_runner`)."""
     import onnxruntime as ort
 
-    from rosetta.engine.onnx import QuantizedMap
+    from rosetta import detect_batch
+    from rosetta.runtime.detector import Detector
+    from rosetta.runtime.proposals import QuantizedMap, propose
 
     sess = ort.InferenceSession(str(det_folder / "detector.int8.onnx"), providers=["CPUExecutionProvider"])
     assert [o.type for o in sess.get_outputs()][6:] == ["tensor(uint8)"] * 3
-    det = Detector.load(det_folder, engine="int8")
-    quantized_run = det.model.features_engine
-
-    def dequantized_run(x):
-        feats, (logits, deltas) = quantized_run(x)
+    for f in ("detector.safetensors", "detector.json", "detector.int8.onnx", "detector.int8.json"):
+        shutil.copy(det_folder / f, tmp_path / f)
+    shutil.copy(MODEL_DIR / "detector_roi.onnx", tmp_path / "detector_roi.onnx")  # the same weights' RoI head
+    net = Detector.load(tmp_path, int8=True, threads=1).network
+    ref = TorchDetector.load(det_folder, engine="int8")
+    found = 0
+    for p in SAMPLES:
+        im = load_image(p)
+        size = ref.working_size(im.shape)
+        if net.pixel_input:
+            batch, sizes, _ = detect_batch.patches([im], size, net.pixel_input)
+        else:
+            batch, sizes, _ = detect_batch.normalized([im], size)
+        _, logits, deltas = net.maps(batch)
         assert all(isinstance(d, QuantizedMap) for d in deltas)
-        return feats, (logits, [(d.q.float() - d.zero_point) * d.scale for d in deltas])  # whole maps, as ORT would
-
-    dequantized_run.roi_reduced = quantized_run.roi_reduced  # the maps come through the RoI reduction alike
-    dequantized_run.pixel_input = quantized_run.pixel_input  # and the graph reads the same input
-    images = [load_image(p) for p in SAMPLES]
-    got = det(images)
-    det.model.features_engine = dequantized_run
-    want = det(images)
-    assert sum(len(b) for b, _ in got) > 0
-    for (b1, s1), (b2, s2) in zip(got, want):
-        np.testing.assert_array_equal(b1, b2)
-        np.testing.assert_array_equal(s1, s2)
+        whole = [(d.q.astype(np.float32) - d.zero_point) * d.scale * (1 if d.factor is None else d.factor)
+                 for d in deltas]  # as ONNX Runtime would
+        (got,), (want,) = propose(logits, deltas, sizes, net.rpn), propose(logits, whole, sizes, net.rpn)
+        np.testing.assert_array_equal(got, want)
+        found += len(got)
+        _, (_, torch_deltas) = ref.model.features_engine(torch.from_numpy(batch))
+        for t, w in zip(torch_deltas, whole):
+            assert t.dtype == torch.float32
+            np.testing.assert_array_equal(t.permute(0, 2, 3, 1).numpy(), w)
+    assert found > 0
 
 
 def test_patch4_int8_graph_reads_uint8_pixel_patches(tmp_path):

@@ -86,12 +86,12 @@ def test_tiny_and_blank_images_give_empty_results():
 def test_onnx_and_torch_detectors_agree():
     """The ONNX graph hands the RoI head maps that already went through its 1x1 reduction (the two commute
     with RoI align); the boxes and scores are PyTorch's own."""
-    from rosetta.detection.detector import Detector
     from rosetta.io import load_image
+    from rosetta.train.predict import TorchDetector
 
     img = load_image(str(__import__("pathlib").Path(__file__).parents[1] / "src/rosetta/samples/sign_latin.jpg"))
-    a = Detector.load(engine="torch").with_config(score_thresh=0.05)([img])[0]
-    onnx = Detector.load(engine="onnx").with_config(score_thresh=0.05)
+    a = TorchDetector.load(engine="torch").with_config(score_thresh=0.05)([img])[0]
+    onnx = TorchDetector.load(engine="onnx").with_config(score_thresh=0.05)
     assert onnx.model.features_engine.roi_reduced
     b = onnx([img])[0]
     assert len(a[0]) == len(b[0]) > 0
@@ -146,7 +146,7 @@ def test_the_reading_threshold_travels_in_the_detector_card():
     """The detector's threshold when words are read: ReadConfig.score_thresh, else the card's
     ``read_score_thresh``, else the detector's own (for detection alone); the detector then keeps boxes
     down to it."""
-    from rosetta.detection.detector import Detector
+    from rosetta.runtime.detector import Detector
     from rosetta.train.predict import TorchRecognizer as Recognizer
 
     det, rec = Detector.load(), Recognizer.load()
@@ -304,7 +304,7 @@ def test_small_print_is_detected_again_larger():
     """``ReadConfig.dense_words``: when the first detection finds many small words (a receipt), the image is
     detected again at the small-print scale and those boxes are read; few words, large words, or a scale the
     caller chose leave the first detection alone."""
-    from rosetta.detection.detector import Detector
+    from rosetta.runtime.detector import Detector
 
     class Canned(Detector):  # the shipped detector's settings, with canned boxes instead of the network
         def __init__(self, real: Detector, n: int, height: float):

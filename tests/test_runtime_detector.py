@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from rosetta.detection.detector import Detector as TorchDetector
 from rosetta.io import load_image
 from rosetta.models import MODEL_DIR
 from rosetta.ops.rotated import multilevel_roi_align
 from rosetta.runtime.detector import Detector
 from rosetta.runtime.roi_align import roi_align
+from rosetta.train.predict import TorchDetector
 
 SAMPLES = sorted((Path(__file__).parents[1] / "src" / "rosetta" / "samples").glob("*.jpg"))
 IC15 = [f"img_{i}.jpg" for i in range(201, 206)]

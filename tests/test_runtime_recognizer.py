@@ -102,7 +102,7 @@ def test_graph_logits_equal_the_pytorch_model_on_rendered_and_blank_batches(runt
 
 
 def test_sample_words_read_the_same(runtime, pytorch):
-    from rosetta.detection.detector import Detector
+    from rosetta.runtime.detector import Detector
     from rosetta.geometry import rotated_crop
     from rosetta.io import load_image
 

@@ -19,29 +19,13 @@ NOT_FROM_MODELS = ("rosetta.runtime", "rosetta.quant", "rosetta.train", "rosetta
 HEAVY = {"torch", "torchvision", "onnx", "onnxruntime", "fastapi", "starlette", "uvicorn", "prometheus_client", "ray",
          "psycopg", "selenium", "pyarrow", "safetensors.torch"}
 
-# (module, what it imports) left as they are until the other halves of issue 25 land; the lead empties these lists
-# after merging them. Moving in issue 25: the models' runtime engines go to rosetta.runtime, int8 building to quant/.
-MODELS_REACHING_OUT = {
-    ("rosetta.detection.detector", "rosetta.engine.onnx"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.quant.fbgemm"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.quant.files"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.quant.ort_int8"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.train.common"),  # moving in issue 25
-    ("rosetta.detection.rpn", "rosetta.engine.onnx"),  # moving in issue 25
-}
+# (module, what it imports) allowed all the same, each with its reason. None left: the PyTorch predictors and their
+# ONNX Runtime / int8 engines live in rosetta.train.predict, int8 building in rosetta.quant (issue 25).
+MODELS_REACHING_OUT: set[tuple[str, str]] = set()
 HIDDEN_IN_FUNCTIONS = {
     # a lazy public attribute (PEP 562): `import rosetta` stays lean for the reader's start-up (issue 25: OCR() ready
     # in 0.5 s), the search package costs ~0.15 s of imports a reader does not need
     ("rosetta", "rosetta.search"),
-    # function-level imports that defer nothing (they hide the cycles models -> engine/quant/train -> models), in
-    # the modules the other halves of issue 25 rework
-    ("rosetta.detection.detector", "rosetta.engine.onnx"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.models"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.quant.fbgemm"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.quant.files"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.quant.ort_int8"),  # moving in issue 25
-    ("rosetta.detection.detector", "rosetta.train.common"),  # moving in issue 25
-    ("rosetta.detection.transform", "rosetta.backbones.shufflenet"),  # moving in issue 25
 }
 
 

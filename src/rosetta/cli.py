@@ -229,7 +229,7 @@ def _run_quantize(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from rosetta.detection.detector import build_int8 as build_detector
+    from rosetta.quant.detector import build_int8 as build_detector
     from rosetta.quant.ort_int8 import (DETECTOR_CALIBRATION_IMAGES, DETECTOR_INT8, RECOGNIZER_INT8, real_calibration_crops,
                                         real_calibration_images)
     from rosetta.quant.recognizer import build_int8 as build_recognizer

@@ -155,9 +155,9 @@ def eval_images(data: Path, numbers: set[int] | None, end_to_end: bool, folder: 
     rows = load_gt_rows(data, numbers)
     if not rows:
         raise SystemExit(f"rosetta eval: error: no images selected in {data}")
-    from rosetta.detection.detector import Detector
+    from rosetta.train.predict import TorchDetector
 
-    det = Detector.load(folder, engine=engine)
+    det = TorchDetector.load(folder, engine=engine)
     if size:
         det = det.with_config(size=size, min_size=min(det.config.min_size, size))
     if upscale:

@@ -16,7 +16,6 @@ from rosetta.boxes.topk import top_indices
 from rosetta.detection.anchors import AnchorGenerator
 from rosetta.detection.box_coder import RotatedBoxCoder
 from rosetta.detection.matching import IGNORE_OVERLAP, Matcher, balanced_sample, mark_ignored
-from rosetta.engine.onnx import QuantizedMap
 from rosetta.ops.rotated import batched_rotated_nms
 
 
@@ -96,14 +95,15 @@ class RotatedRPN(nn.Module):
                 targets: list[dict[str, torch.Tensor]] | None = None,
                 head_out: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None,
                 limits: tuple[int, int] | None = None):
-        """``head_out``: the head's (logits, deltas) when another engine already computed them (deltas may
-        come as :class:`QuantizedMap`, from an int8 graph). ``limits`` (inference): (anchors kept per level
-        before NMS, proposals after it) for this call instead of the config's (pages dense with words need more)."""
+        """``head_out``: the head's (logits, deltas) when another engine already computed them (float maps; an
+        int8 graph's are dequantized first, :func:`rosetta.train.predict.features_runner`). ``limits``
+        (inference): (anchors kept per level before NMS, proposals after it) for this call instead of the config's
+        (pages dense with words need more)."""
         logits, deltas = head_out if head_out is not None else self.head(feats)
         grid = [tuple(f.shape[-2:]) for f in feats]  # (H, W) per level
         anchors = self.anchor_gen(grid, self.strides).to(logits[0].device)
-        deltas_in = [d if isinstance(d, QuantizedMap) else d.detach() for d in deltas]
-        proposals = self._propose([l.detach() for l in logits], deltas_in, anchors, image_sizes, limits)
+        proposals = self._propose([l.detach() for l in logits], [d.detach() for d in deltas], anchors, image_sizes,
+                                  limits)
         losses: dict[str, torch.Tensor] = {}
         if targets is not None:
             obj, dlt, _ = _flatten(logits, deltas)
@@ -132,10 +132,7 @@ class RotatedRPN(nn.Module):
                 s = lg[b].permute(1, 2, 0).reshape(-1)  # (A, H, W) -> (H, W, A) -> (HWA)
                 top = _top_indices(s, pre)
                 cell, a_idx = top // a, top % a
-                if isinstance(dl, QuantizedMap):  # int8 graph: dequantize the selected anchors only
-                    d = dl.cells(b, cell, a_idx, 5)
-                else:
-                    d = dl[b].permute(1, 2, 0).reshape(hw, a, 5)[cell, a_idx]  # (5A, H, W) -> (H, W, 5A) -> (HW, A, 5) -> (k, 5)
+                d = dl[b].permute(1, 2, 0).reshape(hw, a, 5)[cell, a_idx]  # (5A, H, W) -> (H, W, 5A) -> (HW, A, 5) -> (k, 5)
                 sel_boxes.append(self.coder.decode(d, anchors[start + top]))
                 sel_scores.append(s[top])
                 start += hw * a

@@ -200,67 +200,17 @@ FEATURE_AXES = {"x": {0: "batch", 2: "height", 3: "width"},
                 **{n: {0: "batch", 1: f"h{n[1]}", 2: f"w{n[1]}"} for n in FEATURE_NAMES}}  # outputs (B, H, W, C)
 
 
-def detector_features(model: torch.nn.Module, threads: int | None = None):
-    """An ORT-backed ``(B, 3, H, W) -> ([stride 8, 16, 32 features], (RPN logits, RPN deltas))``."""
+def detector_session(model: torch.nn.Module, threads: int | None = None):
+    """An ORT session of ``model``'s network part (trunk, neck, RPN head; :class:`DetectorFeatures`), exported once
+    into the cache: (B, 3, H, W) -> 3 feature maps, 3 RPN logits, 3 RPN deltas, channels-last
+    (:func:`rosetta.train.predict.features_runner` hands them to the PyTorch model)."""
     path = cache_dir() / f"detector-features-{_digest(model, 'det4')}.onnx"
     if not path.exists():
         log.info("exporting the detector trunk to %s", path)
         tmp = export(DetectorFeatures(model).eval(), torch.zeros(1, 3, 256, 320), path.with_suffix(f".{os.getpid()}.export"),
                      FEATURE_AXES, FEATURE_NAMES)
         mark_roi_reduced(tmp).replace(path)  # atomic: concurrent workers never read a half-written file
-    return features_runner(session(path, threads))
+    return session(path, threads)
 
 
-class QuantizedMap:
-    """A uint8 (B, C, H, W) map that ONNX Runtime handed over undequantized, with how to dequantize it:
-    ``(q - zero_point) * scale``, then times ``factor`` (C,) if given. The RPN dequantizes only the anchors
-    it selects (:meth:`cells`), in the same float32 arithmetic ONNX Runtime would have used for all."""
-
-    def __init__(self, q: torch.Tensor, scale: float, zero_point: int, factor: Sequence[float] | None = None):
-        self.q, self.scale, self.zero_point = q, torch.tensor(scale, dtype=torch.float32), zero_point
-        self.factor = None if factor is None else torch.tensor(factor, dtype=torch.float32)
-        self.shape = q.shape
-
-    def cells(self, b: int, cell: torch.Tensor, group: torch.Tensor, per: int) -> torch.Tensor:
-        """Image ``b``'s channel groups ``group`` of ``per`` channels at flat cells ``cell``: (K, per) floats.
-
-        >>> m = QuantizedMap(torch.arange(2 * 3 * 2, dtype=torch.uint8).view(1, 4, 3, 1), 0.5, 1)
-        >>> m.cells(0, torch.tensor([2]), torch.tensor([1]), 2).tolist()   # channels 2, 3 at cell 2: 8, 11
-        [[3.5, 5.0]]
-        """
-        _, c, h, w = self.q.shape
-        q = self.q[b].permute(1, 2, 0).reshape(h * w, c // per, per)[cell, group]  # (C, H, W) -> (HW, C/per, per) -> (K, per)
-        x = (q.float() - self.zero_point) * self.scale
-        if self.factor is not None:
-            x = x * self.factor.view(c // per, per)[group]
-        return x
-
-
-def features_runner(sess):
-    """Wrap a session of the detector's feature graph (fp32 or int8) as the model's ``features_engine``.
-    Outputs an int8 graph hands over in uint8 (its metadata says how to dequantize them) come as
-    :class:`QuantizedMap`; ``run.roi_reduced`` tells whether the feature maps come through the RoI head's
-    1x1 reduction (graphs exported since that moved into them), ``run.pixel_input`` (k > 0) that the graph reads
-    uint8 pixel patches (:meth:`rosetta.detection.transform.DetectionTransform.patches`), not a normalized batch."""
-    import json
-
-    import numpy as np
-
-    # graphs exported before outputs went channels-last give (B, C, H, W): the channel axis is the static one
-    channels_last = isinstance(sess.get_outputs()[3].shape[3], int)
-    metadata = sess.get_modelmeta().custom_metadata_map
-    dequantize = json.loads(metadata.get(DEQUANTIZE_KEY, "{}"))
-    names = [o.name for o in sess.get_outputs()]
-
-    def run(x: torch.Tensor) -> tuple[list, tuple[list, list]]:
-        outs = [torch.from_numpy(o) for o in sess.run(None, {"x": np.ascontiguousarray(x.numpy())})]
-        if channels_last:
-            outs = [o.permute(0, 3, 1, 2) for o in outs]  # (B, H, W, C) -> (B, C, H, W) views, channels-last in memory
-        outs = [QuantizedMap(o, **dequantize[n]) if n in dequantize else o for n, o in zip(names, outs)]
-        return outs[0:3], (outs[3:6], outs[6:9])  # 3 feature maps, 3 RPN logits, 3 RPN deltas
-    run.roi_reduced = metadata.get(ROI_REDUCED_KEY) == "1"  # feature maps through the RoI head's reduction
-    run.pixel_input = int(metadata.get(PIXEL_INPUT_KEY, 0))  # k > 0: reads DetectionTransform.patches(..., k) batches
-    return run
-
-
-__all__ = ["Logits", "DetectorFeatures", "DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "QuantizedMap", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_features", "cache_dir", "export", "session", "recognizer_session"]
+__all__ = ["Logits", "DetectorFeatures", "DEQUANTIZE_KEY", "PIXEL_INPUT_KEY", "ROI_REDUCED_KEY", "set_metadata", "mark_roi_reduced", "FEATURE_AXES", "FEATURE_NAMES", "GRAPH_PARTS", "detector_session", "cache_dir", "export", "session", "recognizer_session"]

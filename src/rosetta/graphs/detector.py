@@ -26,12 +26,12 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from rosetta.detection.detector import Detector
 from rosetta.detection.roi_heads import RoIBoxHead
 from rosetta.detection.model import RotatedFasterRCNN
 from rosetta.engine.onnx import FEATURE_AXES, FEATURE_NAMES, DetectorFeatures, export, mark_roi_reduced, set_metadata
 from rosetta.graphs.compact import MIN_ELEMENTS, write_compact
 from rosetta.models import MODEL_DIR
+from rosetta.train.predict import TorchDetector
 
 log = logging.getLogger(__name__)
 FEATURES_FILE, ROI_FILE = "detector.onnx", "detector_roi.onnx"
@@ -89,7 +89,7 @@ def write_detector_graphs(folder: Path = MODEL_DIR) -> list[Path]:
     ``detector.json``; returns their paths."""
     folder = Path(folder)
     weights = folder / "detector.safetensors"
-    model = Detector.load(folder).model.eval()
+    model = TorchDetector.load(folder).model.eval()
     roi = model.roi_heads
     oh, ow = roi.cfg.output_size
     channels = roi.head.reduce[0].out_channels
@@ -103,7 +103,7 @@ def write_detector_graphs(folder: Path = MODEL_DIR) -> list[Path]:
         head = export(RoIHeadGraph(roi.head).eval(), torch.zeros(4, oh, ow, channels), Path(tmp) / "roi.onnx",
                       {"x": {0: "rois"}, **{n: {0: "rois"} for n in ROI_NAMES}}, ROI_NAMES, fold_batchnorm=False)
         graph = onnx.load(str(head))
-        # the architecture's settings, not the card's (Detector.load applied those; the runtime applies them too)
+        # the architecture's settings, not the card's (TorchDetector.load applied those; the runtime applies them too)
         set_metadata(graph, SPEC_KEY, json.dumps(spec(RotatedFasterRCNN.build(model.config))))
         onnx.save(graph, str(head))
         out.append(write_compact(_exact_in_float16(head), folder / ROI_FILE, weights=weights))

@@ -316,7 +316,7 @@ def quantized_outputs(path: Path, names: Sequence[str]) -> dict[str, dict]:
     dequantize them (scale, zero point and the constant of a float ``Mul`` after it, if any) into the model's
     metadata under :data:`rosetta.engine.onnx.DEQUANTIZE_KEY`. The RPN's box deltas: ONNX Runtime would
     dequantize every anchor's (~3 ms per 1600 px image), the RPN reads only its top few thousand
-    (:class:`rosetta.engine.onnx.QuantizedMap` dequantizes those, with the same float32 arithmetic). Returns
+    (:class:`rosetta.runtime.proposals.QuantizedMap` dequantizes those, with the same float32 arithmetic). Returns
     the written parameters."""
     import json
 

@@ -4,7 +4,7 @@ ONNX Runtime runs the shipped graphs (``detector.onnx``, or ``detector.int8.onnx
 head; ``detector_roi.onnx`` for the RoI box head); everything between them is NumPy and OpenCV: the input batch
 (:mod:`rosetta.detect_batch`), the RPN's proposals (:mod:`rosetta.runtime.proposals`), the rotated RoI align
 (:mod:`rosetta.runtime.roi_align`), box decoding and rotated NMS (:mod:`rosetta.boxes.nms`). The same boxes as
-the PyTorch model (:class:`rosetta.detection.detector.Detector`), to float rounding (tests/test_runtime_detector.py).
+the PyTorch model (:class:`rosetta.train.predict.TorchDetector`), to float rounding (tests/test_runtime_detector.py).
 
 >>> det = Detector.load()
 >>> boxes, scores = det([np.zeros((720, 1280, 3), np.uint8)])[0]
@@ -219,7 +219,8 @@ class Detector:
         return out
 
     def _detect(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Same-size images through the network and the post-processing: per image (boxes, scores)."""
+        """Same-size images through the network and the post-processing: per image (boxes, scores) (the step
+        :class:`rosetta.train.predict.TorchDetector` runs on the PyTorch model instead)."""
         net, c = self.network, self.config
         size = self.working_size(images[0].shape[:2])
         if net.pixel_input:  # an int8 graph reading uint8 pixel patches
