@@ -10,9 +10,9 @@ Crops: the first --crops/2 of IIIT5K train and of ICDAR 2015 word-recognition tr
 choice at load is timed on the full batch of median width, in a fresh cache folder, and its duration reported.
 Times: batch by batch, each runner in turn (the order rotating), --rounds times; CPU time of this process and
 wall time, summed over the batches of each batch's best (and median) round. Outputs: the executor's logits are
-checked equal to ONNX Runtime's int8 graph's on every batch. OCR: ``rosetta.OCR(int8=True)`` as shipped, and the
-same with a recognizer whose ``logits`` run the executor (a subclass; nothing else changes), per image
-alternately, CPU time per image (best of 2 runs each), same words checked. Run it niced on a shared host.
+checked equal to ONNX Runtime's int8 graph's on every batch. OCR: ``rosetta.OCR(ReadConfig(int8=True))`` with
+its recognizer's network forced to ONNX Runtime's int8 graph, and the same with the executor (nothing else
+changes), per image alternately, CPU time per image (best of 2 runs each), same words checked. Run it niced on a shared host.
 """
 
 from __future__ import annotations
@@ -26,16 +26,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from rosetta.data.crops import load_crops
-from rosetta.engine.onnx import recognizer_session
-from rosetta.runtime.decode import greedy_decode, log_softmax
-from rosetta.runtime.preprocess import pad_batch, to_input
-from rosetta.recognition.recognizer import Recognizer
 from rosetta.runtime.acc16 import isa, library_or_build
 from rosetta.runtime.acc16_recognizer import (EXECUTOR, MODEL, Acc16Config, cpu_model, int8_recognizer_session,
                                               ort_session)
+from rosetta.runtime.decode import greedy_decode, log_softmax
+from rosetta.runtime.preprocess import pad_batch, to_input
+from rosetta.runtime.recognizer import Recognizer
 
 log = logging.getLogger("acc16_recognizer")
 
@@ -45,7 +43,7 @@ def real_batches(n: int, rec: Recognizer) -> list[np.ndarray]:
     crops = load_crops("iiit5k_train", "train").images[:half] \
         + load_crops("icdar2015_wordrec_train", "train").images[:half]
     inputs = [to_input(c) for c in crops]
-    return [pad_batch([inputs[i] for i in idx])[0].numpy() for idx in rec.batches([x.shape[1] for x in inputs])]
+    return [pad_batch([inputs[i] for i in idx])[0] for idx in rec.batches([x.shape[1] for x in inputs])]
 
 
 def time_rounds(runners: dict, batches: list[np.ndarray], rounds: int) -> dict[str, dict[str, list[float]]]:
@@ -71,22 +69,20 @@ def summary(per_batch: list[list[float]]) -> dict[str, float]:
     return {"best": sum(map(min, per_batch)), "median": sum(map(statistics.median, per_batch))}
 
 
-class Acc16Reading(Recognizer):
-    """The shipped recognizer with its logits from the acc16 executor (``runner``); everything else as is."""
-    runner = None
-
-    def logits(self, x: torch.Tensor) -> np.ndarray:
-        return log_softmax(self.runner.run(None, {"x": x.numpy()})[0], -1)
-
-
 def ocr_rows(images: list[Path], runner, repeats: int = 2) -> dict:
     import rosetta
+    from rosetta.config import ReadConfig
     from rosetta.io import load_image
 
-    plain = rosetta.OCR(int8=True, threads=1)
-    rec = Acc16Reading.load(engine="int8")
-    rec.runner = runner
-    ours = rosetta.OCR(int8=True, threads=1, recognizer=rec, detector=plain.detector)
+    cfg = ReadConfig(int8=True, threads=1)
+    shipped = rosetta.OCR(cfg)
+    base = shipped.recognizer
+
+    def reading(r) -> Recognizer:  # the shipped int8 recognizer with its network run by ``r``
+        return Recognizer(lambda x: r.run(None, {"x": x})[0], base.charset, base.decode_cfg, None, base.meta)
+
+    plain = rosetta.OCR(cfg, detector=shipped.detector, recognizer=reading(ort_session(str(MODEL), 1)))
+    ours = rosetta.OCR(cfg, detector=shipped.detector, recognizer=reading(runner))
     secs = {"ORT int8": [], "acc16 int8": []}
     same = 0
     for i, p in enumerate(images):
@@ -115,8 +111,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/results/int8_acc16_e2e.jsonl"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(1)
-    rec = Recognizer.load()  # batching, and the fp32 model for ONNX Runtime
+    rec = Recognizer.load(threads=1)  # batching, and the fp32 graph on ONNX Runtime
     batches = real_batches(args.crops, rec)
     n = sum(len(x) for x in batches)
     full = [x for x in batches if len(x) == max(map(len, batches))]
@@ -143,7 +138,7 @@ def main() -> None:
         a, b = ort8.run(None, {"x": x})[0], ex.run(None, {"x": x})[0]
         exact += int(np.array_equal(a, b))
         same += sum(greedy_decode(p)[0] == greedy_decode(q)[0] for p, q in zip(log_softmax(a, -1), log_softmax(b, -1)))
-    runners = {"ORT int8 graph": ort8, "acc16 executor": ex, "ORT fp32": recognizer_session(rec.model, threads=1)}
+    runners = {"ORT int8 graph": ort8, "acc16 executor": ex, "ORT fp32": rec.network.session}
     res = time_rounds(runners, batches, args.rounds)
     lib = library_or_build(cache)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), "kernel_isa": isa(lib), "threads": 1,

@@ -27,11 +27,13 @@ def test_card_values_fill_only_what_the_caller_left_open():
 
 def test_nonsense_is_refused_when_the_config_is_built():
     for bad, match in (({"scale": 9.0}, "scale"), ({"max_side": 10}, "max_side"), ({"combine": "mean"}, "combine"),
-                       ({"engine": "tf"}, "engine"), ({"beam": 0}, "beam")):
+                       ({"beam": 0}, "beam")):
         with pytest.raises(ValueError, match=match):
             ReadConfig(**bad)
     with pytest.raises(ValueError, match="unknown reading settings"):
         ReadConfig.from_dict({"scael": 2.0})
+    with pytest.raises(ValueError, match="ONNX Runtime only"):  # an older manifest that read with PyTorch
+        ReadConfig.from_dict({"engine": "torch"})
 
 
 def test_a_config_survives_json_as_the_service_and_batch_manifests_carry_it():
@@ -78,7 +80,7 @@ def test_the_default_reader_reads_the_samples_as_before_readconfig():
 
 
 @pytest.mark.slow
-def test_the_int8_reader_reads_the_samples_as_before_readconfig():
+def test_the_int8_reader_reads_the_samples_as_captured():
     from rosetta.ocr import OCR
 
     _same(_words(OCR(ReadConfig(threads=1, int8=True))), FIXTURE["int8"])

@@ -68,9 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rosetta.ocr import set_threads
+    from rosetta.train.common import set_threads  # the evaluation runs the PyTorch predictors too
 
-    set_threads(ReadConfig(threads=args.threads))
+    set_threads(args.threads)
     folder = Path(args.models) if args.models else None
     if args.what == "recognizer":
         from rosetta.runtime.recognizer import DecodeConfig

@@ -74,7 +74,7 @@ def add_read_arguments(p: argparse.ArgumentParser, threads_help: str = "intra-op
 
 def read_config_from_args(args: argparse.Namespace, **fixed: Any) -> ReadConfig:
     """The ReadConfig of parsed :func:`add_read_arguments` options; ``fixed``: fields a command sets itself
-    (e.g. ``engine`` from ``rosetta read --engine``)."""
+    (e.g. ``beam`` from a caller's own option)."""
     return ReadConfig(models=args.models, int8=args.int8, threads=args.threads, scripts=args.scripts,
                       beam=max(1, args.beam), lexicon=args.read_lexicon, min_confidence=args.min_confidence,
                       scale=args.scale, max_side=args.max_side, **fixed)

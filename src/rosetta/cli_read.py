@@ -16,7 +16,6 @@ from typing import IO, Iterator
 
 from rosetta import export
 from rosetta.cli_options import add_read_arguments, read_config_from_args
-from rosetta.config import ENGINES
 from rosetta.export import draw_overlay
 from rosetta.inputs import STDIN, expand
 from rosetta.io import load_image
@@ -35,7 +34,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--viz", default=None, help="write overlay PNGs (boxes and texts) into this directory")
     r.add_argument("--list", default=None, help="a file of input paths, one per line")
     r.add_argument("--crops", action="store_true", help="treat each input as one word crop (no detection)")
-    r.add_argument("--engine", choices=list(ENGINES), default="onnx", help="inference engine (default: onnx)")
     add_read_arguments(r)
     r.add_argument("--no-progress", action="store_true", help="no progress bar (shown only on a terminal)")
 
@@ -73,7 +71,7 @@ def _out_dir(args: argparse.Namespace, n: int) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     items = _inputs(args)
     stdin_bytes = sys.stdin.buffer.read() if STDIN in items else None
-    config = read_config_from_args(args, engine=args.engine)
+    config = read_config_from_args(args)
     if args.crops:
         return _run_crops(args, config, items, stdin_bytes)
     from rosetta.ocr import OCR
@@ -134,9 +132,8 @@ def _chunks(items: list[str], n: int) -> Iterator[list[str]]:
 
 def _run_crops(args: argparse.Namespace, config, items: list[str], stdin_bytes: bytes | None) -> int:
     """Each input is one word crop: one JSON line per image {"image", "text", "confidence"[, "error"]}."""
-    from rosetta.ocr import load_all, load_recognizer, set_threads
+    from rosetta.ocr import load_all, load_recognizer
 
-    set_threads(config)  # no OCR here to set them
     rec = load_recognizer(config)
     failed = 0
     bar = _progress(items, args)

@@ -15,23 +15,23 @@ ValueError: scale must be between 0.1 and 8, not 0.0
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 SCALE_RANGE = (0.1, 8)  # what ReadConfig.scale (and the CLI's --scale) accepts
 MAX_SIDE_RANGE = (64, 8192)  # what ReadConfig.max_side (and --max-side) accepts, in pixels
 COMBINE_RULES = ("max", "vote")
-ENGINES = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
 class ReadConfig:
     # ---------------------------------------------------------------- the models and how they run
     models: str | None = None  # folder with detector/recognizer files; None: the shipped ones (rosetta/models/)
-    int8: bool = False  # both models int8 (ONNX Runtime; built by `rosetta quantize`)
-    # the float models' engine: "onnx" (measured fastest here, see docs/RESULTS.md) or "torch"; int8 is ONNX Runtime
-    engine: str = "onnx"
-    threads: int | None = None  # intra-op threads of the models (None: all cores); set once, by OCR
+    # both models int8 (built by `rosetta quantize`): the detector's graph on ONNX Runtime, the recognizer's on
+    # the faster of ONNX Runtime and the acc16 kernels, timed once per machine (rosetta.runtime.acc16_recognizer)
+    int8: bool = False
+    threads: int | None = None  # intra-op threads of each model's ONNX Runtime session (None: all cores)
     # ---------------------------------------------------------------- detection
     # the detector sees each image at ``scale`` times its size, its long side capped at ``max_side`` pixels.
     # None: the detector card's (1.25 and 1600 for the shipped one, chosen on ICDAR 2015 photos), and images full
@@ -99,8 +99,6 @@ class ReadConfig:
                              f"not {self.max_side}")
         if self.combine not in COMBINE_RULES:
             raise ValueError(f"ReadConfig.combine must be 'max' or 'vote', not {self.combine!r}")
-        if self.engine not in ENGINES:
-            raise ValueError(f"ReadConfig.engine must be 'onnx' or 'torch', not {self.engine!r}")
         if self.beam < 1:
             raise ValueError(f"ReadConfig.beam must be at least 1, not {self.beam}")
 
@@ -110,9 +108,9 @@ class ReadConfig:
         return self.scale is not None or self.max_side is not None
 
     @property
-    def model_engine(self) -> str:
-        """The engine name the model loaders take: "int8", "onnx" or "torch"."""
-        return "int8" if self.int8 else self.engine
+    def session_threads(self) -> int:
+        """The intra-op threads each model's session runs on: ``threads``, or every core this process may use."""
+        return int(self.threads) if self.threads else len(os.sched_getaffinity(0))
 
     def resolved(self, detector_meta: Mapping[str, Any], recognizer_meta: Mapping[str, Any]) -> "ReadConfig":
         """This config with the values left to the model cards filled in (the one place that reads them):
@@ -138,7 +136,16 @@ class ReadConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "ReadConfig":
-        """The inverse of :meth:`to_dict`: lists become tuples again; unknown keys are an error naming them."""
+        """The inverse of :meth:`to_dict`: lists become tuples again; unknown keys are an error naming them
+        (``engine`` of older manifests is accepted as "onnx", the only engine the reader has).
+
+        >>> ReadConfig.from_dict({"engine": "onnx", "beam": 2}).beam
+        2
+        """
+        values = dict(values)
+        if values.pop("engine", "onnx") != "onnx":
+            raise ValueError("ReadConfig: the reader runs ONNX Runtime only; the PyTorch engine is for training "
+                             "and comparisons (rosetta.train.predict)")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

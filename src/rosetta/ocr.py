@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
-import torch
 
 from rosetta import tiling
 from rosetta.config import ReadConfig
-from rosetta.detection.detector import Detector
 from rosetta.geometry import rotated_crop
 from rosetta.io import ImageError, ImageInput, describe, load_image
 from rosetta.result import Result, RotatedBox, Word
-from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
+from rosetta.runtime.detector import Detector
+from rosetta.runtime.recognizer import DecodeConfig, Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +42,20 @@ class OCR:
                  recognizer: Recognizer | None = None):
         """A ``detector`` or ``recognizer`` given replaces the one ``config`` would load (its ``models``,
         ``int8``, ``engine``, ``scripts``, ``beam``, ``lexicon`` then do not apply to it)."""
-        set_threads(config)
         folder = Path(config.models) if config.models else None
-        self.detector = detector or Detector.load(folder, engine=config.model_engine)
+        self.detector = detector or Detector.load(folder, int8=config.int8, threads=config.session_threads)
         self.recognizer = recognizer or load_recognizer(config)
         config = config.resolved(getattr(self.detector, "meta", {}), getattr(self.recognizer, "meta", {}))
-        if config.score_thresh is not None and isinstance(self.detector, Detector):
+        if config.score_thresh is not None and tunable(self.detector):
             self.detector = self.detector.with_config(score_thresh=config.score_thresh)
         self.scale_chosen = config.scale_chosen  # by the caller: kept for the second pass
         if self.scale_chosen:
-            if not isinstance(self.detector, Detector):
+            if not tunable(self.detector):
                 raise ValueError("scale and max_side set rosetta's Detector; this detector has its own settings")
             self.detector = self.detector.scaled(config.scale, config.max_side)
         self.config = config
         self.dense_detector = None  # the second pass for pages of words (see ReadConfig.dense_words)
-        if config.dense_words is not None and isinstance(self.detector, Detector):
+        if config.dense_words is not None and tunable(self.detector):
             second = self.detector if self.scale_chosen else self.detector.scaled(config.dense_scale,
                                                                                   config.dense_max_side)
             self.dense_detector = second.with_config(limits=tuple(config.dense_limits))
@@ -118,7 +116,7 @@ class OCR:
 
     def _strip(self, image: np.ndarray) -> bool:
         """Whether ``image`` is a long strip to detect in tiles (see ``ReadConfig.tile_aspect``)."""
-        if self.config.tile_aspect is None or not isinstance(self.detector, Detector):
+        if self.config.tile_aspect is None or not tunable(self.detector):
             return False
         seen = self.detector.working_size(image.shape) / max(image.shape[:2])
         return tiling.needs_tiles(image.shape, self.config.tile_aspect, seen, self.detector.config.upscale)
@@ -194,19 +192,20 @@ class OCR:
         return out
 
 
-def set_threads(config: ReadConfig) -> None:
-    """Set ``config.threads`` intra-op threads, if given: the one place reading threads are set (ONNX Runtime
-    sessions are made at PyTorch's count)."""
-    if config.threads:
-        torch.set_num_threads(int(config.threads))
+def tunable(detector) -> bool:
+    """Whether ``detector`` takes rosetta's detector settings (``with_config``, ``scaled``, ``working_size``): the
+    runtime's :class:`~rosetta.runtime.detector.Detector` and the PyTorch one used for comparisons do; another
+    detector passed to :class:`OCR` keeps its own."""
+    return all(hasattr(detector, m) for m in ("with_config", "scaled", "working_size"))
 
 
 def load_recognizer(config: ReadConfig = ReadConfig()) -> Recognizer:
     """The recognizer ``config`` reads with (its models folder, engine, scripts, beam and lexicon), alone: what
     ``OCR`` loads, for reading word crops without a detector (``rosetta read --crops``)."""
     decode = DecodeConfig(beam_width=config.beam, scripts=tuple(config.scripts) if config.scripts else None)
-    return Recognizer.load(Path(config.models) if config.models else None, engine=config.model_engine,
-                           decode=decode, lexicon=read_lexicon(config.lexicon) if config.lexicon else None)
+    return Recognizer.load(Path(config.models) if config.models else None, int8=config.int8, decode=decode,
+                           threads=config.session_threads,
+                           lexicon=read_lexicon(config.lexicon) if config.lexicon else None)
 
 
 def read_lexicon(path: str | Path) -> list[str]:
@@ -255,4 +254,4 @@ def load_all(images: Iterable[ImageInput], names: Sequence[str] | None = None
     return arrays, names, errors
 
 
-__all__ = ["OCR", "ReadConfig", "combine_reads", "load_all", "load_recognizer", "read_lexicon", "set_threads"]
+__all__ = ["OCR", "ReadConfig", "tunable", "combine_reads", "load_all", "load_recognizer", "read_lexicon"]

@@ -14,10 +14,9 @@ twice in an overlap are merged by rotated NMS.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from rosetta.boxes.nms import nms
 from rosetta.geometry import boxes_to_quads
-from rosetta.ops.nms import rotated_nms
 
 
 def windows(shape: tuple[int, ...], tile: int, overlap: int) -> list[tuple[int, int]]:
@@ -85,7 +84,7 @@ def merge(shape: tuple[int, ...], spans: list[tuple[int, int]], dets: list[tuple
     boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
     if len(boxes) == 0:
         return boxes, scores
-    kept = rotated_nms(torch.from_numpy(boxes), torch.from_numpy(scores), iou).numpy()
+    kept = nms(boxes, scores, iou)
     return boxes[kept], scores[kept]
 
 
