@@ -46,9 +46,10 @@ def main() -> None:
     gts = [r["words"] for r in rows]
     rec = Recognizer.load(engine="onnx")
     one = ReadConfig(threads=1)
-    engines = {"fp32": OCR(one, detector=TorchDetector.load(Path(a.float_folder) if a.float_folder else None, engine="onnx"),
-                           recognizer=rec)}
-    engines.update({f: OCR(one, detector=TorchDetector.load(Path(f), engine="int8"), recognizer=rec) for f in a.folders})
+    float_folder = Path(a.float_folder) if a.float_folder else None
+    engines = {"fp32": OCR(one, detector=TorchDetector.load(float_folder, engine="onnx"), recognizer=rec)}
+    engines.update({f: OCR(one, detector=TorchDetector.load(Path(f), engine="int8"), recognizer=rec)
+                    for f in a.folders})
     if a.proposals:
         for ocr in engines.values():
             ocr.detector.model.rpn.cfg = replace(ocr.detector.model.rpn.cfg, post_nms_test=a.proposals)
