@@ -139,10 +139,13 @@ def test_imports_inside_functions_only_defer_something_heavy():
 
 
 def test_the_checker_sees_imports_in_functions_and_skips_type_checking_blocks():
-    """The checker itself on a known module: rosetta/__init__.py imports rosetta.ocr (PyTorch) lazily, inside
-    ``__getattr__``, and rosetta.ocr under ``if TYPE_CHECKING`` (never run)."""
+    """The checker itself on a known module: rosetta/__init__.py imports rosetta.ocr (ONNX Runtime, no PyTorch)
+    lazily, inside ``__getattr__``, and rosetta.ocr under ``if TYPE_CHECKING`` (never run); the PyTorch predictors
+    (rosetta.train.predict) load PyTorch."""
     lazy = [i for i in imports() if i.module == "rosetta" and i.target == "rosetta.ocr"]
     assert lazy and all(i.in_function for i in lazy)
-    assert "torch" in heavy_loaded("rosetta.ocr") and not heavy_loaded("rosetta.config") | heavy_loaded("rosetta.result")
-    assert all("torch" in defers(i) for i in lazy)
+    assert heavy_loaded("rosetta.ocr") == {"onnxruntime"}
+    assert {"torch", "onnxruntime"} <= heavy_loaded("rosetta.train.predict")
+    assert not heavy_loaded("rosetta.config") | heavy_loaded("rosetta.result")
+    assert all("onnxruntime" in defers(i) for i in lazy)
     assert not heavy_loaded("rosetta.cli") and not heavy_loaded("rosetta")  # --help, --version, import rosetta
