@@ -83,8 +83,9 @@ class RoISpec:
 class _Network:
     """The two ONNX Runtime sessions and what their metadata says, shared by every :meth:`Detector.with_config`."""
 
-    def __init__(self, features, roi, rpn: RPNSpec, roi_spec: RoISpec):
+    def __init__(self, features, roi, rpn: RPNSpec, roi_spec: RoISpec, engine: str = "onnx"):
         self.features, self.roi, self.rpn, self.roi_spec = features, roi, rpn, roi_spec
+        self.engine = engine  # what runs the network part, for reports: "onnx" (float) or "int8"
         metadata = features.get_modelmeta().custom_metadata_map
         if metadata.get(ROI_REDUCED_KEY) != "1":
             raise ValueError("the detector graph does not hand over maps through the RoI head's reduction; "
@@ -133,6 +134,8 @@ class Detector:
     def __init__(self, network: _Network, config: DetectConfig = DetectConfig(), meta: dict | None = None):
         """Use :meth:`load`. ``network``: the sessions; ``config``: thresholds and sizes; ``meta``: the card."""
         self.network, self.config, self.meta = network, config, dict(meta or {})
+        if not hasattr(self, "engine"):  # a subclass with another network names its engine itself
+            self.engine = getattr(network, "engine", "onnx")
 
     @classmethod
     def load(cls, folder: Path | None = None, int8: bool = False, threads: int | None = None,
@@ -156,7 +159,7 @@ class Detector:
         tuned = {k: meta[k] for k in ("score_thresh", "size", "upscale") if k in meta}
         if config is None:  # the model's own threshold and scale, chosen on training images
             config = DetectConfig(**tuned)
-        return cls(_Network(features, roi, rpn, roi_spec), config, meta)
+        return cls(_Network(features, roi, rpn, roi_spec, "int8" if int8 else "onnx"), config, meta)
 
     def with_config(self, **changes) -> "Detector":
         """This detector (the same sessions) with some :class:`DetectConfig` fields changed."""
