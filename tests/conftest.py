@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from rosetta.runtime.acc16 import library_or_build
+
 torch.set_num_threads(1)
 
 SLOW_MODULES = {
@@ -40,3 +42,12 @@ def pytest_runtest_setup(item):
         missing = [name for name in mark.args if not (root / name).is_dir()]
         if missing:
             pytest.skip(f"needs the research data {', '.join(missing)} (not in {root}; set ROSETTA_DATA)")
+
+
+@pytest.fixture(scope="session")
+def lib(tmp_path_factory):
+    """The acc16 kernel library: the package's build, else compiled once for the session; skipped without one."""
+    found = library_or_build(tmp_path_factory.mktemp("acc16"))
+    if found is None:
+        pytest.skip("the acc16 kernel could not be built here (no C compiler) or this CPU has no AVX2")
+    return found

@@ -20,20 +20,8 @@ from rosetta.runtime.decode import greedy_decode, log_softmax  # noqa: E402
 from rosetta.runtime.preprocess import pad_batch, to_input  # noqa: E402
 from rosetta.runtime import acc16_graph as ag  # noqa: E402
 from rosetta.runtime import acc16_recognizer as ar  # noqa: E402
-from rosetta.runtime.acc16 import compile_library, library, load  # noqa: E402
 
 SAMPLES = Path(ar.__file__).resolve().parent.parent / "samples"
-
-
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory):
-    found = library()
-    if found is None:
-        built = compile_library(tmp_path_factory.mktemp("acc16"))
-        found = load(built) if built else None
-    if found is None:
-        pytest.skip("the acc16 kernel could not be built here (no C compiler) or this CPU has no AVX2")
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,13 @@ import torch
 
 from rosetta.backbones.shufflenet import pixel_stem, widen_stem
 from rosetta.detection.transform import MEAN, STD
+from rosetta.runtime.files import cache_folder
 
 log = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("ROSETTA_CACHE", Path.home() / ".cache" / "rosetta")) / "onnx"
+    return cache_folder() / "onnx"
 
 
 def _digest(model: torch.nn.Module, tag: str) -> str:

@@ -29,7 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from rosetta.runtime.acc16 import library_or_build
 from rosetta.runtime.acc16_graph import (MODEL, ConvSpec, GraphSpec, UnsupportedGraph, load_spec, ort_session,
                                           read_graph, save_spec, step_inputs)
 from rosetta.runtime.choose import time_candidates
+from rosetta.runtime.files import cache_folder, cpu_model
 from rosetta.runtime.int8_conv import Int8Conv
 
 log = logging.getLogger(__name__)
@@ -145,22 +145,6 @@ class Acc16Recognizer:
 
 
 # ----------------------------------------------------------------------------- the choice at load
-def cache_folder() -> Path:
-    return Path(os.environ.get("ROSETTA_CACHE", Path.home() / ".cache" / "rosetta"))
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), else the platform's processor string."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:  # the first processor's lines come first
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def choice_key(path: Path, threads: int) -> str:
     import onnxruntime as ort
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,29 @@ from rosetta.models import MODEL_DIR, ModelMissingError, model_paths
 SOURCE_KEY = "rosetta.source_sha256"  # graph metadata: sha256 of the safetensors the graph was written from
 NAMES = ("recognizer", "detector")
 REWRITE = {"recognizer": "python -m rosetta.graphs.recognizer", "detector": "python -m rosetta.graphs.detector"}
+
+
+def cache_folder() -> Path:
+    """Where what is derived once per machine is kept (rewritten graphs, the acc16 choice): $ROSETTA_CACHE, else
+    ~/.cache/rosetta."""
+    return Path(os.environ.get("ROSETTA_CACHE", Path.home() / ".cache" / "rosetta"))
+
+
+def cpu_field(name: str) -> str | None:
+    """The first processor's ``name`` field of /proc/cpuinfo (e.g. "model name", "flags"); None where absent."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:  # the first processor's lines come first
+                if line.split(":", 1)[0].strip() == name:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else the platform's processor string."""
+    return cpu_field("model name") or platform.processor() or platform.machine()
 
 
 def file_sha256(path: Path) -> str:
@@ -88,5 +113,5 @@ def check_int8(folder: Path, name: str) -> Path:
     return path
 
 
-__all__ = ["SOURCE_KEY", "NAMES", "file_sha256", "graph_path", "int8_path", "weights_sha1", "read_meta",
+__all__ = ["cache_folder", "cpu_field", "cpu_model", "SOURCE_KEY", "NAMES", "file_sha256", "graph_path", "int8_path", "weights_sha1", "read_meta",
            "check_graph", "check_int8"]

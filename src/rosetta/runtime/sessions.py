@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import platform
 from pathlib import Path
 
 import onnxruntime as ort
+
+from rosetta.runtime.files import cache_folder, cpu_field, cpu_model
 
 log = logging.getLogger(__name__)
 
@@ -72,21 +73,12 @@ def optimized_path(path: Path) -> Path | None:
     >>> optimized_path(Path("missing.onnx")) is None
     True
     """
-    root = os.environ.get("ROSETTA_CACHE", str(Path.home() / ".cache" / "rosetta"))
-    if not root or not path.exists():
+    if os.environ.get("ROSETTA_CACHE") == "" or not path.exists():
         return None
     st = path.stat()
-    key = "|".join([str(path.resolve()), str(st.st_size), str(st.st_mtime_ns), ort.__version__, _cpu_model()])
-    return Path(root) / "ort" / f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
-
-
-def _cpu_model() -> str:
-    """The CPU's model name and flags line (an optimized graph may use instructions of this CPU only)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        return "|".join(line for line in text.splitlines() if line.startswith(("model name", "flags")))[:4096]
-    except OSError:
-        return platform.processor() or platform.machine()
+    cpu = [cpu_model(), cpu_field("flags") or ""]  # an optimized graph may use instructions of this CPU only
+    key = "|".join([str(path.resolve()), str(st.st_size), str(st.st_mtime_ns), ort.__version__, *cpu])
+    return cache_folder() / "ort" / f"{path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
 
 
 __all__ = ["session", "optimized_path"]
