@@ -317,7 +317,7 @@ def test_small_print_is_detected_again_larger():
             return [(boxes, np.ones(self.n, np.float32)) for _ in images]
 
     receipt = np.full((1000, 463, 3), 255, np.uint8)  # first seen at 1250 px (x1.25), then at 2500
-    ocr = OCR()
+    ocr = OCR(ReadConfig(small_words=None))  # few small words have their own pass (the next test)
     first = Canned(ocr.detector, 40, 12.0)  # 40 words 15 px tall as seen: small print
     ocr.detector, ocr.dense_detector = first, Canned(ocr.dense_detector, 3, 20.0)
     assert len(ocr(receipt).words) <= 3 and first.calls == 1 and ocr.dense_detector.calls == 1
@@ -330,6 +330,36 @@ def test_small_print_is_detected_again_larger():
     chosen.detector, chosen.dense_detector = Canned(first, 40, 40.0), Canned(first, 3, 20.0)
     chosen(receipt)
     assert chosen.dense_detector.calls == 1
+
+
+def test_a_few_small_words_are_detected_again_at_the_scale_they_need():
+    """``ReadConfig.small_words``: a banner with two lines of 9-10 px text (seen at 11-13 px by the photo
+    setting) is detected again at the scale that shows its words ~28 px tall, and reads far more of them than
+    the first detection; large words are not detected twice."""
+    from PIL import ImageDraw, ImageFont
+
+    want = "free shipping on orders over contact support today".split()
+    font_file = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+    def banner(size: int) -> np.ndarray:
+        page = Image.new("RGB", (900, 300), (240, 244, 250))
+        draw, font = ImageDraw.Draw(page), ImageFont.truetype(font_file, size)
+        draw.text((40, 60), "Free shipping on orders over", fill=(20, 30, 90), font=font)
+        draw.text((500, 200), "Contact support today", fill=(90, 20, 20), font=font)
+        return np.array(page)
+
+    def right(ocr: OCR, img: np.ndarray) -> int:
+        return len({w.text.lower() for w in ocr(img).words} & set(want))
+
+    ocr, first_only = OCR(), OCR(ReadConfig(small_words=None))
+    small = [banner(9), banner(10)]
+    for img in small:
+        scale = ocr.small_words_scale(img, ocr.detector([img])[0])
+        assert scale is not None and scale > 1.8  # first seen at 1.25x
+    assert sum(right(ocr, img) for img in small) >= sum(right(first_only, img) for img in small) + 3
+    large = banner(24)
+    assert ocr.small_words_scale(large, ocr.detector([large])[0]) is None
+    assert right(ocr, large) == right(first_only, large) >= 7
 
 
 def test_a_page_of_small_print_is_not_capped_at_the_photo_settings_200_words():

@@ -55,6 +55,14 @@ class ReadConfig:
     # and with room for that many words: (RPN anchors per level, proposals, words); the photo setting stops at
     # 200 words an image, a page of small print has 300-1,200
     dense_limits: tuple[int, int, int] = (3000, 2000, 2000)
+    # small words, few of them (web graphics, banners, a sign far away): an image where the detector finds at least
+    # ``small_words`` words whose median height is under ``small_height`` pixels as it saw them (and that is not
+    # small print above) is detected again at the scale chosen from the image: the one that shows that median
+    # ``small_target`` pixels high (at most ``dense_scale``, long side up to ``dense_max_side``). None: never;
+    # off when the caller sets the scale
+    small_words: int | None = 1
+    small_height: float = 20.0
+    small_target: float = 28.0
     # long strips: an image at least ``tile_aspect`` times longer than wide, that the detector would see at under
     # half its tuned scale, is detected as overlapping tiles along its long side (rosetta.tiling), each tile as
     # long as the detector's cap at its scale (at least twice the short side), overlapping by ``tile_overlap`` of a

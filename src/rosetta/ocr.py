@@ -108,9 +108,13 @@ class OCR:
         dets = [self._detect_tiled(im) if s else None for im, s in zip(arrays, strip)]
         for i, d in zip(whole, self.detector([arrays[i] for i in whole]) if whole else []):
             dets[i] = d
-        again = [i for i in whole if self.small_print(arrays[i], dets[i])]
-        if again:  # detected again, larger: their boxes replace the first ones
-            for i, d in zip(again, self.dense_detector([arrays[i] for i in again])):
+        again: dict[int, tuple[Detector, list[int]]] = {}  # detected again, larger: boxes replace the first ones
+        for i in whole:
+            second = self.second_detector(arrays[i], dets[i])
+            if second is not None:
+                again.setdefault(id(second), (second, []))[1].append(i)
+        for second, idx in again.values():  # images sharing a detector share its batches
+            for i, d in zip(idx, second([arrays[i] for i in idx])):
                 dets[i] = d
         return self._recognize(arrays, dets, names, scripts, detect_s=time.perf_counter() - t0)
 
@@ -127,6 +131,43 @@ class OCR:
         tile = max(int(cfg.size / max(cfg.upscale, 1e-6)), 2 * min(image.shape[:2]))
         spans = tiling.windows(image.shape, tile, int(self.config.tile_overlap * tile))
         return tiling.merge(image.shape, spans, self.detector(tiling.cut(image, spans)))
+
+    def second_detector(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> Detector | None:
+        """The detector that detects ``image`` again after its first detection ``det`` (boxes (N, 5), scores):
+        the dense one for small print, one at the scale chosen from its words for a few small words
+        (:meth:`small_words_scale`), or None to keep the first boxes."""
+        if self.small_print(image, det):
+            return self.dense_detector
+        scale = self.small_words_scale(image, det)
+        return None if scale is None else self.detector.scaled(scale, self.config.dense_max_side)
+
+    def small_words_scale(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> float | None:
+        """The scale to detect ``image`` again at when its first detection's words (boxes (N, 5) in image
+        pixels, scores) are few and small (see ``ReadConfig.small_words``): the one that shows their median height
+        ``small_target`` pixels high, at most ``dense_scale``; None when the words are large enough or the image
+        would not be seen larger.
+
+        >>> ocr = OCR.__new__(OCR)
+        >>> ocr.config, ocr.scale_chosen = ReadConfig(), False
+        >>> ocr.detector = Detector.load()  # the shipped card: 1.25x, long side up to 1600
+        >>> box, photo = lambda h: np.array([[100, 100, 5 * h, h, 0]], np.float32), np.zeros((720, 1280, 3))
+        >>> ocr.small_words_scale(photo, (box(10), np.ones(1)))  # 12.5 px as first seen: 2.8x is capped
+        2.5
+        >>> ocr.small_words_scale(photo, (box(14), np.ones(1)))
+        2.0
+        >>> ocr.small_words_scale(photo, (box(20), np.ones(1))) is None  # 25 px as first seen
+        True
+        """
+        c, boxes = self.config, det[0]
+        if c.small_words is None or self.scale_chosen or not tunable(self.detector) or len(boxes) < c.small_words:
+            return None
+        first = self.detector.working_size(image.shape) / max(image.shape[:2])  # the first pass's scale
+        height = float(np.median(boxes[:, 3]))  # in image pixels
+        if height * first >= c.small_height:
+            return None
+        scale = min(c.dense_scale, c.small_target / max(height, 1e-3))
+        seen = min(scale * max(image.shape[:2]), c.dense_max_side) / max(image.shape[:2])
+        return round(scale, 2) if seen > 1.1 * first else None
 
     def small_print(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> bool:
         """Whether an image's first detection (boxes (N, 5), scores) looks like small print that the detector

@@ -1,5 +1,7 @@
 """ICDAR 2015 (``icdar2015_dev`` in the shared data): the one loader of its full photos and ground truth, and the
-one refusal of its validation images (img_201..250) by anything that chooses something.
+one refusal of its validation images (img_201..250) by anything that chooses something. The born-digital set
+(``icdar2013_borndigital_dev``, validation img_261..310) has the same layout and goes through the same functions
+with ``dataset=BD_DATASET``.
 
 >>> parse_range("1-3,7"), parse_range("")
 ({1, 2, 3, 7}, None)
@@ -7,6 +9,10 @@ one refusal of its validation images (img_201..250) by anything that chooses som
 >>> refuse_validation({199, 201}, "tune_x")
 Traceback (most recent call last):
 ValueError: tune_x: validation images (201-250) are not for choosing; use 1-200
+>>> refuse_validation({201, 260}, "tune_x", BD_DATASET)
+>>> refuse_validation({261}, "tune_x", BD_DATASET)
+Traceback (most recent call last):
+ValueError: tune_x: validation images (261-310) of icdar2013_borndigital_dev are not for choosing; use 1-260
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from typing import Iterable
 
 import numpy as np
 
-from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, data_root, ic15_image_number
+from rosetta.data.splits import (BD_DATASET, BD_TRAIN_IMAGES, BD_VAL_IMAGES, IC15_TRAIN_IMAGES, IC15_VAL_IMAGES,
+                                 data_root, ic15_image_number)
 from rosetta.io import load_image
 
 DATASET = "icdar2015_dev"
+SPLITS = {DATASET: (IC15_TRAIN_IMAGES, IC15_VAL_IMAGES), BD_DATASET: (BD_TRAIN_IMAGES, BD_VAL_IMAGES)}
 
 
 def parse_range(spec: str | None) -> set[int] | None:
@@ -37,9 +45,10 @@ def parse_range(spec: str | None) -> set[int] | None:
     return out
 
 
-def folder(root: Path | None = None) -> Path:
-    """The data set's folder: ``images/`` and ``gt.jsonl``."""
-    return (root or data_root()) / DATASET
+def folder(root: Path | None = None, dataset: str = DATASET) -> Path:
+    """The data set's folder: ``images/`` and ``gt.jsonl`` (``dataset``: another set in the same layout, e.g.
+    ``icdar2013_borndigital_dev``)."""
+    return (root or data_root()) / dataset
 
 
 def load_gt_rows(data: Path | None = None, numbers: Iterable[int] | None = None) -> list[dict]:
@@ -56,7 +65,8 @@ def load_gt_rows(data: Path | None = None, numbers: Iterable[int] | None = None)
     return [r for r in rows if ic15_image_number(r["image"]) in wanted]
 
 
-def load_images(numbers: Iterable[int], root: Path | None = None) -> tuple[list[dict], list[np.ndarray]]:
+def load_images(numbers: Iterable[int], root: Path | None = None, dataset: str = DATASET
+                ) -> tuple[list[dict], list[np.ndarray]]:
     """Rows (``{"image", "words"}``) and decoded RGB images of image ``numbers``, for measuring; tools that choose
     something call :func:`refuse_validation` first (or :func:`training_images`).
 
@@ -64,25 +74,28 @@ def load_images(numbers: Iterable[int], root: Path | None = None) -> tuple[list[
     >>> rows[0]["image"], images[0].shape  # doctest: +SKIP
     ('images/img_201.jpg', (720, 1280, 3))
     """
-    data = folder(root)
+    data = folder(root, dataset)
     rows = load_gt_rows(data, numbers)
     return rows, [load_image(data / r["image"]) for r in rows]
 
 
-def refuse_validation(numbers: Iterable[int], who: str) -> None:
+def refuse_validation(numbers: Iterable[int], who: str, dataset: str = DATASET) -> None:
     """Stop ``who`` (a tool that chooses something: a setting, a checkpoint, calibration photos) with a ValueError
-    when ``numbers`` holds validation images: they are measured on once, never chosen on."""
-    if set(numbers) & set(IC15_VAL_IMAGES):
-        raise ValueError(f"{who}: validation images ({IC15_VAL_IMAGES[0]}-{IC15_VAL_IMAGES[-1]}) are not for "
-                         f"choosing; use {IC15_TRAIN_IMAGES[0]}-{IC15_TRAIN_IMAGES[-1]}")
+    when ``numbers`` holds validation images of ``dataset``: they are measured on once, never chosen on."""
+    train, val = SPLITS[dataset]
+    if set(numbers) & set(val):
+        of = "" if dataset == DATASET else f" of {dataset}"
+        raise ValueError(f"{who}: validation images ({val[0]}-{val[-1]}){of} are not for choosing; "
+                         f"use {train[0]}-{train[-1]}")
 
 
-def training_images(spec: str, who: str, root: Path | None = None) -> tuple[list[dict], list[np.ndarray]]:
-    """Rows and decoded images for image numbers ``spec`` ("1-200"), for a tool that chooses something (``who``
-    names it): validation images are refused (:func:`refuse_validation`)."""
+def training_images(spec: str, who: str, root: Path | None = None, dataset: str = DATASET
+                    ) -> tuple[list[dict], list[np.ndarray]]:
+    """Rows and decoded images for image numbers ``spec`` ("1-200") of ``dataset``, for a tool that chooses
+    something (``who`` names it): validation images are refused (:func:`refuse_validation`)."""
     numbers = parse_range(spec) or set()
-    refuse_validation(numbers, who)
-    return load_images(numbers, root)
+    refuse_validation(numbers, who, dataset)
+    return load_images(numbers, root, dataset)
 
 
 __all__ = ["parse_range", "folder", "load_gt_rows", "load_images", "refuse_validation", "training_images"]

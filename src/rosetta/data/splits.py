@@ -11,6 +11,7 @@ carry the same words, fonts and lighting, so a strided split scores memory, not 
 * ``arabic_lines_dev``: the last tenth of each book's lines (contiguous pages) is validation.
 * ``svt_train``: all training.
 * ``icdar2015_dev``: images img_1..img_200 may be trained on (detector); img_201..img_250 are validation.
+* ``icdar2013_borndigital_dev``: images img_1..img_260 may be trained on; img_261..img_310 are validation.
 * Cyrillic: a seeded synthetic set (``SYNTH_CYRILLIC_VAL_SEED``), never a training seed.
 
 >>> split_labels("iiit5k_train", [{"image": f"crops/{p}_1.png"} for p in (10, 3, 7, 1, 2)])
@@ -32,6 +33,9 @@ SYNTH_CYRILLIC_VAL_SIZE = 1000
 SYNTH_VAL_DIFFICULTY = 0.3  # the legible set: a third of the curriculum's top distortion (docs/audit)
 IC15_TRAIN_IMAGES = range(1, 201)
 IC15_VAL_IMAGES = range(201, 251)
+BD_DATASET = "icdar2013_borndigital_dev"  # ICDAR 2013 born-digital graphics, icdar2015_dev's layout
+BD_TRAIN_IMAGES = range(1, 261)
+BD_VAL_IMAGES = range(261, 311)
 VAL_BLOCK = {"icdar2015_wordrec_train": 420, "vintext_rec_train": 2500}  # last crops, in photo order
 GUARD = 30  # crops dropped before a block: one photo's words may straddle the cut
 PHOTO_SHARE = {"iiit5k_train": 0.2}  # share of photos (the highest numbers) held out

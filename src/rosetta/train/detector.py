@@ -6,7 +6,10 @@ Launch (background, 1 thread, resumable)::
     rosetta train detector --out runs/det --device cuda --batch-size 8   # on a GPU
 
 Real data: ``icdar2015_dev`` img_1..img_200 (their "###" regions are don't-care: neither positive
-nor negative). img_201..img_250 are the validation images, never trained on.
+nor negative) and, with ``bd_share`` > 0, ``icdar2013_borndigital_dev`` img_1..img_260 (web and e-mail graphics).
+img_201..img_250 and born-digital img_261..img_310 are the validation images, never trained on; the last
+``holdout`` / ``bd_holdout`` training images of each set are not trained on either, and the learning curve and
+``best.pt`` are scored on them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from rosetta.data import icdar2015
-from rosetta.data.splits import IC15_TRAIN_IMAGES, IC15_VAL_IMAGES, ic15_image_number
+from rosetta.data.splits import BD_DATASET, BD_TRAIN_IMAGES, IC15_TRAIN_IMAGES, IC15_VAL_IMAGES
 from rosetta.detection.box_coder import wrap180
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.eval import evaluate_images
@@ -76,6 +79,14 @@ class DetTrainConfig:
     # the last ``holdout`` training images (img_181..200 for 20) are not trained on, so that checkpoints and
     # settings can be chosen on images the detector never saw (img_1..200 alone cannot tell an overfit detector)
     holdout: int = 0
+    # share of the real images drawn from the born-digital graphics (img_1..260 less the last ``bd_holdout``)
+    bd_share: float = 0.0
+    bd_holdout: int = 0
+    # born-digital images are small (about 400x300) with small words: their crops are cut from the image
+    # rescaled by a factor in [bd_min_scale, bd_max_scale] (reading scales them 1.25x, ``DetectConfig.upscale``)
+    bd_min_scale: float = 0.8
+    bd_max_scale: float = 2.0
+    bd_eval_upscale: float = 1.25  # born-digital images are evaluated at this scale (long side up to 1600)
 
 
 def detector_from_checkpoint(ck: dict) -> RotatedFasterRCNN:
@@ -117,22 +128,23 @@ def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: dict, batches: Iterator
     return rel
 
 
-def trained_images(holdout: int = 0) -> range:
-    """The ICDAR 2015 dev image numbers a detector trains on: img_1..200 less the last ``holdout``.
+def trained_images(holdout: int = 0, images: range = IC15_TRAIN_IMAGES) -> range:
+    """The image numbers a detector trains on: ``images`` (default ICDAR 2015 dev img_1..200) less the last
+    ``holdout``.
 
-    >>> trained_images(), trained_images(20)
-    (range(1, 201), range(1, 181))
+    >>> trained_images(), trained_images(20), trained_images(20, BD_TRAIN_IMAGES)
+    (range(1, 201), range(1, 181), range(1, 241))
     """
-    return IC15_TRAIN_IMAGES[:len(IC15_TRAIN_IMAGES) - holdout]
+    return images[:len(images) - holdout]
 
 
-def held_out_images(holdout: int) -> range:
-    """The training images ``trained_images(holdout)`` leaves out, for choosing checkpoints and settings.
+def held_out_images(holdout: int, images: range = IC15_TRAIN_IMAGES) -> range:
+    """The training images ``trained_images(holdout, images)`` leaves out, for choosing checkpoints and settings.
 
-    >>> held_out_images(20), held_out_images(0)
-    (range(181, 201), range(201, 201))
+    >>> held_out_images(20), held_out_images(0), held_out_images(20, BD_TRAIN_IMAGES)
+    (range(181, 201), range(201, 201), range(241, 261))
     """
-    return IC15_TRAIN_IMAGES[len(trained_images(holdout)):]
+    return images[len(trained_images(holdout, images)):]
 
 
 def quads_to_boxes(quads: list) -> torch.Tensor:
@@ -144,10 +156,11 @@ def quads_to_boxes(quads: list) -> torch.Tensor:
     return b
 
 
-def load_gt(root: Path | None = None) -> list[dict]:
-    """ICDAR 2015 dev rows (rosetta.data.icdar2015), each with its image's ``path``."""
-    data = icdar2015.folder(root)
-    rows = icdar2015.load_gt_rows(data)
+def load_gt(root: Path | None = None, dataset: str = icdar2015.DATASET, numbers: range | None = None) -> list[dict]:
+    """Rows of ICDAR 2015 dev (or ``dataset`` in its layout; rosetta.data.icdar2015), images ``numbers`` only if
+    given, each with its image's ``path``."""
+    data = icdar2015.folder(root, dataset)
+    rows = icdar2015.load_gt_rows(data, numbers)
     for r in rows:
         r["path"] = str(data / r["image"])
     return rows
@@ -211,12 +224,20 @@ class DetBatchStream(IterableDataset):
 
     def _setup(self) -> None:
         self.synth = SceneSynth.create(SceneSynthConfig(seed=self.cfg.seed))
-        self.real = [r for r in load_gt() if ic15_image_number(r["image"]) in trained_images(self.cfg.holdout)]
+        self.real = load_gt(numbers=trained_images(self.cfg.holdout))
+        self.bd = (load_gt(dataset=BD_DATASET, numbers=trained_images(self.cfg.bd_holdout, BD_TRAIN_IMAGES))
+                   if self.cfg.bd_share > 0 else [])
         self._ready = True
 
-    def sample(self, rng: random.Random, k: int, j: int) -> tuple[np.ndarray, list[dict]]:
-        if rng.random() < self.cfg.real_share and self.real:
-            r = self.real[rng.randrange(len(self.real))]
+    def sample(self, rng: random.Random, k: int, j: int) -> tuple[np.ndarray, list[dict], tuple[float, float]]:
+        """One training image: (RGB image, words, the range of scales its crop is cut at)."""
+        cfg = self.cfg
+        scales = (cfg.min_scale, cfg.max_scale)
+        if rng.random() < cfg.real_share and self.real:
+            rows = self.real
+            if self.bd and rng.random() < cfg.bd_share:
+                rows, scales = self.bd, (cfg.bd_min_scale, cfg.bd_max_scale)
+            r = rows[rng.randrange(len(rows))]
             img = cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
             words = r["words"]
             if rng.random() < 0.3:
@@ -224,9 +245,9 @@ class DetBatchStream(IterableDataset):
             if rng.random() < 0.5:  # photometric jitter
                 f = img.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
                 img = np.clip(f, 0, 255).astype(np.uint8)
-            return img, words
+            return img, words, scales
         s = self.synth.with_difficulty(min(1.0, 0.4 + k / 20000)).sample(k * 16 + j)
-        return np.asarray(s.image), s.words
+        return np.asarray(s.image), s.words, scales
 
     def make_batch(self, k: int):
         if not self._ready:
@@ -234,8 +255,8 @@ class DetBatchStream(IterableDataset):
         rng = random.Random(f"{self.cfg.seed}:{k}")
         images, targets = [], []
         for j in range(self.cfg.batch_size):
-            img, words = self.sample(rng, k, j)
-            img, care, ign = random_crop(rng, img, words, self.cfg.crop, self.cfg.min_scale, self.cfg.max_scale)
+            img, words, (lo, hi) = self.sample(rng, k, j)
+            img, care, ign = random_crop(rng, img, words, self.cfg.crop, lo, hi)
             images.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 255.0)
             targets.append({"boxes": quads_to_boxes(care), "ignore_boxes": quads_to_boxes(ign)})
         return images, targets, self.cfg.crop
@@ -250,13 +271,17 @@ class DetBatchStream(IterableDataset):
 
 
 @torch.no_grad()
-def evaluate_detector(model: RotatedFasterRCNN, rows: list[dict], size: int | None = None, device: str = "cpu") -> dict:
+def evaluate_detector(model: RotatedFasterRCNN, rows: list[dict], size: int | None = None, device: str = "cpu",
+                      upscale: float | None = None) -> dict:
+    """Detection scores of ``model`` on ``rows`` (:func:`load_gt`), each image's long side made ``size``, or
+    ``upscale`` times its own (at most 1600) when given."""
     model.eval()
     gts, dets = [], []
     for r in rows:
         img = cv2.cvtColor(cv2.imread(r["path"], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         x = torch.from_numpy(img).permute(2, 0, 1).float() / 255.0
-        out = model([x.to(device)], size=size)[0]
+        long_side = min(1600, round(upscale * max(img.shape[:2]))) if upscale else size
+        out = model([x.to(device)], size=long_side)[0]
         quads = boxes_to_quads(out["boxes"].cpu().numpy()) if len(out["boxes"]) else np.zeros((0, 4, 2))
         dets.append([{"points": q.tolist()} for q in quads])
         gts.append(r["words"])
@@ -304,7 +329,9 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     # the learning curve (and best.pt) on the held-out training images when there are some, so that no
     # checkpoint is ever picked on the validation images; else on the validation images, for the curve only
     scored = held_out_images(cfg.holdout) if cfg.holdout else IC15_VAL_IMAGES
-    val_rows = [r for r in load_gt() if ic15_image_number(r["image"]) in scored]
+    val_rows = load_gt(numbers=scored)
+    bd_rows = (load_gt(dataset=BD_DATASET, numbers=held_out_images(cfg.bd_holdout, BD_TRAIN_IMAGES))
+               if cfg.bd_share > 0 and cfg.bd_holdout else [])
     ckpt_timer = Every(cfg.checkpoint_seconds)
     t_end = time.monotonic() + 60 * max_minutes if max_minutes else math.inf
     stop = {"now": False}
@@ -362,11 +389,16 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
         if step % cfg.eval_every == 0:
             with ema.applied(model):  # the averaged weights are the ones evaluated and shipped
                 res = evaluate_detector(model, val_rows, size=cfg.eval_size, device=str(device))
+                if bd_rows:  # scored on both kinds of image; best.pt by the mean of the two hmeans
+                    res = {"ic15": res, "bd": evaluate_detector(model, bd_rows, device=str(device),
+                                                                upscale=cfg.bd_eval_upscale)}
+                    res["mean_hmean"] = (res["ic15"]["det"]["hmean"] + res["bd"]["det"]["hmean"]) / 2
             train_mode()
             log.info("eval step %d %s", step, json.dumps(res))
             append_eval(out, step, res)
-            if res["det"]["hmean"] > best:
-                best = res["det"]["hmean"]
+            score = res["mean_hmean"] if bd_rows else res["det"]["hmean"]
+            if score > best:
+                best = score
                 save_checkpoint(out / "best.pt", state())
         if ckpt_timer():
             save_checkpoint(last, state())
