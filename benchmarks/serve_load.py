@@ -17,15 +17,14 @@ import argparse
 import io
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 from PIL import Image
+
+from rosetta.engine.service_process import rss_mb, running_service
 
 SAMPLES = Path(__file__).parents[1] / "src" / "rosetta" / "samples"
 
@@ -41,34 +40,8 @@ def images(side: int) -> list[bytes]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(max_batch: int, threads: int, max_queue: int = 256) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    p = subprocess.Popen([sys.executable, "-m", "rosetta.cli", "serve", "--port", str(port), "--max-batch", str(max_batch),
-                          "--max-wait-ms", "15", "--threads", str(threads), "--max-queue", str(max_queue)],
-                         env={**os.environ, "OMP_NUM_THREADS": str(threads)})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return p, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    p.kill()
-    raise RuntimeError("server did not start")
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+def serve_args(max_batch: int, threads: int, max_queue: int = 256) -> list[str]:
+    return ["--max-batch", str(max_batch), "--max-wait-ms", "15", "--threads", str(threads), "--max-queue", str(max_queue)]
 
 
 def load(url: str, bodies: list[bytes], clients: int, n: int, max_s: float) -> dict:
@@ -114,39 +87,30 @@ def main() -> None:
     a = ap.parse_args()
     bodies = images(640)
     report: dict = {"date": time.strftime("%Y-%m-%d"), "threads": a.threads, "image_side": 640}
+    threads = {"OMP_NUM_THREADS": str(a.threads)}
     for max_batch in (8, 1):
-        p, url = start(max_batch, a.threads)
-        try:
+        with running_service(*serve_args(max_batch, a.threads), env=threads) as service:
+            url = service.url
             load(url, bodies, 2, 8, 60)  # warm up
             report[f"server_max_batch_{max_batch}"] = httpx.get(url + "/v1/info").json()
             levels = (1, 4, 16) if max_batch == 8 else (16,)
             report[f"max_batch_{max_batch}"] = [load(url, bodies, c, a.requests, a.max_seconds) for c in levels]
             print(json.dumps(report[f"max_batch_{max_batch}"]), flush=True)
-        finally:
-            p.terminate()
-            p.wait()
     b8 = report["max_batch_8"][-1]["rps"]
     b1 = report["max_batch_1"][0]["rps"]
     report["batching_gain_16_clients"] = round(b8 / b1, 2) if b1 else None
-    p, url = start(4, a.threads, max_queue=4)  # overload: 32 clients against a queue of 4
-    try:
-        report["overload"] = load(url, bodies, 32, 200, a.max_seconds)
+    # overload: 32 clients against a queue of 4
+    with running_service(*serve_args(4, a.threads, max_queue=4), env=threads) as service:
+        report["overload"] = load(service.url, bodies, 32, 200, a.max_seconds)
         print(json.dumps(report["overload"]), flush=True)
-    finally:
-        p.terminate()
-        p.wait()
-    p, url = start(8, a.threads)
-    try:
+    with running_service(*serve_args(8, a.threads), env=threads) as service:
         small = images(160)
-        load(url, small, 4, 200, 60)
-        r0 = rss_mb(p.pid)
-        run = load(url, small, 16, a.rss_requests, a.rss_max_seconds)
-        r1 = rss_mb(p.pid)
+        load(service.url, small, 4, 200, 60)
+        r0 = rss_mb(service.proc.pid)
+        run = load(service.url, small, 16, a.rss_requests, a.rss_max_seconds)
+        r1 = rss_mb(service.proc.pid)
         report["rss"] = {"requests": run["requests"], "rss_start_mb": round(r0, 1), "rss_end_mb": round(r1, 1),
                          "growth": round(r1 / r0 - 1, 3), "other_5xx": run["other_5xx"]}
-    finally:
-        p.terminate()
-        p.wait()
     print(json.dumps(report))
 
 

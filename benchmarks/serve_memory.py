@@ -19,15 +19,14 @@ import io
 import json
 import os
 import platform
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 from PIL import Image
+
+from rosetta.engine.service_process import rss_mb, running_service
 
 SAMPLES = Path(__file__).parents[1] / "src" / "rosetta" / "samples"
 
@@ -45,40 +44,6 @@ def photo(path: Path, side: int) -> bytes:
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=90)
     return buf.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def start(extra: list[str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    p = subprocess.Popen([sys.executable, "-m", "rosetta.cli", "serve", "--port", str(port), *extra],
-                         stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(1200):
-        if p.poll() is not None:
-            raise RuntimeError(f"server exited: {p.stderr.read()}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return p, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    p.kill()
-    raise RuntimeError("server did not start")
 
 
 class Sampler(threading.Thread):
@@ -126,15 +91,15 @@ def main() -> int:
     a = ap.parse_args()
     extra = ["--max-megapixels", "1000000", "--decode-max-side", "100000"] if a.unbounded else []
     body = flat_png(a.side)
-    p, url = start(extra)
-    try:
+    with running_service(*extra) as service:
+        url, pid = service.url, service.proc.pid
         warm = [photo(f, 2000) for f in sorted(SAMPLES.glob("*.jpg"))]
         with httpx.Client(timeout=120) as c:
             for b in warm * 2:
                 c.post(url + "/v1/ocr", content=b)
         time.sleep(2)
-        before = rss_mb(p.pid)
-        sampler = Sampler(p.pid)
+        before = rss_mb(pid)
+        sampler = Sampler(pid)
         sampler.start()
         t0 = time.perf_counter()
         codes, secs = burst(url, body, a.clients)
@@ -142,11 +107,8 @@ def main() -> int:
         time.sleep(a.settle)
         sampler.stop.set()
         sampler.join()
-        after = rss_mb(p.pid)
+        after = rss_mb(pid)
         info = httpx.get(url + "/v1/info").json()
-    finally:
-        p.terminate()
-        p.wait(30)
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "clients": a.clients, "image": f"{a.side}x{a.side} RGB PNG",

@@ -17,26 +17,19 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator
+
+from rosetta.engine.service_process import free_port, running_service
 
 log = logging.getLogger("web_picture")
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src" / "rosetta" / "samples" / "sign_latin.jpg"
 WINDOW = (1280, 800)  # the screenshot's size in CSS pixels
-
-
-def free_port() -> int:
-    """A TCP port free on localhost now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def browser_missing() -> str | None:
@@ -53,37 +46,11 @@ def browser_missing() -> str | None:
 
 @contextlib.contextmanager
 def real_service(*args: str, ready_s: float = 300.0) -> Iterator[str]:
-    """``rosetta serve --port P ARGS...`` in a subprocess with the shipped models; yields its URL once ``/healthz``
-    answers (the models load before the port opens) and stops it on exit. Raises RuntimeError, with the service's
-    log, when it exits or is not ready within ``ready_s`` seconds."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen([sys.executable, "-m", "rosetta", "serve", "--port", str(port), *args],
-                                stdout=errors, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + ready_s
-            while True:
-                try:
-                    with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    errors.seek(0)
-                    state = f"exited with {proc.returncode}" if proc.poll() is not None else f"not ready in {ready_s} s"
-                    raise RuntimeError(f"rosetta serve {state}:\n{errors.read()[-3000:]}")
-                time.sleep(0.25)
-            log.info("rosetta serve ready at %s", url)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    """``rosetta serve ARGS...`` with the shipped models in a subprocess (rosetta.engine.service_process); yields
+    its URL once ready and stops it on exit."""
+    with running_service(*args, ready_s=ready_s) as service:
+        log.info("rosetta serve ready at %s", service.url)
+        yield service.url
 
 
 @contextlib.contextmanager

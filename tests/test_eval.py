@@ -77,5 +77,6 @@ def test_tune_ocr_refuses_validation_images():
     from pathlib import Path
 
     script = Path(__file__).parents[1] / "scripts" / "tune_ocr.py"
-    r = subprocess.run([sys.executable, str(script), "--images", "150-201"], capture_output=True, text=True, timeout=120)
-    assert r.returncode != 0 and "validation images" in r.stderr
+    for data, named in (("ic15:150-201", "(201-250)"), ("ic15:1-10,bd:250-261", "(261-310) of icdar2013_borndigital_dev")):
+        r = subprocess.run([sys.executable, str(script), "--data", data], capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0 and f"validation images {named}" in r.stderr, r.stderr[-500:]
