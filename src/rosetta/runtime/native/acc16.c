@@ -117,31 +117,28 @@ INLINE TGT_AVX2 void tile32_avx2(int rows, const uint8_t *A, long lda, const int
     }
 }
 
+/* A micro-kernel called with a constant row count (1..MR): its accumulators then live in registers. */
+#if MR >= 6
+#define ROWS_6_5(KERNEL, ...) case 6: KERNEL(6, __VA_ARGS__); break; case 5: KERNEL(5, __VA_ARGS__); break;
+#else
+#define ROWS_6_5(KERNEL, ...)
+#endif
+#define BY_ROWS(KERNEL, rows, ...)                                                                         \
+    switch (rows) {                                                                                        \
+    ROWS_6_5(KERNEL, __VA_ARGS__)                                                                          \
+    case 4: KERNEL(4, __VA_ARGS__); break;                                                                 \
+    case 3: KERNEL(3, __VA_ARGS__); break;                                                                 \
+    case 2: KERNEL(2, __VA_ARGS__); break;                                                                 \
+    default: KERNEL(1, __VA_ARGS__); break;                                                                \
+    }
+
 static TGT_AVX2 void tile16_avx2_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads, int kspill,
                                      int32_t *out) {
-    switch (rows) { /* constant row counts: the accumulators live in registers */
-#if MR >= 6
-    case 6: tile16_avx2(6, A, lda, P, nquads, kspill, out); break;
-    case 5: tile16_avx2(5, A, lda, P, nquads, kspill, out); break;
-#endif
-    case 4: tile16_avx2(4, A, lda, P, nquads, kspill, out); break;
-    case 3: tile16_avx2(3, A, lda, P, nquads, kspill, out); break;
-    case 2: tile16_avx2(2, A, lda, P, nquads, kspill, out); break;
-    default: tile16_avx2(1, A, lda, P, nquads, kspill, out); break;
-    }
+    BY_ROWS(tile16_avx2, rows, A, lda, P, nquads, kspill, out)
 }
 
 static TGT_AVX2 void tile32_avx2_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads, int32_t *out) {
-    switch (rows) { /* constant row counts: the accumulators live in registers */
-#if MR >= 6
-    case 6: tile32_avx2(6, A, lda, P, nquads, out); break;
-    case 5: tile32_avx2(5, A, lda, P, nquads, out); break;
-#endif
-    case 4: tile32_avx2(4, A, lda, P, nquads, out); break;
-    case 3: tile32_avx2(3, A, lda, P, nquads, out); break;
-    case 2: tile32_avx2(2, A, lda, P, nquads, out); break;
-    default: tile32_avx2(1, A, lda, P, nquads, out); break;
-    }
+    BY_ROWS(tile32_avx2, rows, A, lda, P, nquads, out)
 }
 
 /* ------------------------------------------------------------------ AVX-512BW micro-kernels */
@@ -186,30 +183,12 @@ INLINE TGT_AVX512 void tile32_avx512(int rows, const uint8_t *A, long lda, const
 
 static TGT_AVX512 void tile16_avx512_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads,
                                          int kspill, int32_t *out) {
-    switch (rows) { /* constant row counts: the accumulators live in registers */
-#if MR >= 6
-    case 6: tile16_avx512(6, A, lda, P, nquads, kspill, out); break;
-    case 5: tile16_avx512(5, A, lda, P, nquads, kspill, out); break;
-#endif
-    case 4: tile16_avx512(4, A, lda, P, nquads, kspill, out); break;
-    case 3: tile16_avx512(3, A, lda, P, nquads, kspill, out); break;
-    case 2: tile16_avx512(2, A, lda, P, nquads, kspill, out); break;
-    default: tile16_avx512(1, A, lda, P, nquads, kspill, out); break;
-    }
+    BY_ROWS(tile16_avx512, rows, A, lda, P, nquads, kspill, out)
 }
 
 static TGT_AVX512 void tile32_avx512_any(int rows, const uint8_t *A, long lda, const int8_t *P, int nquads,
                                          int32_t *out) {
-    switch (rows) { /* constant row counts: the accumulators live in registers */
-#if MR >= 6
-    case 6: tile32_avx512(6, A, lda, P, nquads, out); break;
-    case 5: tile32_avx512(5, A, lda, P, nquads, out); break;
-#endif
-    case 4: tile32_avx512(4, A, lda, P, nquads, out); break;
-    case 3: tile32_avx512(3, A, lda, P, nquads, out); break;
-    case 2: tile32_avx512(2, A, lda, P, nquads, out); break;
-    default: tile32_avx512(1, A, lda, P, nquads, out); break;
-    }
+    BY_ROWS(tile32_avx512, rows, A, lda, P, nquads, out)
 }
 #endif
 
