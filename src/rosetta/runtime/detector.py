@@ -217,11 +217,11 @@ class Detector:
         for idx in groups.values():
             for k in range(0, len(idx), self.config.batch_size):
                 chunk = idx[k:k + self.config.batch_size]
-                for i, found in zip(chunk, self._detect([images[i] for i in chunk])):
+                for i, found in zip(chunk, self.detect_same_size([images[i] for i in chunk])):
                     out[i] = found
         return out
 
-    def _detect(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect_same_size(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Same-size images through the network and the post-processing: per image (boxes, scores) (the step
         :class:`rosetta.train.predict.TorchDetector` runs on the PyTorch model instead)."""
         net, c = self.network, self.config

@@ -156,7 +156,7 @@ class TorchDetector(Detector):
         return out
 
     @torch.inference_mode()
-    def _detect(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect_same_size(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Same-size images through the PyTorch model's inference: per image (boxes, scores)."""
         c = self.config
         size = self.working_size(images[0].shape[:2])
