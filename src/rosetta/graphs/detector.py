@@ -15,9 +15,9 @@ sha256 of the safetensors, which :mod:`rosetta.runtime.sessions` checks. Regener
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import sys
 import tempfile
 from pathlib import Path
 
@@ -114,9 +114,12 @@ def write_detector_graphs(folder: Path = MODEL_DIR) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m rosetta.graphs.detector [FOLDER]``: (re)write the detector's graphs in FOLDER."""
-    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m rosetta.graphs.detector", description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", nargs="?", type=Path, default=MODEL_DIR,
+                        help="folder with detector.safetensors and detector.json (default: %(default)s)")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    write_detector_graphs(Path(argv[0]) if argv else MODEL_DIR)
+    write_detector_graphs(args.folder)
 
 
 if __name__ == "__main__":
