@@ -62,6 +62,23 @@ DATA = {"recognizer": "synthetic words rendered on the fly (Latin, Cyrillic, Ara
                     "512x512 native-scale crops; img_201..img_250 never trained on"}
 
 
+def training_data(name: str, train_config: dict[str, Any] | None) -> str:
+    """The card's data line for model ``name`` trained with ``train_config`` (a checkpoint's).
+
+    >>> line = training_data("detector", {"bd_share": 0.5, "holdout": 20, "bd_holdout": 20})
+    >>> "ICDAR 2015 dev img_1..img_180" in line and "born-digital img_1..img_240 (web and e-mail graphics, a quarter" in line
+    True
+    """
+    tc = train_config or {}
+    if name != "detector" or not tc.get("bd_share"):
+        return DATA.get(name, "")
+    real, bd = tc.get("real_share", 0.5), tc["bd_share"]
+    return (f"synthetic scenes rendered on the fly ({1 - real:.0%} of the images), ICDAR 2015 dev "
+            f"img_1..img_{200 - tc.get('holdout', 0)} ('###' as don't-care) and ICDAR 2013 born-digital "
+            f"img_1..img_{260 - tc.get('bd_holdout', 0)} (web and e-mail graphics, {'a quarter' if real * bd == 0.25 else f'{real * bd:.0%}'} "
+            f"of the images); img_201..250 and 261..310 never trained on")
+
+
 def package(name: str, checkpoint: Path, scores: dict[str, Any] | None = None, folder: Path | None = None,
             notes: str = "", **extra: Any) -> Path:
     """Checkpoint (``rosetta train ...`` output) -> shipped model files, with a card in the sidecar."""
@@ -70,7 +87,7 @@ def package(name: str, checkpoint: Path, scores: dict[str, Any] | None = None, f
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     meta = {"name": name, "version": time.strftime("%Y.%m.%d"), "step": ck.get("step"),
             "model_config": ck.get("model_config"), "train_config": ck.get("train_config"),
-            "scores": scores or {}, "notes": notes, "data": DATA.get(name, ""), "packaged": time.strftime("%Y-%m-%d %H:%M")}
+            "scores": scores or {}, "notes": notes, "data": training_data(name, ck.get("train_config")), "packaged": time.strftime("%Y-%m-%d %H:%M")}
     if "charset" in ck:
         meta["charset"] = ck["charset"]
     meta["weights"] = "weight average (EMA)" if "ema" in ck else "raw"
