@@ -172,6 +172,31 @@ def test_detector_training_holds_out_images_when_asked():
     assert numbers[20] == set(range(1, 181))
 
 
+@pytest.mark.data("icdar2015_dev", "icdar2013_borndigital_dev")
+@pytest.mark.slow
+def test_detector_training_draws_born_digital_graphics_when_asked():
+    """``bd_share``: that share of the real images are born-digital graphics (img_1..260 less ``bd_holdout``),
+    their crops cut at the born-digital scales; none without it."""
+    import random
+
+    from rosetta.data.splits import ic15_image_number
+    from rosetta.train.detector import DetBatchStream, DetTrainConfig
+
+    cfg = DetTrainConfig(real_share=1.0, bd_share=0.5, bd_holdout=20)
+    stream = DetBatchStream(cfg)
+    stream._setup()
+    assert {ic15_image_number(r["image"]) for r in stream.bd} == set(range(1, 241))
+    rng = random.Random(0)
+    drawn = [stream.sample(rng, 0, j) for j in range(40)]
+    graphics = [img for img, _, scales in drawn if scales == (cfg.bd_min_scale, cfg.bd_max_scale)]
+    assert 10 <= len(graphics) <= 30
+    assert max(max(img.shape[:2]) for img in graphics) < 1280 <= min(max(img.shape[:2]) for img, _, sc in drawn
+                                                                      if sc == (cfg.min_scale, cfg.max_scale))
+    plain = DetBatchStream(DetTrainConfig())
+    plain._setup()
+    assert plain.bd == []
+
+
 def test_roi_head_on_reduced_maps_is_the_same_function_and_qat_rounds_them():
     """The RoI head reading maps already through its 1x1 reduction (as the exported graph hands them over)
     computes the same losses and detections in float; quantization-aware training turns that on, to round
