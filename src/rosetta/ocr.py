@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from rosetta import tiling
+from rosetta.boxes.nms import union
 from rosetta.config import ReadConfig
 from rosetta.geometry import rotated_crop
 from rosetta.io import ImageError, ImageInput, describe, load_image
@@ -25,6 +26,9 @@ from rosetta.runtime.detector import Detector
 from rosetta.runtime.recognizer import DecodeConfig, Recognizer
 
 log = logging.getLogger(__name__)
+
+
+SMALL_WORDS_NMS = 0.3  # IoU above which a box of the small-words pass and a first-pass box are one word
 
 
 class OCR:
@@ -108,14 +112,16 @@ class OCR:
         dets = [self._detect_tiled(im) if s else None for im, s in zip(arrays, strip)]
         for i, d in zip(whole, self.detector([arrays[i] for i in whole]) if whole else []):
             dets[i] = d
-        again: dict[int, tuple[Detector, list[int]]] = {}  # detected again, larger: boxes replace the first ones
+        again: dict[int, tuple[Detector, list[int]]] = {}  # detected again, larger
         for i in whole:
             second = self.second_detector(arrays[i], dets[i])
             if second is not None:
                 again.setdefault(id(second), (second, []))[1].append(i)
         for second, idx in again.values():  # images sharing a detector share its batches
             for i, d in zip(idx, second([arrays[i] for i in idx])):
-                dets[i] = d
+                # small print: the dense pass's boxes replace the first ones; a few small words: both passes'
+                # boxes are kept, overlaps reduced to the surer (larger words, found by the first, stay)
+                dets[i] = d if second is self.dense_detector else union([dets[i], d], SMALL_WORDS_NMS)
         return self._recognize(arrays, dets, names, scripts, detect_s=time.perf_counter() - t0)
 
     def _strip(self, image: np.ndarray) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rosetta.boxes.nms import nms
+from rosetta.boxes.nms import union
 from rosetta.geometry import boxes_to_quads
 
 
@@ -64,7 +64,7 @@ def merge(shape: tuple[int, ...], spans: list[tuple[int, int]], dets: list[tuple
     """
     wide = shape[1] >= shape[0]
     long_side = max(shape[:2])
-    all_boxes, all_scores = [], []
+    kept = []
     for (a, b), (boxes, scores) in zip(spans, dets):
         if len(boxes) == 0:
             continue
@@ -77,15 +77,8 @@ def merge(shape: tuple[int, ...], spans: list[tuple[int, int]], dets: list[tuple
             keep &= along.min(1) > a + edge
         if b < long_side:
             keep &= along.max(1) < b - edge
-        all_boxes.append(boxes[keep])
-        all_scores.append(scores[keep].astype(np.float32))
-    if not all_boxes:
-        return np.zeros((0, 5), np.float32), np.zeros(0, np.float32)
-    boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
-    if len(boxes) == 0:
-        return boxes, scores
-    kept = nms(boxes, scores, iou)
-    return boxes[kept], scores[kept]
+        kept.append((boxes[keep], scores[keep]))
+    return union(kept, iou)
 
 
 __all__ = ["windows", "needs_tiles", "cut", "merge"]
