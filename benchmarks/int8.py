@@ -29,6 +29,7 @@ from rosetta.engine.onnx import session
 from rosetta.metrics import text_scores
 from rosetta.quant.ort_int8 import RECOGNIZER_INT8, Int8Config, quantize_recognizer, real_calibration_crops
 from rosetta.train.predict import TorchRecognizer as Recognizer
+from rosetta.runtime.files import cpu_model
 
 
 def timed(rec: Recognizer, images, repeats: int = 2) -> tuple[list[str], float]:
@@ -150,15 +151,6 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
     return out
 
 
-def cpu_model() -> str:
-    """The processor's name: int8/fp32 ratios differ between machines (AVX2 vs AVX-512 with VNNI)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def interleaved_speed(data: Path, numbers: set[int], rounds: int = 5) -> dict:

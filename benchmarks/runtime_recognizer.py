@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from rosetta.runtime.files import cpu_model
 
 READY = {"runtime": "import rosetta.runtime.recognizer as r; r.Recognizer.load()",
          "torch_onnx": "import torch; torch.set_num_threads(1); from rosetta.train.predict import TorchRecognizer as R; "
@@ -88,11 +89,6 @@ def memory_child(n: int, arena: bool) -> dict:
             "ms_per_crop": round(ms, 3)}
 
 
-def cpu_model() -> str:
-    for line in open("/proc/cpuinfo", encoding="utf-8"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def speed(n: int, repeats: int, call: int) -> dict:
