@@ -58,7 +58,7 @@ class ReadConfig:
     # small words, few of them (web graphics, banners, a sign far away): an image where the detector finds at least
     # ``small_words`` words whose median height is under ``small_height`` pixels as it saw them (and that is not
     # small print above) is detected again at the scale chosen from the image: the one that shows that median
-    # ``small_target`` pixels high (at most ``dense_scale``, long side up to ``dense_max_side``); the boxes of both
+    # ``small_target`` pixels high (at most ``dense_scale``, long side within the detector's cap); the boxes of both
     # passes are kept, overlaps reduced to the surer (replacing the first pass's lost photos' large words: ICDAR 2015
     # img_1..200 e2e -1.2 points). None: never; off when the caller sets the scale
     small_words: int | None = 1

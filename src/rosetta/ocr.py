@@ -145,23 +145,25 @@ class OCR:
         if self.small_print(image, det):
             return self.dense_detector
         scale = self.small_words_scale(image, det)
-        return None if scale is None else self.detector.scaled(scale, self.config.dense_max_side)
+        return None if scale is None else self.detector.scaled(scale)  # within the detector's own long-side cap
 
     def small_words_scale(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> float | None:
         """The scale to detect ``image`` again at when its first detection's words (boxes (N, 5) in image
         pixels, scores) are few and small (see ``ReadConfig.small_words``): the one that shows their median height
         ``small_target`` pixels high, at most ``dense_scale``; None when the words are large enough or the image
-        would not be seen larger.
+        would not be seen larger within the detector's long-side cap (its memory stays that of one pass).
 
         >>> ocr = OCR.__new__(OCR)
         >>> ocr.config, ocr.scale_chosen = ReadConfig(), False
         >>> ocr.detector = Detector.load()  # the shipped card: 1.25x, long side up to 1600
-        >>> box, photo = lambda h: np.array([[100, 100, 5 * h, h, 0]], np.float32), np.zeros((720, 1280, 3))
-        >>> ocr.small_words_scale(photo, (box(10), np.ones(1)))  # 12.5 px as first seen: 2.8x is capped
+        >>> box, banner = lambda h: np.array([[100, 100, 5 * h, h, 0]], np.float32), np.zeros((300, 400, 3))
+        >>> ocr.small_words_scale(banner, (box(10), np.ones(1)))  # 16 px as first seen (at 640 px): 2.8x is capped
         2.5
-        >>> ocr.small_words_scale(photo, (box(14), np.ones(1)))
-        2.0
-        >>> ocr.small_words_scale(photo, (box(20), np.ones(1))) is None  # 25 px as first seen
+        >>> ocr.small_words_scale(banner, (box(12), np.ones(1)))
+        2.33
+        >>> ocr.small_words_scale(banner, (box(14), np.ones(1))) is None  # 22 px as first seen
+        True
+        >>> ocr.small_words_scale(np.zeros((720, 1280, 3)), (box(10), np.ones(1))) is None  # already seen at 1600
         True
         """
         c, boxes = self.config, det[0]
@@ -172,7 +174,7 @@ class OCR:
         if height * first >= c.small_height:
             return None
         scale = min(c.dense_scale, c.small_target / max(height, 1e-3))
-        seen = min(scale * max(image.shape[:2]), c.dense_max_side) / max(image.shape[:2])
+        seen = min(scale * max(image.shape[:2]), self.detector.config.size) / max(image.shape[:2])
         return round(scale, 2) if seen > 1.1 * first else None
 
     def small_print(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> bool:
