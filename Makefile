@@ -59,12 +59,13 @@ train-recognizer: setup
 pack-recognizer:
 	$(BIN)/python -c "from rosetta.train.common import pack_checkpoint as p; p('runs/rec5/last.pt', 'checkpoints/recognizer_rec5.pt')"
 
-# the shipped detector fine-tuned on born-digital graphics too (img_1..240) beside ICDAR 2015 img_1..180 and
-# synthetic scenes; scored on the held-out img_181..200 and born-digital img_241..260; int8 rounding from 3800
+# the run the shipped detector (2026.12.05) came from: the detector of 2026-12-01 (the weight average in
+# checkpoints/detector_p4h.pt, as shipped then in float16) fine-tuned with born-digital graphics (img_1..240)
+# beside ICDAR 2015 img_1..180 and synthetic scenes; scored on the held-out img_181..200 and born-digital
+# img_241..260 (best.pt: step 2000, shipped); int8 rounding from 3800
 train-detector: setup
-	mkdir -p runs/det_bd; [ -f runs/det_bd/last.pt ] || cp checkpoints/detector_bd.pt runs/det_bd/last.pt 2>/dev/null || true
 	nice -n 10 $(BIN)/rosetta train detector --out runs/det_bd --threads 1 --resume \
-		--init src/rosetta/models/detector.safetensors --steps 4500 --lr 3e-4 --eval-every 1000 --seed 7 \
+		--init checkpoints/detector_p4h.pt --steps 4500 --lr 3e-4 --eval-every 1000 --seed 7 \
 		--set stem=patch4 --set holdout=20 --set bd_share=0.5 --set bd_holdout=20 --set warmup=200 \
 		--set qat=1 --set qat_from=3800
 

@@ -189,7 +189,8 @@ class WeightEMA:
 def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | None, init: str | None,
             ema: WeightEMA | None = None) -> tuple[int, float]:
     """Resume from ``last`` (weights, optimizer, weight average, step, best score) when it exists, else
-    initialise from the matching tensors of checkpoint ``init`` (fine-tuning). Returns (step, best).
+    initialise from the matching tensors of checkpoint ``init`` (fine-tuning; its weight average when it has one:
+    the weights that were evaluated and shipped). Returns (step, best).
     A checkpoint without a weight average starts ``ema`` from its weights."""
     if last is not None and last.exists():
         ck = load_checkpoint(last)
@@ -205,7 +206,7 @@ def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | Non
     if init:
         ck = load_checkpoint(Path(init))
         own = model.state_dict()
-        weights = {k: v for k, v in ck["model"].items() if k in own and own[k].shape == v.shape}
+        weights = {k: v for k, v in (ck.get("ema") or ck["model"]).items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(weights, strict=False)
         log.info("initialised %d/%d tensors from %s", len(weights), len(own), init)
     if ema is not None:
