@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from rosetta.config import ReadConfig
-from rosetta.data.icdar2015 import DATASET, training_images
+from rosetta.data.icdar2015 import DATASET, parse_range, refuse_validation, training_images
 from rosetta.data.splits import BD_DATASET
 from rosetta.eval import evaluate_images
 from rosetta.ocr import OCR
@@ -49,12 +49,12 @@ def main() -> None:
                     "(ReadConfig.small_height / small_target; 'off' = no small-words pass; '' = the default)")
     ap.add_argument("--engine", default="onnx")
     a = ap.parse_args()
-    sets = {}
-    for item in a.data.split(","):
-        name, _, images = item.partition(":")
+    wanted = [item.partition(":")[::2] for item in a.data.split(",")]  # (name, images)
+    for name, images in wanted:  # every set's validation images refused before any is loaded
         if name not in DATA:
             raise SystemExit(f"tune_ocr: unknown data {name!r} (ic15, bd)")
-        sets[name] = training_images(images, "tune_ocr", dataset=DATA[name])
+        refuse_validation(parse_range(images) or set(), "tune_ocr", DATA[name])
+    sets = {name: training_images(images, "tune_ocr", dataset=DATA[name]) for name, images in wanted}
     folder = Path(a.models) if a.models else None
     thresholds, floors = floats(a.thresholds), floats(a.floors)
     det = TorchDetector.load(folder, engine=a.engine)  # ReadConfig.score_thresh below keeps its boxes down to the lowest

@@ -333,7 +333,7 @@ def test_small_print_is_detected_again_larger():
 
 
 def test_a_few_small_words_are_detected_again_at_the_scale_they_need():
-    """``ReadConfig.small_words``: a banner with two lines of 9-10 px text (seen at 11-13 px by the photo
+    """``ReadConfig.small_words``: a banner with two lines of 7-11 px text (seen at 9-14 px by the photo
     setting) is detected again at the scale that shows its words ~28 px tall, and reads far more of them than
     the first detection; large words are not detected twice."""
     from PIL import ImageDraw, ImageFont
@@ -352,11 +352,11 @@ def test_a_few_small_words_are_detected_again_at_the_scale_they_need():
         return len({w.text.lower() for w in ocr(img).words} & set(want))
 
     ocr, first_only = OCR(), OCR(ReadConfig(small_words=None))
-    small = [banner(9), banner(10)]
+    small = [banner(size) for size in range(7, 12)]
     for img in small:
         scale = ocr.small_words_scale(img, ocr.detector([img])[0])
         assert scale is not None and scale > 1.8  # first seen at 1.25x
-    assert sum(right(ocr, img) for img in small) >= sum(right(first_only, img) for img in small) + 3
+    assert sum(right(ocr, img) for img in small) >= sum(right(first_only, img) for img in small) + 5
     large = banner(24)
     assert ocr.small_words_scale(large, ocr.detector([large])[0]) is None
     assert right(ocr, large) == right(first_only, large) >= 7
@@ -405,8 +405,8 @@ def test_a_long_strip_is_detected_in_tiles(ocr_factory):
     arr = np.asarray(im)
     whole = OCR(ReadConfig(tile_aspect=None, small_words=None))(arr)  # (the small-words pass would read it larger)
     tiled = OCR(ReadConfig())(arr)
-    right_whole = sum(w.text in drawn for w in whole.words)
-    assert right_whole <= 0.3 * len(drawn)  # shrunk to the detector's cap, the 36 px text is ~10 px high
+    right_whole = sum(w.text in drawn for w in whole.words)  # shrunk to the detector's cap: the text is ~10 px high
     got = [w.text for w in sorted(tiled.words, key=lambda w: w.box.cx)]
     hits = sum(g == w for g, w in zip(got, drawn))
     assert hits >= 0.8 * len(drawn) and len(got) <= len(drawn) + 1, (got, drawn)  # found once each, in order
+    assert right_whole <= hits - 5
