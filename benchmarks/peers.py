@@ -203,6 +203,9 @@ def main() -> None:
     ap.add_argument("--words", default=None, help="folder for each system's words per image (<system>_<data>.jsonl)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    for folder in (a.out, a.words):  # made now: results must not be lost at the end for a missing folder
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
     if a.one:
         print(json.dumps(run_one(a.one, a.data, a.rapidocr3_python, a.words)))
         return

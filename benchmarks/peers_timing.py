@@ -103,6 +103,8 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="folder for bench_peers_timing.jsonl (appended)")
     ap.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.out:  # made now: a benchmark's results must not be lost at its end for a missing folder
+        Path(a.out).mkdir(parents=True, exist_ok=True)
     if a.serve:
         serve_rosetta(a.serve == "rosetta-int8")
         return
