@@ -15,7 +15,6 @@ sha256 of the safetensors, which :mod:`rosetta.runtime.sessions` checks. Regener
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import tempfile
@@ -29,6 +28,7 @@ from onnx import numpy_helper
 from rosetta.detection.roi_heads import RoIBoxHead
 from rosetta.detection.model import RotatedFasterRCNN
 from rosetta.engine.onnx import FEATURE_AXES, FEATURE_NAMES, DetectorFeatures, export, mark_roi_reduced, set_metadata
+from rosetta.graphs import run_writer
 from rosetta.graphs.compact import MIN_ELEMENTS, write_compact
 from rosetta.models import MODEL_DIR
 from rosetta.train.predict import TorchDetector
@@ -114,12 +114,7 @@ def write_detector_graphs(folder: Path = MODEL_DIR) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m rosetta.graphs.detector [FOLDER]``: (re)write the detector's graphs in FOLDER."""
-    parser = argparse.ArgumentParser(prog="python -m rosetta.graphs.detector", description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", nargs="?", type=Path, default=MODEL_DIR,
-                        help="folder with detector.safetensors and detector.json (default: %(default)s)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    write_detector_graphs(args.folder)
+    run_writer("detector", write_detector_graphs, __doc__, argv)
 
 
 if __name__ == "__main__":

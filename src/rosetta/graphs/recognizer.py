@@ -20,7 +20,6 @@ rounding differs by up to 0.12 (same argmax in both).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import torch
 
 from rosetta.engine.onnx import Logits, export
+from rosetta.graphs import run_writer
 from rosetta.graphs.compact import write_compact
 from rosetta.models import MODEL_DIR
 from rosetta.recognition.model import load_model
@@ -50,12 +50,8 @@ def write_recognizer_graph(folder: Path = MODEL_DIR) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rosetta.graphs.recognizer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", nargs="?", type=Path, default=MODEL_DIR,
-                        help="folder with recognizer.safetensors and recognizer.json (default: %(default)s)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    write_recognizer_graph(args.folder)
+    """``python -m rosetta.graphs.recognizer [FOLDER]``: (re)write the recognizer's graph in FOLDER."""
+    run_writer("recognizer", write_recognizer_graph, __doc__, argv)
 
 
 if __name__ == "__main__":
