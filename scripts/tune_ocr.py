@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from rosetta.config import ReadConfig
-from rosetta.data.icdar2015 import DATASET, parse_range, refuse_validation, training_images
+from rosetta.data.icdar2015 import DATASET, load_images, parse_range, refuse_validation
 from rosetta.data.splits import BD_DATASET
 from rosetta.eval import evaluate_images
 from rosetta.ocr import OCR
@@ -54,7 +54,7 @@ def main() -> None:
         if name not in DATA:
             raise SystemExit(f"tune_ocr: unknown data {name!r} (ic15, bd)")
         refuse_validation(parse_range(images) or set(), "tune_ocr", DATA[name])
-    sets = {name: training_images(images, "tune_ocr", dataset=DATA[name]) for name, images in wanted}
+    sets = {name: load_images(parse_range(images) or set(), dataset=DATA[name]) for name, images in wanted}
     folder = Path(a.models) if a.models else None
     thresholds, floors = floats(a.thresholds), floats(a.floors)
     det = TorchDetector.load(folder, engine=a.engine)  # ReadConfig.score_thresh below keeps its boxes down to the lowest

@@ -173,9 +173,9 @@ class OCR:
         height = float(np.median(boxes[:, 3]))  # in image pixels
         if height * first >= c.small_height:
             return None
-        scale = min(c.dense_scale, c.small_target / max(height, 1e-3))
-        seen = min(scale * max(image.shape[:2]), self.detector.config.size) / max(image.shape[:2])
-        return round(scale, 2) if seen > 1.1 * first else None
+        scale = round(min(c.dense_scale, c.small_target / max(height, 1e-3)), 2)
+        seen = self.detector.scaled(scale).working_size(image.shape) / max(image.shape[:2])  # capped as it will be
+        return scale if seen > 1.1 * first else None
 
     def small_print(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> bool:
         """Whether an image's first detection (boxes (N, 5), scores) looks like small print that the detector
