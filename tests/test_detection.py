@@ -155,6 +155,43 @@ def test_a_new_stem_learns_the_shipped_stems_features():
     assert tuple(student.trunk.stem(crops[0][None]).shape) == (1, 24, 40, 40)
 
 
+def test_a_factorized_detector_starts_as_the_shipped_ones_best_approximation():
+    """The neck's and RPN head's 3x3 convs as 3x1 / 1x3 pairs (DetectorConfig.factor_rank), started from the shipped
+    detector's kernels (rosetta.detection.factorized): at full rank (3 x 64 channels) the maps and RPN outputs on a
+    real photo are the shipped ones; at rank 48 they stay close (the fine-tune's start), and the pairs cost half."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from rosetta.detection.factorized import factorized_state
+    from rosetta.detect_batch import normalized
+    from rosetta.io import load_image
+    from rosetta.train.common import load_checkpoint
+
+    ck = load_checkpoint(Path(__file__).parents[1] / "src/rosetta/models/detector.safetensors")
+    arch = ck["model_config"]
+    full = RotatedFasterRCNN.build(DetectorConfig.from_arch(arch)).eval()
+    full.load_state_dict(ck["model"])
+    image = load_image(Path(__file__).parents[1] / "src/rosetta/samples/sign_latin.jpg")
+    x = torch.from_numpy(normalized([image], 320)[0])
+    with torch.no_grad():
+        want = [*full.features(x), *sum(full.rpn.head(full.features(x)), [])]
+    errors = {}
+    for rank in (192, 48):
+        cfg = DetectorConfig.from_arch({**arch, "factor_rank": rank})
+        pairs = RotatedFasterRCNN.build(cfg).eval()
+        pairs.load_state_dict(factorized_state(ck["model"], rank))  # strict: every tensor is there
+        assert cfg.arch()["factor_rank"] == rank and not any(".smooth.0.0.weight" in k for k in pairs.state_dict())
+        with torch.no_grad():
+            got = [*pairs.features(x), *sum(pairs.rpn.head(pairs.features(x)), [])]
+        errors[rank] = max(float((g - w).abs().max() / w.abs().max()) for g, w in zip(got, want))
+    assert errors[192] < 1e-4, errors
+    assert 1e-3 < errors[48] < 0.5, errors  # an approximation, not the same function
+    n_full = sum(p.numel() for p in full.neck.smooth.parameters())
+    n_pairs = sum(p.numel() for p in RotatedFasterRCNN.build(DetectorConfig(factor_rank=48)).neck.smooth.parameters())
+    assert abs(n_pairs / n_full - 0.5) < 0.01
+
+
 @pytest.mark.data("icdar2015_dev")
 @pytest.mark.slow
 def test_detector_training_holds_out_images_when_asked():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 
 
 SMALL_WORDS_NMS = 0.3  # IoU above which a box of the small-words pass and a first-pass box are one word
+
+
+class SecondPass(NamedTuple):
+    """A second detection of an image (:meth:`OCR.second_pass`): the detector, and whether the first pass's
+    boxes are kept beside its own (else they are replaced)."""
+
+    detector: Detector
+    keep_first: bool
 
 
 class OCR:
@@ -112,16 +120,14 @@ class OCR:
         dets = [self._detect_tiled(im) if s else None for im, s in zip(arrays, strip)]
         for i, d in zip(whole, self.detector([arrays[i] for i in whole]) if whole else []):
             dets[i] = d
-        again: dict[int, tuple[Detector, list[int]]] = {}  # detected again, larger
+        again: dict[int, tuple[SecondPass, list[int]]] = {}  # detected again, larger
         for i in whole:
-            second = self.second_detector(arrays[i], dets[i])
+            second = self.second_pass(arrays[i], dets[i])
             if second is not None:
-                again.setdefault(id(second), (second, []))[1].append(i)
+                again.setdefault(id(second.detector), (second, []))[1].append(i)
         for second, idx in again.values():  # images sharing a detector share its batches
-            for i, d in zip(idx, second([arrays[i] for i in idx])):
-                # small print: the dense pass's boxes replace the first ones; a few small words: both passes'
-                # boxes are kept, overlaps reduced to the surer (larger words, found by the first, stay)
-                dets[i] = d if second is self.dense_detector else union([dets[i], d], SMALL_WORDS_NMS)
+            for i, d in zip(idx, second.detector([arrays[i] for i in idx])):
+                dets[i] = union([dets[i], d], SMALL_WORDS_NMS) if second.keep_first else d
         return self._recognize(arrays, dets, names, scripts, detect_s=time.perf_counter() - t0)
 
     def _strip(self, image: np.ndarray) -> bool:
@@ -138,14 +144,15 @@ class OCR:
         spans = tiling.windows(image.shape, tile, int(self.config.tile_overlap * tile))
         return tiling.merge(image.shape, spans, self.detector(tiling.cut(image, spans)))
 
-    def second_detector(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> Detector | None:
-        """The detector that detects ``image`` again after its first detection ``det`` (boxes (N, 5), scores):
-        the dense one for small print, one at the scale chosen from its words for a few small words
-        (:meth:`small_words_scale`), or None to keep the first boxes."""
+    def second_pass(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> SecondPass | None:
+        """How ``image`` is detected again after its first detection ``det`` (boxes (N, 5), scores): small print
+        by the dense detector, whose boxes replace the first ones; a few small words at the scale chosen from them
+        (:meth:`small_words_scale`), both passes' boxes kept, overlaps reduced to the surer (larger words, found by
+        the first, stay); None: the first boxes are the image's."""
         if self.small_print(image, det):
-            return self.dense_detector
-        scale = self.small_words_scale(image, det)
-        return None if scale is None else self.detector.scaled(scale)  # within the detector's own long-side cap
+            return SecondPass(self.dense_detector, keep_first=False)
+        scale = self.small_words_scale(image, det)  # within the detector's own long-side cap
+        return None if scale is None else SecondPass(self.detector.scaled(scale), keep_first=True)
 
     def small_words_scale(self, image: np.ndarray, det: tuple[np.ndarray, np.ndarray]) -> float | None:
         """The scale to detect ``image`` again at when its first detection's words (boxes (N, 5) in image

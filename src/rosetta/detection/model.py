@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from rosetta.backbones.shufflenet import ShuffleNetV2
 from rosetta.detection.anchors import AnchorGenerator
+from rosetta.detection.factorized import conv3x3
 from rosetta.detection.roi_heads import RoIBoxHead, RoIConfig, RotatedRoIHeads
 from rosetta.detection.rpn import RotatedRPN, RPNConfig, RPNHead
 from rosetta.detection.transform import DetectionTransform, scale_boxes
@@ -32,6 +33,9 @@ class DetectorConfig:
     width: float = 0.5  # ShuffleNetV2 width multiplier
     stem: str = "pool"  # the trunk's stride-4 stem (rosetta.backbones.shufflenet.STEMS)
     neck_channels: int = 64
+    # the neck's and RPN head's 3x3 convolutions as 3x1 then 1x3 pairs through this many channels
+    # (rosetta.detection.factorized; 0: full 3x3)
+    factor_rank: int = 0
     size: int = 800  # long side at inference
     anchors: AnchorGenerator = field(default_factory=lambda: AnchorGenerator(
         heights=((12.0, 24.0), (48.0, 96.0), (192.0, 384.0))))
@@ -44,18 +48,30 @@ class DetectorConfig:
 
         >>> DetectorConfig.from_arch({"width": 0.5, "stem": "patch4"}).stem, DetectorConfig.from_arch(None).stem
         ('patch4', 'pool')
+        >>> DetectorConfig.from_arch({"factor_rank": 48}).factor_rank
+        48
         """
         arch = arch or {}
-        return cls(width=float(arch.get("width", 0.5)), stem=str(arch.get("stem", "pool")))
+        return cls(width=float(arch.get("width", 0.5)), stem=str(arch.get("stem", "pool")),
+                   factor_rank=int(arch.get("factor_rank", 0)))
+
+    def arch(self) -> dict:
+        """What :meth:`from_arch` reads back (``model_config`` of checkpoints and cards); the rank only when set,
+        so full detectors' records stay as they were.
+
+        >>> DetectorConfig(stem="patch4").arch(), DetectorConfig(factor_rank=32).arch()["factor_rank"]
+        ({'width': 0.5, 'stem': 'patch4'}, 32)
+        """
+        return {"width": self.width, "stem": self.stem, **({"factor_rank": self.factor_rank} if self.factor_rank else {})}
 
 
 class TopDownNeck(nn.Module):
     """FPN-style fusion: lateral 1x1 convs, upsample-and-add from coarse to fine, 3x3 smoothing."""
 
-    def __init__(self, in_channels: tuple[int, ...], channels: int):
+    def __init__(self, in_channels: tuple[int, ...], channels: int, rank: int = 0):
         super().__init__()
         self.lateral = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
-        self.smooth = nn.ModuleList(nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU(inplace=True))
+        self.smooth = nn.ModuleList(nn.Sequential(conv3x3(channels, channels, rank), nn.ReLU(inplace=True))
                                     for _ in in_channels)
         self.add = nn.ModuleList(torch.ao.nn.quantized.FloatFunctional() for _ in in_channels)
 
@@ -83,8 +99,9 @@ class RotatedFasterRCNN(nn.Module):
     @classmethod
     def build(cls, config: DetectorConfig = DetectorConfig()) -> "RotatedFasterRCNN":
         trunk = ShuffleNetV2(config.width, config.stem)
-        neck = TopDownNeck(trunk.channels, config.neck_channels)
-        rpn = RotatedRPN(RPNHead(config.neck_channels, config.anchors.per_cell(0)), config.anchors, STRIDES, config.rpn)
+        neck = TopDownNeck(trunk.channels, config.neck_channels, config.factor_rank)
+        rpn = RotatedRPN(RPNHead(config.neck_channels, config.anchors.per_cell(0), config.factor_rank), config.anchors,
+                         STRIDES, config.rpn)
         roi = RotatedRoIHeads(RoIBoxHead(config.neck_channels, config.roi.output_size), STRIDES, config.roi)
         return cls(trunk, neck, rpn, roi, DetectionTransform(config.size), config)
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from rosetta.boxes.topk import top_indices
 from rosetta.detection.anchors import AnchorGenerator
 from rosetta.detection.box_coder import RotatedBoxCoder
+from rosetta.detection.factorized import conv3x3
 from rosetta.detection.matching import IGNORE_OVERLAP, Matcher, balanced_sample, mark_ignored
 from rosetta.ops.rotated import batched_rotated_nms
 
@@ -36,9 +37,10 @@ class RPNConfig:
 class RPNHead(nn.Module):
     """Shared 3x3 conv, then per-anchor objectness (A) and deltas (5A) at every level."""
 
-    def __init__(self, channels: int, anchors_per_cell: int):
+    def __init__(self, channels: int, anchors_per_cell: int, rank: int = 0):
+        """``rank``: the 3x3 conv as a 3x1 / 1x3 pair through that many channels (0: full)."""
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.ReLU(inplace=True))
+        self.conv = nn.Sequential(conv3x3(channels, channels, rank), nn.ReLU(inplace=True))
         self.cls = nn.Conv2d(channels, anchors_per_cell, 1)
         self.reg = nn.Conv2d(channels, anchors_per_cell * 5, 1)
         for m in (self.cls, self.reg):

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from rosetta.data import icdar2015
 from rosetta.data.splits import BD_DATASET, BD_TRAIN_IMAGES, IC15_TRAIN_IMAGES, IC15_VAL_IMAGES
 from rosetta.detection.box_coder import wrap180
+from rosetta.detection.factorized import factorized_state
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.eval import evaluate_images
 from rosetta.geometry import boxes_to_quads, quad_to_box
@@ -68,6 +69,9 @@ class DetTrainConfig:
     checkpoint_seconds: float = 300.0
     width: float = 0.5
     stem: str = "pool"  # the trunk's stem (rosetta.backbones.shufflenet.STEMS)
+    # the neck's and RPN head's 3x3 convs as 3x1 / 1x3 pairs through this many channels (0: full); with --init
+    # from a full detector they start as its kernels' best approximation (rosetta.detection.factorized)
+    factor_rank: int = 0
     distill_steps: int = 600  # with --init from a detector with another stem: steps teaching the new stem first
     qat: bool = False  # train through ONNX Runtime's int8 rounding (rosetta.quant.qat), for the int8 path
     # with qat and --init: learn to reproduce the --init detector's own float outputs (rosetta.quant.distill)
@@ -95,6 +99,20 @@ def detector_from_checkpoint(ck: dict) -> RotatedFasterRCNN:
     model = RotatedFasterRCNN.build(DetectorConfig.from_arch(ck.get("model_config"))).eval()
     model.load_state_dict(ck.get("ema") or ck["model"])
     return model
+
+
+def start_factorized(model: RotatedFasterRCNN, ck: dict, rank: int) -> None:
+    """Load into a factorized ``model`` the pairs that best approximate the full 3x3 kernels of checkpoint ``ck``
+    (its weight average when it has one); a checkpoint already factorized at ``rank`` loads as it is."""
+    state = ck.get("ema") or ck["model"]
+    if DetectorConfig.from_arch(ck.get("model_config")).factor_rank not in (0, rank):
+        raise ValueError(f"--init is factorized at rank {ck['model_config']['factor_rank']}, not {rank}")
+    pairs = {k: v for k, v in factorized_state(state, rank).items() if ".v." in k or ".h." in k}
+    missing = set(pairs) ^ {k for k in model.state_dict() if ".v." in k or ".h." in k}
+    if missing:
+        raise ValueError(f"the factorized kernels do not match the model's: {sorted(missing)[:4]}")
+    model.load_state_dict(pairs, strict=False)
+    log.info("started %d factorized kernels (rank %d) from the full ones", len(pairs) // 3, rank)
 
 
 def distill_stem(model: RotatedFasterRCNN, teacher_ckpt: dict, batches: Iterator, steps: int, lr: float = 3e-3) -> float:
@@ -293,12 +311,15 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     setup_logging(out / "train.log")
     set_threads(cfg.threads)
     device = torch.device(cfg.device)
-    model_cfg = DetectorConfig(width=cfg.width, stem=cfg.stem)
+    model_cfg = DetectorConfig(width=cfg.width, stem=cfg.stem, factor_rank=cfg.factor_rank)
     model = RotatedFasterRCNN.build(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     last = out / "last.pt"
     ema = WeightEMA(model, cfg.ema_decay)
     step, best = restore(model, opt, last if resume else None, init, ema)
+    if step == 0 and init and cfg.factor_rank:
+        start_factorized(model, load_checkpoint(Path(init)), cfg.factor_rank)
+        ema.reset(model)
     log.info("detector %.2fM params, config %s", sum(p.numel() for p in model.parameters()) / 1e6,
              json.dumps(dataclasses.asdict(cfg)))
     (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
@@ -343,7 +364,7 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
 
     def state() -> dict:
         return {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step, "best": best,
-                "model_config": {"width": cfg.width, "stem": cfg.stem}, "train_config": dataclasses.asdict(cfg)}
+                "model_config": model_cfg.arch(), "train_config": dataclasses.asdict(cfg)}
 
     from tqdm import tqdm
 
