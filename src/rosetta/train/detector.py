@@ -72,6 +72,10 @@ class DetTrainConfig:
     # the neck's and RPN head's 3x3 convs as 3x1 / 1x3 pairs through this many channels (0: full); with --init
     # from a full detector they start as its kernels' best approximation (rosetta.detection.factorized)
     factor_rank: int = 0
+    # with --init: learn to reproduce the --init detector's float outputs (rosetta.quant.distill: features and RPN
+    # outputs) instead of the ground truth, BatchNorm statistics frozen; with factor_rank, the pairs learn the full
+    # kernels' function on training images rather than the kernels themselves
+    distill: bool = False
     distill_steps: int = 600  # with --init from a detector with another stem: steps teaching the new stem first
     qat: bool = False  # train through ONNX Runtime's int8 rounding (rosetta.quant.qat), for the int8 path
     # with qat and --init: learn to reproduce the --init detector's own float outputs (rosetta.quant.distill)
@@ -332,9 +336,9 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
             distill_stem(model, teacher, batches, cfg.distill_steps)
             ema.reset(model)
     float_self = None
-    if cfg.qat_distill:
-        if not (cfg.qat and init):
-            raise ValueError("qat_distill needs qat=1 and --init (the float detector to reproduce)")
+    if cfg.qat_distill or cfg.distill:
+        if not init or (cfg.qat_distill and not cfg.qat):
+            raise ValueError("distill needs --init (the float detector to reproduce), qat_distill qat=1 too")
         float_self = detector_from_checkpoint(load_checkpoint(Path(init))).to(device)
         for p in float_self.parameters():
             p.requires_grad_(False)
