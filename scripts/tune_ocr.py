@@ -3,7 +3,7 @@ threshold when reading and the recognizer's confidence floor, jointly, by end-to
 margins and the small-words pass (``ReadConfig.small_height`` / ``small_target``) too.
 
     python scripts/tune_ocr.py [--models FOLDER] [--data ic15:1-200,bd:1-260] [--thresholds 0.5,0.6,0.7]
-        [--floors 0,0.5,0.6,0.7,0.8] [--margins 0.16] [--rereads ';0.12'] [--small '20/28;24/32']
+        [--floors 0,0.5,0.6,0.7,0.8] [--margins 0.16] [--rereads '0.08,0.24;'] [--small '20/28;24/32']
 
 ``--data``: training images of ICDAR 2015 (``ic15``, img_1..200) and of the born-digital graphics (``bd``,
 img_1..260); with both, settings are ranked by the mean of their end-to-end hmeans (photos and graphics count
@@ -43,8 +43,10 @@ def main() -> None:
     ap.add_argument("--thresholds", default="0.5,0.6,0.7")
     ap.add_argument("--floors", default="0,0.5,0.6,0.7,0.8")
     ap.add_argument("--margins", default="0.16")
-    ap.add_argument("--rereads", default="", help="';'-separated sets of extra margins to also read each box "
-                    "at (the most confident read kept), e.g. ';0.12;0.12,0.20' ('' = read once)")
+    product = ",".join(str(m) for m in ReadConfig().reread_margins)  # what OCR() reads each box at besides
+    ap.add_argument("--rereads", default=product, help="';'-separated sets of extra margins to also read each box "
+                    f"at (the most confident read kept), e.g. ';0.12;0.12,0.20' ('' = read once; default {product}, "
+                    "as the product reads)")
     ap.add_argument("--small", default="", help="';'-separated small-words settings HEIGHT/TARGET to try "
                     "(ReadConfig.small_height / small_target; 'off' = no small-words pass; '' = the default)")
     ap.add_argument("--engine", default="onnx")
