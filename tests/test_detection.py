@@ -12,6 +12,21 @@ from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.ops.rotated import rotated_iou_pairwise
 
 
+def distilled(student, teacher, batch: torch.Tensor, opt: torch.optim.Optimizer, steps: int = 25) -> list[float]:
+    """``steps`` steps of ``opt`` on the distillation losses (rosetta.quant.distill) of ``student`` against
+    ``teacher`` on ``batch`` (B, 3, H, W); the summed loss before each step."""
+    from rosetta.quant.distill import distill_losses
+
+    losses = []
+    for _ in range(steps):
+        loss = sum(distill_losses(student, teacher, batch).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return losses
+
+
 def test_box_coder_round_trip_at_all_angles():
     coder = RotatedBoxCoder()
     g = torch.Generator().manual_seed(0)
@@ -203,7 +218,7 @@ def test_factorized_pairs_distilled_on_photos_reproduce_the_full_detector_better
     from rosetta.detect_batch import normalized
     from rosetta.detection.factorized import factorized_state
     from rosetta.io import load_image
-    from rosetta.quant.distill import distill_losses, freeze_batchnorm
+    from rosetta.quant.distill import freeze_batchnorm
     from rosetta.train.common import load_checkpoint
 
     torch.manual_seed(0)
@@ -215,14 +230,7 @@ def test_factorized_pairs_distilled_on_photos_reproduce_the_full_detector_better
     freeze_batchnorm(student.train())
     samples = sorted((Path(__file__).parents[1] / "src/rosetta/samples").glob("*.jpg"))
     x = torch.from_numpy(normalized([np.ascontiguousarray(load_image(p)[:256, :256]) for p in samples], 256)[0])
-    opt = torch.optim.Adam(student.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(25):
-        loss = sum(distill_losses(student, teacher, x).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    losses = distilled(student, teacher, x, torch.optim.Adam(student.parameters(), lr=1e-3))
     assert losses[-1] < 0.6 * losses[0], losses
 
 
@@ -312,7 +320,7 @@ def test_int8_self_distillation_learns_its_rounding_and_leaves_the_rest():
     import numpy as np
 
     from rosetta.io import load_image
-    from rosetta.quant.distill import distill_losses, freeze_batchnorm
+    from rosetta.quant.distill import freeze_batchnorm
     from rosetta.quant.qat import attach_fake_quant
     from rosetta.train.common import load_checkpoint
 
@@ -331,14 +339,8 @@ def test_int8_self_distillation_learns_its_rounding_and_leaves_the_rest():
     x = torch.from_numpy(np.ascontiguousarray(photo[:256, :256])).permute(2, 0, 1).float() / 255
     batch = student.transform([x], 256)[0]  # (1, 3, 256, 256)
     before = {k: v.clone() for k, v in student.state_dict().items()}
-    opt = torch.optim.Adam([p for p in student.parameters() if p.requires_grad], lr=1e-4)
-    losses = []
-    for _ in range(25):
-        loss = sum(distill_losses(student, float_self, batch).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = distilled(student, float_self, batch, torch.optim.Adam([p for p in student.parameters() if p.requires_grad],
+                                                                    lr=1e-4))
     assert min(losses[-5:]) < 0.8 * losses[0], losses
     after = student.state_dict()
     moved = [k for k in before if not torch.equal(before[k], after[k])]

@@ -64,7 +64,7 @@ def factorized_state(state: dict[str, torch.Tensor], rank: int,
     """``state`` with each full 3x3 kernel under ``prefixes`` (``P.weight``, ``P.bias``) replaced by its
     rank-``rank`` pair (``P.v.weight``, ``P.h.weight``, ``P.h.bias``); every other tensor as it is."""
     out: dict[str, torch.Tensor] = {}
-    factored = []
+    moved: set[str] = set()  # the biases that went to their pair's 1x3 conv
     for key, value in state.items():
         base = key[:-len("weight")] if key.endswith("weight") else None
         if (base is not None and key.startswith(prefixes) and value.ndim == 4 and value.shape[2:] == (3, 3)
@@ -72,9 +72,9 @@ def factorized_state(state: dict[str, torch.Tensor], rank: int,
             out[base + "v.weight"], out[base + "h.weight"] = pair_weights(value, rank)
             if base + "bias" in state:
                 out[base + "h.bias"] = state[base + "bias"]
-            factored.append(base)
+                moved.add(base + "bias")
         else:
             out[key] = value
-    return {k: v for k, v in out.items() if not any(k == b + "bias" for b in factored)}
+    return {k: v for k, v in out.items() if k not in moved}
 
 __all__ = ["Conv3x3Pair", "FACTORIZED_PREFIXES", "conv3x3", "factorized_state", "pair_weights"]

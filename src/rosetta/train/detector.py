@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from rosetta.data import icdar2015
 from rosetta.data.splits import BD_DATASET, BD_TRAIN_IMAGES, IC15_TRAIN_IMAGES, IC15_VAL_IMAGES
 from rosetta.detection.box_coder import wrap180
-from rosetta.detection.factorized import factorized_state
+from rosetta.detection.factorized import FACTORIZED_PREFIXES, factorized_state
 from rosetta.detection.model import DetectorConfig, RotatedFasterRCNN
 from rosetta.eval import evaluate_images
 from rosetta.geometry import boxes_to_quads, quad_to_box
@@ -111,8 +111,8 @@ def start_factorized(model: RotatedFasterRCNN, ck: dict, rank: int) -> None:
     state = ck.get("ema") or ck["model"]
     if DetectorConfig.from_arch(ck.get("model_config")).factor_rank not in (0, rank):
         raise ValueError(f"--init is factorized at rank {ck['model_config']['factor_rank']}, not {rank}")
-    pairs = {k: v for k, v in factorized_state(state, rank).items() if ".v." in k or ".h." in k}
-    missing = set(pairs) ^ {k for k in model.state_dict() if ".v." in k or ".h." in k}
+    pairs = {k: v for k, v in factorized_state(state, rank).items() if k.startswith(FACTORIZED_PREFIXES)}
+    missing = set(pairs) ^ {k for k in model.state_dict() if k.startswith(FACTORIZED_PREFIXES)}
     if missing:
         raise ValueError(f"the factorized kernels do not match the model's: {sorted(missing)[:4]}")
     model.load_state_dict(pairs, strict=False)
@@ -321,8 +321,10 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     last = out / "last.pt"
     ema = WeightEMA(model, cfg.ema_decay)
     step, best = restore(model, opt, last if resume else None, init, ema)
-    if step == 0 and init and cfg.factor_rank:
-        start_factorized(model, load_checkpoint(Path(init)), cfg.factor_rank)
+    # the --init checkpoint, read once, for what starts from it (a fresh run) or learns from it (distillation)
+    init_ck = load_checkpoint(Path(init)) if init and (step == 0 or cfg.distill or cfg.qat_distill) else None
+    if step == 0 and init_ck and cfg.factor_rank:
+        start_factorized(model, init_ck, cfg.factor_rank)
         ema.reset(model)
     log.info("detector %.2fM params, config %s", sum(p.numel() for p in model.parameters()) / 1e6,
              json.dumps(dataclasses.asdict(cfg)))
@@ -330,16 +332,14 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     loader = DataLoader(DetBatchStream(cfg, start=step), batch_size=None, num_workers=cfg.workers,
                         prefetch_factor=2 if cfg.workers else None, worker_init_fn=ignore_stop_signals)
     batches = iter(loader)
-    if step == 0 and init:
-        teacher = load_checkpoint(Path(init))
-        if DetectorConfig.from_arch(teacher.get("model_config")).stem != cfg.stem:
-            distill_stem(model, teacher, batches, cfg.distill_steps)
-            ema.reset(model)
+    if step == 0 and init_ck and DetectorConfig.from_arch(init_ck.get("model_config")).stem != cfg.stem:
+        distill_stem(model, init_ck, batches, cfg.distill_steps)
+        ema.reset(model)
     float_self = None
     if cfg.qat_distill or cfg.distill:
         if not init or (cfg.qat_distill and not cfg.qat):
             raise ValueError("distill needs --init (the float detector to reproduce), qat_distill qat=1 too")
-        float_self = detector_from_checkpoint(load_checkpoint(Path(init))).to(device)
+        float_self = detector_from_checkpoint(init_ck).to(device)
         for p in float_self.parameters():
             p.requires_grad_(False)
     quantized = {"on": False}
