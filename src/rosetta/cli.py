@@ -261,6 +261,12 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     msub = p.add_subparsers(dest="what", required=True)
     msub.add_parser("list", help="print the shipped models' cards")
     msub.add_parser("card", help="write MODEL_CARD.md beside the shipped models from their JSON sidecars")
+    b = msub.add_parser("blend", help="recognizer checkpoint blended in weight space toward the model its run "
+                                      "started from (rosetta.train.blend), written as a checkpoint to package")
+    b.add_argument("checkpoint")
+    b.add_argument("--alpha", type=float, required=True, help="0 = the start model, 1 = the checkpoint")
+    b.add_argument("--base", default="shipped", help="the run's --init: shipped, a model folder or a checkpoint")
+    b.add_argument("--out", required=True, help="the blended checkpoint (.pt)")
     q = msub.add_parser("package", help="checkpoint -> fp16 safetensors + JSON card in the package")
     q.add_argument("name", choices=["recognizer", "detector"])
     q.add_argument("checkpoint")
@@ -297,6 +303,13 @@ def _run_models(args: argparse.Namespace) -> int:
                 continue
             meta.pop("charset", None)
             print(json.dumps(meta, indent=2))
+        return 0
+    if args.what == "blend":
+        from rosetta.train.blend import blended_checkpoint
+        from rosetta.train.common import save_checkpoint
+
+        save_checkpoint(Path(args.out), blended_checkpoint(Path(args.checkpoint), args.alpha, args.base))
+        print(args.out)
         return 0
     scores = json.loads(Path(args.scores).read_text()) if args.scores else None
     print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes,

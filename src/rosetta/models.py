@@ -91,6 +91,9 @@ def package(name: str, checkpoint: Path, scores: dict[str, Any] | None = None, f
     if "charset" in ck:
         meta["charset"] = ck["charset"]
     meta["weights"] = "weight average (EMA)" if "ema" in ck else "raw"
+    if "blend" in ck:  # rosetta.train.blend: the run's weights blended toward the model it started from
+        b = ck["blend"]
+        meta["weights"] = f"blend: {1 - b['alpha']:g} x {b['base']} + {b['alpha']:g} x the run's {b['weights']}"
     meta.update({k: v for k, v in extra.items() if v is not None})  # e.g. the detector's score_thresh
     return save_weights(name, ck.get("ema", ck["model"]), meta, folder)
 

@@ -38,6 +38,18 @@ def _source_name(name: str, src: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def added_tensors(dst: dict[str, torch.Tensor], src: dict[str, torch.Tensor]) -> set[str]:
+    """Names of ``dst`` (a grown model's tensors) that :func:`grow_state` starts fresh: neither continued from
+    ``src`` nor the zeroed last BatchNorm of an added block (so their start values carry no meaning).
+
+    >>> sorted(added_tensors({"stage1.0.conv1.0.weight": 0, "stage1.1.conv1.0.weight": 0,
+    ...                       "stage1.1.conv2.1.weight": 0}, {"stage1.conv1.0.weight": 0}))
+    ['stage1.1.conv1.0.weight']
+    """
+    return {name for name in dst if not name.startswith("classifier.") and _source_name(name, src) is None
+            and not re.search(r"\.conv2\.1\.(weight|bias)$", name)}
+
+
 def grow_state(dst: dict[str, torch.Tensor], src: dict[str, torch.Tensor], src_charset: Charset,
                dst_charset: Charset) -> dict[str, torch.Tensor]:
     """A full state dict for the model whose fresh state is ``dst``, continuing the trained ``src``."""
@@ -49,7 +61,7 @@ def grow_state(dst: dict[str, torch.Tensor], src: dict[str, torch.Tensor], src_c
         sname = _source_name(name, src)
         if sname is not None and src[sname].shape == fresh.shape:
             out[name] = src[sname].clone().to(fresh.dtype)
-        elif re.search(r"\.conv2\.1\.(weight|bias)$", name):  # last BatchNorm of an added residual block
+        elif re.search(r"\.conv2\.1\.(weight|bias)$", name):  # last BatchNorm of an added residual block (see added_tensors)
             out[name] = torch.zeros_like(fresh)
         elif sname is not None:
             raise ValueError(f"cannot grow {name}: {tuple(src[sname].shape)} -> {tuple(fresh.shape)}")

@@ -246,15 +246,19 @@ def _spaced(crops: Crops, n: int) -> Crops:
 
 
 # ----------------------------------------------------------------------------- training loop
-def grown_from(init: str, model: CTCRecognizer, charset: Charset) -> dict[str, torch.Tensor]:
-    """The state that continues ``init`` in ``model`` (see ``rosetta.train.grow``): ``init`` is ``shipped``
-    (the packaged recognizer), a model folder holding ``recognizer.safetensors``, or a training checkpoint."""
+def init_weights(init: str) -> tuple[dict[str, torch.Tensor], Charset]:
+    """The weights and charset of ``init``: ``shipped`` (the packaged recognizer), a model folder holding
+    ``recognizer.safetensors``, or a training checkpoint (its raw weights)."""
     if init == "shipped" or Path(init).is_dir():
         src, meta = load_weights("recognizer", None if init == "shipped" else Path(init))
-        src_charset = Charset.from_text(meta["charset"])
-    else:
-        ck = load_checkpoint(Path(init))
-        src, src_charset = ck["model"], Charset.from_text(ck["charset"])
+        return src, Charset.from_text(meta["charset"])
+    ck = load_checkpoint(Path(init))
+    return ck["model"], Charset.from_text(ck["charset"])
+
+
+def grown_from(init: str, model: CTCRecognizer, charset: Charset) -> dict[str, torch.Tensor]:
+    """The state that continues ``init`` (see :func:`init_weights`) in ``model`` (see ``rosetta.train.grow``)."""
+    src, src_charset = init_weights(init)
     log.info("initialised from %s (%d classes -> %d)", init, src_charset.num_classes, charset.num_classes)
     return grow_state(model.state_dict(), src, src_charset, charset)
 
