@@ -1,6 +1,9 @@
 """Recognizer speed: ms per crop at 1 thread, batches of 32 crops of mixed widths, fp32, per engine.
 
-    python benchmarks/recognizer.py [--crops 512] [--threads 1]
+    python benchmarks/recognizer.py [--crops 512] [--threads 1] [--models DIR ...]
+
+``--models``: also time these model folders (candidates), beside the shipped recognizer in the same run, keys
+prefixed with the folder's name.
 
 Crops are real word crops (IIIT5K and IC15 validation) when ../shared/data is present, otherwise
 synthetic words; each engine reads the same crops, in the same order, in one run.
@@ -13,6 +16,7 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -37,6 +41,7 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=512)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--models", nargs="*", default=[], help="candidate model folders timed beside the shipped one")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from rosetta.train.predict import TorchRecognizer as Recognizer
@@ -45,16 +50,18 @@ def main() -> None:
     out = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
            "threads": a.threads, "crops": len(images), "source": source, "batch": 32,
            "mean_width_px_at_h32": round(sum(32 * im.shape[1] / max(1, im.shape[0]) for im in images) / len(images), 1)}
-    for engine in ("torch", "onnx"):
-        rec = Recognizer.load(engine=engine)
-        rec(images[:64])  # warm up
-        best = float("inf")
-        for _ in range(a.repeats):
-            t = time.perf_counter()
-            rec(images)
-            best = min(best, time.perf_counter() - t)
-        out[f"{engine}_ms_per_crop"] = round(1000 * best / len(images), 3)
-    out["onnx_speedup"] = round(out["torch_ms_per_crop"] / out["onnx_ms_per_crop"], 2)
+    for folder in [None, *a.models]:
+        tag = "" if folder is None else f"{folder.rstrip('/').split('/')[-1]}_"
+        for engine in ("torch", "onnx"):
+            rec = Recognizer.load(folder and Path(folder), engine=engine)
+            rec(images[:64])  # warm up
+            best = float("inf")
+            for _ in range(a.repeats):
+                t = time.perf_counter()
+                rec(images)
+                best = min(best, time.perf_counter() - t)
+            out[f"{tag}{engine}_ms_per_crop"] = round(1000 * best / len(images), 3)
+        out[f"{tag}onnx_speedup"] = round(out[f"{tag}torch_ms_per_crop"] / out[f"{tag}onnx_ms_per_crop"], 2)
     print(json.dumps(out))
 
 

@@ -186,11 +186,12 @@ class WeightEMA:
             model.load_state_dict(backup)
 
 
-def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | None, init: str | None,
-            ema: WeightEMA | None = None) -> tuple[int, float]:
+def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | None,
+            init: str | Path | dict[str, Any] | None, ema: WeightEMA | None = None) -> tuple[int, float]:
     """Resume from ``last`` (weights, optimizer, weight average, step, best score) when it exists, else
-    initialise from the matching tensors of checkpoint ``init`` (fine-tuning; its weight average when it has one:
-    the weights that were evaluated and shipped). Returns (step, best).
+    initialise from the matching tensors of checkpoint ``init`` (a path, or the checkpoint already loaded;
+    fine-tuning; its weight average when it has one: the weights that were evaluated and shipped). Returns
+    (step, best).
     A checkpoint without a weight average starts ``ema`` from its weights."""
     if last is not None and last.exists():
         ck = load_checkpoint(last)
@@ -204,11 +205,12 @@ def restore(model: torch.nn.Module, opt: torch.optim.Optimizer, last: Path | Non
         log.info("resumed from %s at step %d (best %.4f)", last, step, best)
         return step, best
     if init:
-        ck = load_checkpoint(Path(init))
+        ck = init if isinstance(init, dict) else load_checkpoint(Path(init))
         own = model.state_dict()
         weights = {k: v for k, v in (ck.get("ema") or ck["model"]).items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(weights, strict=False)
-        log.info("initialised %d/%d tensors from %s", len(weights), len(own), init)
+        log.info("initialised %d/%d tensors%s", len(weights), len(own),
+                 "" if isinstance(init, dict) else f" from {init}")
     if ema is not None:
         ema.reset(model)
     return 0, -1.0

@@ -320,9 +320,10 @@ def train(cfg: DetTrainConfig, resume: bool = False, max_minutes: float | None =
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     last = out / "last.pt"
     ema = WeightEMA(model, cfg.ema_decay)
-    step, best = restore(model, opt, last if resume else None, init, ema)
     # the --init checkpoint, read once, for what starts from it (a fresh run) or learns from it (distillation)
-    init_ck = load_checkpoint(Path(init)) if init and (step == 0 or cfg.distill or cfg.qat_distill) else None
+    fresh = not (resume and last.exists())
+    init_ck = load_checkpoint(Path(init)) if init and (fresh or cfg.distill or cfg.qat_distill) else None
+    step, best = restore(model, opt, last if resume else None, init_ck if fresh else None, ema)
     if step == 0 and init_ck and cfg.factor_rank:
         start_factorized(model, init_ck, cfg.factor_rank)
         ema.reset(model)
