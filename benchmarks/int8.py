@@ -106,14 +106,15 @@ def detector_rows(image_range: str, tmp: Path) -> list[dict]:
 
 
 def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0, first_seed: int = 1,
-              mixed: bool = True) -> dict:
+              mixed: bool = True, models: str | None = None) -> dict:
     """End-to-end hmean of fp32 and int8 on the same images under ``seeds`` draws of uniform +-``amplitude``
     grey-level noise (invisible; JPEG's own error is larger), paired draw by draw.
 
     One e2e hmean on 50 images moves by about 2 points under such noise (boxes near a threshold flip), more
     than the 0.5-point gap the int8 target allows, so the gap is also given as the mean of paired differences
     with its spread. Draws ``first_seed .. first_seed + seeds - 1`` (later draws extend an earlier run's);
-    ``mixed=False`` leaves out the two rows with one model int8 (half the time)."""
+    ``mixed=False`` leaves out the two rows with one model int8 (half the time); ``models``: a model folder with
+    both models and their int8 graphs (default: the shipped ones)."""
     import numpy as np
 
     from rosetta.data.icdar2015 import load_gt_rows
@@ -127,11 +128,15 @@ def noisy_e2e(data: Path, numbers: set[int], seeds: int, amplitude: float = 1.0,
     rows = load_gt_rows(data, numbers)
     images = [load_image(data / r["image"]) for r in rows]
     gts = [r["words"] for r in rows]
-    engines = {"fp32": OCR(ReadConfig(threads=1)), "int8": OCR(ReadConfig(threads=1, int8=True)),  # and one model int8 at a time:
-               "int8_detector_only": OCR(ReadConfig(threads=1), detector=TorchDetector.load(engine="int8"),
-                                         recognizer=Recognizer.load(engine="onnx")),
-               "int8_recognizer_only": OCR(ReadConfig(threads=1), detector=TorchDetector.load(engine="onnx"),
-                                           recognizer=Recognizer.load(engine="int8"))}
+    folder = Path(models) if models else None
+    engines = {"fp32": OCR(ReadConfig(threads=1, models=models)),
+               "int8": OCR(ReadConfig(threads=1, int8=True, models=models)),  # and one model int8 at a time:
+               "int8_detector_only": OCR(ReadConfig(threads=1, models=models),
+                                         detector=TorchDetector.load(folder, engine="int8"),
+                                         recognizer=Recognizer.load(folder, engine="onnx")),
+               "int8_recognizer_only": OCR(ReadConfig(threads=1, models=models),
+                                           detector=TorchDetector.load(folder, engine="onnx"),
+                                           recognizer=Recognizer.load(folder, engine="int8"))}
     if not mixed:
         engines = {k: engines[k] for k in ("fp32", "int8")}
     out: dict = {"amplitude": amplitude, "images": len(images), "per_seed": []}
@@ -200,6 +205,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=1, help="first noise draw (later ones extend a run)")
     ap.add_argument("--no-mixed", action="store_true",
                     help="noise draws of fp32 and int8 only, without the rows with one model int8")
+    ap.add_argument("--models", default=None,
+                    help="with --noise-only: a model folder holding both models and their int8 graphs (default: shipped)")
     a = ap.parse_args()
     if a.noise_only or a.speed_only:  # one end-to-end figure alone, one JSON line
         from rosetta.data.splits import data_root
@@ -209,7 +216,7 @@ def main() -> None:
         data, nums = data_root() / "icdar2015_dev", set(range(lo, hi + 1))
         if a.noise_only:
             key, value = "e2e_under_noise", noisy_e2e(data, nums, a.noise_seeds, first_seed=a.first_seed,
-                                                      mixed=not a.no_mixed)
+                                                      mixed=not a.no_mixed, models=a.models)
         else:
             key, value = "e2e_speed_interleaved", interleaved_speed(data, nums, a.rounds)
         print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": cpu_model(), key: value}))

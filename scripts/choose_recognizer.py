@@ -5,7 +5,8 @@ A candidate replaces the shipped recognizer only where it reads better on every 
 and IC15-crop val are printed too, for information (the shipped model trained on most of them).
 
 Candidates are model folders (``--models``) or blends of a training checkpoint with the model its run started from
-(``--blend CKPT --alphas 0.5,0.7``: :mod:`rosetta.train.blend`, packaged into ``--work``)::
+(``--blend CKPT --alphas 0.5,0.7``: :mod:`rosetta.train.blend`, packaged into ``--work``), each also at the
+dictionary bonuses ``--bonuses`` (:mod:`rosetta.runtime.dictionary`; the shipped model too)::
 
     python scripts/choose_recognizer.py --blend runs/rec5/last.pt --alphas 0.5,0.7,1 --out docs/results/rec_choice.jsonl
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from rosetta.cli_eval import score_recognizer, synthetic_val
 from rosetta.data.crops import load_crops, photo_word_crops
 from rosetta.data.splits import data_root
-from rosetta.runtime.recognizer import Recognizer
+from rosetta.runtime.recognizer import DecodeConfig, Recognizer
 
 CLEAN = {"photo_1_200": "word_acc", "vintext_val": "word_acc", "arabic_val": "cer", "cyrillic_synth": "word_acc"}
 INFO = ("iiit5k_val", "ic15_val")
@@ -59,10 +60,10 @@ def blend_models(checkpoint: Path, alphas: list[float], work: Path) -> list[Path
     return folders
 
 
-def score(folder: Path | None, sets: dict) -> dict:
-    rec = Recognizer.load(folder)
+def score(folder: Path | None, sets: dict, bonus: float | None = None) -> dict:
+    rec = Recognizer.load(folder, decode=DecodeConfig(dictionary_bonus=bonus))
     row: dict = {"model": str(folder or "shipped"), "version": rec.meta.get("version"),
-                 "weights": rec.meta.get("weights")}
+                 "weights": rec.meta.get("weights"), "dictionary_bonus": rec.dictionary_bonus}
     n = dt = 0.0
     for name, (images, texts) in sets.items():
         t = time.perf_counter()
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="*", default=[], help="candidate model folders")
     ap.add_argument("--blend", default=None, help="a recognizer training checkpoint to blend")
     ap.add_argument("--alphas", default="0.5,0.7,1", help="blend weights of the checkpoint (0 = its start model)")
+    ap.add_argument("--bonuses", default=None,
+                    help="dictionary bonuses to score each candidate at, e.g. 0,2,3 (default: each model card's)")
     ap.add_argument("--work", default="/tmp/rosetta_choose", help="where blends are packaged")
     ap.add_argument("--out", default=None, help="append the rows (JSON lines) here")
     args = ap.parse_args(argv)
@@ -93,16 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         candidates += blend_models(Path(args.blend), [float(a) for a in args.alphas.split(",")], work)
     sets = validation_sets()
-    rows = [score(None, sets)]
-    rows += [score(c, sets) for c in candidates]
+    bonuses = [float(b) for b in args.bonuses.split(",")] if args.bonuses else [None]
+    rows = [score(None, sets)]  # the shipped recognizer as shipped: the reference
+    rows += [score(c, sets, b) for c in [None, *candidates] for b in bonuses if (c, b) != (None, None)]
     cols = list(CLEAN) + list(INFO) + ["ms"]
-    print("| model | " + " | ".join(cols) + " | beats shipped |")
-    print("|---" * (len(cols) + 2) + "|")
+    print("| model | dictionary bonus | " + " | ".join(cols) + " | beats shipped |")
+    print("|---" * (len(cols) + 3) + "|")
     stamp = time.strftime("%Y-%m-%d %H:%M")
     for r in rows:
         r["beats_shipped"] = r is not rows[0] and beats(r, rows[0])
         r["date"] = stamp
-        print(f"| {r['model']} | " + " | ".join(f"{r[c]:.4f}" if c != "ms" else f"{r[c]}" for c in cols)
+        print(f"| {r['model']} | {r['dictionary_bonus']:g} | " + " | ".join(f"{r[c]:.4f}" if c != "ms" else f"{r[c]}" for c in cols)
               + f" | {'yes' if r['beats_shipped'] else '-'} |")
     if args.out:
         with open(args.out, "a", encoding="utf-8") as f:

@@ -73,24 +73,23 @@ class Trie:
         return self.children.get(prefix, set())
 
 
-def beam_search(log_probs: np.ndarray, beam_width: int = 8, lexicon: Trie | None = None,
-                prune: float = -12.0) -> tuple[list[int], float]:
-    """CTC prefix beam search over ``log_probs`` (T, C).
+def beam_candidates(log_probs: np.ndarray, beam_width: int = 8, lexicon: Trie | None = None,
+                    prune: float = -12.0) -> list[tuple[tuple[int, ...], float]]:
+    """CTC prefix beam search over ``log_probs`` (T, C): the ``beam_width`` surviving labellings with their
+    log-probabilities, likeliest first. With ``lexicon`` only prefixes of its words are extended (and returned).
+    Classes below ``prune`` in a frame are not tried there.
 
-    With ``lexicon`` the search only extends prefixes of lexicon words and only returns complete
-    words (falls back to greedy if none survives). ``beam_width=1`` equals greedy decoding.
-    Returns (indices, confidence) where confidence = exp(log P(labelling) / T_emit).
+    >>> lp = np.log(np.array([[0.6, 0.4, 0.0], [0.5, 0.5, 0.0]]) + 1e-12)
+    >>> [(p, round(float(np.exp(s)), 2)) for p, s in beam_candidates(lp, 3)]
+    [((1,), 0.7), ((), 0.3), ((1, 1), 0.0)]
     """
-    t_len, c = log_probs.shape
-    if t_len == 0:
-        return [], 0.0
-    if beam_width <= 1 and lexicon is None:
-        return greedy_decode(log_probs)
+    t_len = log_probs.shape[0]
     # beam: prefix -> (log p ending in blank, log p ending in non-blank)
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}
+    tried = log_probs[:, 1:] > prune  # (T, C - 1): the classes each frame may extend with
     for t in range(t_len):
-        row = log_probs[t]
-        cand = [k for k in range(1, c) if row[k] > prune]
+        row = log_probs[t].tolist()
+        cand = (np.flatnonzero(tried[t]) + 1).tolist()
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
         for prefix, (pb, pnb) in beams.items():
             total = _logsumexp(pb, pnb)
@@ -110,15 +109,30 @@ def beam_search(log_probs: np.ndarray, beam_width: int = 8, lexicon: Trie | None
                     en[1] = _logsumexp(en[1], total + row[k])
         beams = dict(sorted(((p, (v[0], v[1])) for p, v in nxt.items()),
                             key=lambda kv: -_logsumexp(*kv[1]))[:max(1, beam_width)])
-    ranked = sorted(beams.items(), key=lambda kv: -_logsumexp(*kv[1]))
+    return sorted(((p, _logsumexp(*v)) for p, v in beams.items()), key=lambda kv: -kv[1])
+
+
+def beam_search(log_probs: np.ndarray, beam_width: int = 8, lexicon: Trie | None = None,
+                prune: float = -12.0) -> tuple[list[int], float]:
+    """CTC prefix beam search over ``log_probs`` (T, C) (:func:`beam_candidates`): the likeliest labelling.
+
+    With ``lexicon`` the search only extends prefixes of lexicon words and only returns complete
+    words (falls back to greedy if none survives). ``beam_width=1`` equals greedy decoding.
+    Returns (indices, confidence) where confidence = exp(log P(labelling) / T_emit).
+    """
+    t_len = log_probs.shape[0]
+    if t_len == 0:
+        return [], 0.0
+    if beam_width <= 1 and lexicon is None:
+        return greedy_decode(log_probs)
+    ranked = beam_candidates(log_probs, beam_width, lexicon, prune)
     if lexicon is not None:
         ranked = [kv for kv in ranked if kv[0] in lexicon.ends]
         if not ranked:
             return greedy_decode(log_probs)
-    prefix, (pb, pnb) = ranked[0]
-    lp = _logsumexp(pb, pnb)
+    prefix, lp = ranked[0]
     n = max(1, len(prefix))
     return list(prefix), float(math.exp(max(lp, -50.0 * n) / n)) if prefix else float(math.exp(lp / t_len))
 
 
-__all__ = ["BLANK", "log_softmax", "greedy_decode", "Trie", "beam_search"]
+__all__ = ["BLANK", "log_softmax", "greedy_decode", "Trie", "beam_candidates", "beam_search"]

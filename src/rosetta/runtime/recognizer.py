@@ -23,6 +23,7 @@ from rosetta.charset import SCRIPTS, Charset, harmonize_script, load_script_char
 from rosetta.models import MODEL_DIR
 from rosetta.runtime.acc16_recognizer import Acc16Recognizer, int8_recognizer_session
 from rosetta.runtime.decode import Trie, beam_search, greedy_decode, log_softmax
+from rosetta.runtime.dictionary import Dictionary, prefer_words
 from rosetta.runtime.files import check_graph, check_int8, graph_path, read_meta
 from rosetta.runtime.preprocess import output_lengths, pad_batch, to_input
 from rosetta.runtime.sessions import session
@@ -46,6 +47,11 @@ class DecodeConfig:
     # a crop this much taller than wide holds a vertical or 90-degree turned word (or stacked letters): it is also
     # read turned a quarter both ways and the surest of the three reads is kept (0 turns the rule off)
     tall_ratio: float = 1.5
+    # a reading that is a dictionary word gets this much log-probability more when the likeliest readings are
+    # ranked (:mod:`rosetta.runtime.dictionary`; Latin only); None: the recognizer card's ``dictionary_bonus``
+    # (0 when it has none), 0: off
+    dictionary_bonus: float | None = None
+    dictionary_beam: int = 8  # readings ranked when the likeliest is not a dictionary word
 
 
 def allowed_classes(charset: Charset, scripts: Sequence[str] | None) -> np.ndarray | None:
@@ -104,7 +110,10 @@ class Recognizer:
         self.engine = engine
         self.trie = Trie(charset.encode(w) for w in lexicon) if lexicon else None
         self._masks: dict[tuple[str, ...] | None, np.ndarray | None] = {}
+        self._mask_scripts: dict[tuple[str, ...] | None, tuple[str, ...] | None] = {}
         self.script_masks(decode.scripts)  # fail early on an unknown script name
+        bonus = decode.dictionary_bonus
+        self.dictionary_bonus = float(self.meta.get("dictionary_bonus", 0.0) if bonus is None else bonus)
 
     @classmethod
     def load(cls, folder: Path | None = None, int8: bool = False, decode: DecodeConfig = DecodeConfig(),
@@ -158,7 +167,16 @@ class Recognizer:
             else:
                 masks = [allowed_classes(self.charset, key)] if key else []
             self._masks[key] = np.stack(masks) if masks else None
+            self._mask_scripts[key] = names if self.decode_cfg.one_script else None
         return self._masks[key]
+
+    def dictionary(self, scripts: Sequence[str] | None, row: int | None) -> Dictionary | None:
+        """The dictionary for a crop decoded within row ``row`` of :meth:`script_masks` ``(scripts)``: that
+        script's, when decoding picks one script per word and the dictionary is on; else None."""
+        if self.dictionary_bonus <= 0 or row is None or self.trie is not None:
+            return None
+        names = self._mask_scripts.get(tuple(scripts) if scripts else None)
+        return Dictionary.for_script(names[row]) if names else None
 
     @staticmethod
     def pick_scripts(masks: np.ndarray | None, lp: np.ndarray, lens: Sequence[int]) -> np.ndarray | None:
@@ -209,6 +227,10 @@ class Recognizer:
                     seq, conf = beam_search(seq_lp, self.decode_cfg.beam_width, self.trie)
                 else:
                     seq, conf = greedy_decode(seq_lp)
+                words = self.dictionary(hint, None if script is None else int(script[j]))
+                if words is not None:
+                    seq, conf = prefer_words(seq_lp, (seq, conf), lambda q: visual_to_logical(self.charset.decode(q)),
+                                             words, self.dictionary_bonus, self.decode_cfg.dictionary_beam)
                 text = visual_to_logical(self.charset.decode(seq))
                 if not self.decode_cfg.one_script:  # one-script decoding never mixes scripts in the first place
                     text = " ".join(harmonize_script(w) for w in text.split(" "))
