@@ -1,6 +1,7 @@
 """Choose the OCR's reading settings on *training* images (never the validation ones): the detector's word-score
 threshold when reading and the recognizer's confidence floor, jointly, by end-to-end hmean; optionally the crop
-margins and the small-words pass (``ReadConfig.small_height`` / ``small_target``) too.
+margins, the small-words pass (``ReadConfig.small_height`` / ``small_target``) and the dictionary bonus
+(``--bonuses``, :mod:`rosetta.runtime.dictionary`) too.
 
     python scripts/tune_ocr.py [--models FOLDER] [--data ic15:1-200,bd:1-260] [--thresholds 0.5,0.6,0.7]
         [--floors 0,0.5,0.6,0.7,0.8] [--margins 0.16] [--rereads '0.08,0.24;'] [--small '20/28;24/32']
@@ -26,6 +27,7 @@ from rosetta.data.splits import BD_DATASET
 from rosetta.eval import evaluate_images
 from rosetta.ocr import OCR
 from rosetta.train.predict import TorchDetector
+from rosetta.runtime.recognizer import DecodeConfig
 from rosetta.train.predict import TorchRecognizer as Recognizer
 
 DATA = {"ic15": DATASET, "bd": BD_DATASET}
@@ -50,6 +52,8 @@ def main() -> None:
     ap.add_argument("--small", default="", help="';'-separated small-words settings HEIGHT/TARGET to try "
                     "(ReadConfig.small_height / small_target; 'off' = no small-words pass; '' = the default)")
     ap.add_argument("--engine", default="onnx")
+    ap.add_argument("--bonuses", default="", help="comma-separated dictionary bonuses to try, one pass each "
+                    "(DecodeConfig.dictionary_bonus; default: the recognizer card's)")
     a = ap.parse_args()
     wanted = [item.partition(":")[::2] for item in a.data.split(",")]  # (name, images)
     for name, images in wanted:  # every set's validation images refused before any is loaded
@@ -60,7 +64,8 @@ def main() -> None:
     folder = Path(a.models) if a.models else None
     thresholds, floors = floats(a.thresholds), floats(a.floors)
     det = TorchDetector.load(folder, engine=a.engine)  # ReadConfig.score_thresh below keeps its boxes down to the lowest
-    rec = Recognizer.load(folder, engine=a.engine)
+    bonuses = floats(a.bonuses) if a.bonuses else [None]
+    recs = {b: Recognizer.load(folder, engine=a.engine, decode=DecodeConfig(dictionary_bonus=b)) for b in bonuses}
     best = None
     rereads = [tuple(floats(r)) if r else () for r in a.rereads.split(";")]
     smalls: list[dict] = []
@@ -72,7 +77,9 @@ def main() -> None:
             smalls.append({"small_height": h, "small_target": t})
         else:
             smalls.append({})
-    for margin, reread, small in ((m, r, s) for m in floats(a.margins) for r in rereads for s in smalls):
+    for margin, reread, small, bonus in ((m, r, s, b) for m in floats(a.margins) for r in rereads for s in smalls
+                                         for b in bonuses):
+        rec = recs[bonus]
         ocr = OCR(ReadConfig(crop_margin=margin, reread_margins=reread, score_thresh=min(thresholds),
                              min_confidence=0.0, **small), detector=det, recognizer=rec)
         words = {name: [[{"points": w.box.polygon(), "text": w.text, "score": w.score, "conf": w.confidence}
@@ -88,10 +95,11 @@ def main() -> None:
                     table[name][f"{t}/{f}"] = round(per_set[name], 4)
                 mean = sum(per_set.values()) / len(per_set)
                 if best is None or mean > best["e2e_hmean"]:
-                    best = {"margin": margin, "reread_margins": reread, **small, "score_thresh": t,
+                    best = {"margin": margin, "reread_margins": reread, **small,
+                            "dictionary_bonus": rec.dictionary_bonus, "score_thresh": t,
                             "min_confidence": f, "e2e_hmean": round(mean, 4),
                             "per_set": {k: round(v, 4) for k, v in per_set.items()}, "data": a.data}
-        print(json.dumps({"margin": margin, "reread_margins": reread, **small,
+        print(json.dumps({"margin": margin, "reread_margins": reread, **small, "dictionary_bonus": rec.dictionary_bonus,
                           "e2e_hmean (threshold/floor)": table}), flush=True)
     print(json.dumps({"best": best}))
 

@@ -207,3 +207,49 @@ def test_blend_runs_from_the_start_model_to_the_fine_tuned_one(tmp_path):
     assert torch.equal(mid["stage1.1.conv1.0.weight"], moved["stage1.1.conv1.0.weight"])  # started random: the run's
     with pytest.raises(ValueError, match="alpha"):
         blended_checkpoint(tmp_path / "run.pt", 1.5)
+
+
+def _scripted_network(charset: Charset, frames: list[dict[str, float]]):
+    """A network whose every crop gives ``frames`` (character -> probability; the rest blank), then blanks."""
+    def network(x: np.ndarray) -> np.ndarray:
+        t = (((x.shape[-1] + 1) // 2) + 1) // 2
+        p = np.full((x.shape[0], t, charset.num_classes), 1e-6, np.float32)
+        p[:, :, 0] = 1.0
+        for k, f in enumerate(frames[:t]):
+            p[:, k, 0] = max(1e-6, 1.0 - sum(f.values()))
+            for ch, v in f.items():
+                p[:, k, charset.index[ch]] = v
+        return np.log(p)
+    return network
+
+
+def test_a_dictionary_word_outranks_a_likelier_misread_only_in_latin_and_only_when_asked():
+    """The network's best reading "trom" (t 0.6 against f 0.4): with the dictionary bonus the recognizer reads
+    "from" with a confidence above the OCR's floor; without it, or at a bonus smaller than the odds, "trom"; a
+    Cyrillic reading is never changed (no dictionary), and a reading that is a word is kept as it is."""
+    cs = Charset.from_scripts()
+    crop = np.full((32, 64), 255, np.uint8)
+    trom = [{"t": 0.6, "f": 0.4}, {"r": 0.99}, {"o": 0.99}, {"m": 0.99}]
+    read = lambda frames, **kw: Recognizer(_scripted_network(cs, frames), cs, DecodeConfig(**kw))([crop])[0]  # noqa: E731
+    assert read(trom)[0] == "trom" and read(trom, dictionary_bonus=0.0)[0] == "trom"
+    text, conf = read(trom, dictionary_bonus=2.0)
+    assert text == "from" and conf > 0.85
+    assert read(trom, dictionary_bonus=0.3)[0] == "trom"
+    # the card's bonus applies when the caller leaves it unset
+    rec = Recognizer(_scripted_network(cs, trom), cs, DecodeConfig(), meta={"dictionary_bonus": 2.0})
+    assert rec([crop])[0][0] == "from"
+    dom = [{"д": 0.6, "л": 0.4}, {"о": 0.99}, {"м": 0.99}]  # "дом" and "лом": no Cyrillic dictionary
+    assert read(dom, dictionary_bonus=2.0)[0] == "дом"
+    word = [{"t": 0.9, "f": 0.1}, {"o": 0.99}, {"m": 0.99}]  # "tom" is a word: kept, confidence as decoded
+    assert read(word, dictionary_bonus=2.0) == read(word)
+
+
+def test_read_config_and_cli_pass_the_dictionary_bonus(tmp_path):
+    from rosetta.cli import build_parser
+    from rosetta.cli_options import read_config_from_args
+    from rosetta.config import ReadConfig
+
+    args = build_parser().parse_args(["read", "x.png", "--dictionary-bonus", "1.5"])
+    assert read_config_from_args(args).dictionary_bonus == 1.5
+    with pytest.raises(ValueError, match="dictionary_bonus"):
+        ReadConfig(dictionary_bonus=-1.0)

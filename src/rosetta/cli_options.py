@@ -62,6 +62,9 @@ def add_read_arguments(p: argparse.ArgumentParser, threads_help: str = "intra-op
     g.add_argument("--beam", type=int, default=1, help="CTC beam width (1 = greedy)")
     g.add_argument(lexicon_flag, dest="read_lexicon", default=None,
                    help="a file of allowed words, one per line (beam search keeps to them)")
+    g.add_argument("--dictionary-bonus", type=float, default=None,
+                   help="how much an English word outranks likelier non-words when a Latin word is read "
+                        "(log-probability; default: the recognizer card's; 0: off)")
     g.add_argument("--min-confidence", type=float, default=None,
                    help="drop words read with a lower confidence (default: the recognizer card's "
                         "min_confidence, 0.85 for the shipped one; 0 keeps all)")
@@ -76,7 +79,8 @@ def read_config_from_args(args: argparse.Namespace, **fixed: Any) -> ReadConfig:
     """The ReadConfig of parsed :func:`add_read_arguments` options; ``fixed``: fields a command sets itself
     (e.g. ``beam`` from a caller's own option)."""
     return ReadConfig(models=args.models, int8=args.int8, threads=args.threads, scripts=args.scripts,
-                      beam=max(1, args.beam), lexicon=args.read_lexicon, min_confidence=args.min_confidence,
+                      beam=max(1, args.beam), lexicon=args.read_lexicon, dictionary_bonus=args.dictionary_bonus,
+                      min_confidence=args.min_confidence,
                       scale=args.scale, max_side=args.max_side, **fixed)
 
 

@@ -92,6 +92,9 @@ class ReadConfig:
     scripts: tuple[str, ...] | None = None
     beam: int = 1  # CTC beam width (1 = greedy)
     lexicon: str | None = None  # a file of allowed words, one per line (beam search keeps to them)
+    # a Latin reading that is an English word outranks likelier non-words by this log-probability
+    # (rosetta.runtime.dictionary); None: the recognizer card's ``dictionary_bonus``; 0: off
+    dictionary_bonus: float | None = None
     # ---------------------------------------------------------------- which words are kept
     # words read with a lower confidence are dropped (low-confidence reads are mostly misreads or non-text);
     # None: the recognizer card's ``min_confidence`` (0.85 for the shipped one, chosen on img_1..200 with the
@@ -110,6 +113,8 @@ class ReadConfig:
             raise ValueError(f"ReadConfig.combine must be 'max' or 'vote', not {self.combine!r}")
         if self.beam < 1:
             raise ValueError(f"ReadConfig.beam must be at least 1, not {self.beam}")
+        if self.dictionary_bonus is not None and not 0 <= self.dictionary_bonus < 100:
+            raise ValueError(f"ReadConfig.dictionary_bonus must be between 0 and 100, not {self.dictionary_bonus}")
 
     @property
     def scale_chosen(self) -> bool:

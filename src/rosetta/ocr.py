@@ -256,9 +256,10 @@ def tunable(detector) -> bool:
 
 
 def load_recognizer(config: ReadConfig = ReadConfig()) -> Recognizer:
-    """The recognizer ``config`` reads with (its models folder, engine, scripts, beam and lexicon), alone: what
+    """The recognizer ``config`` reads with (its models folder, engine, scripts, beam, lexicon and dictionary), alone: what
     ``OCR`` loads, for reading word crops without a detector (``rosetta read --crops``)."""
-    decode = DecodeConfig(beam_width=config.beam, scripts=tuple(config.scripts) if config.scripts else None)
+    decode = DecodeConfig(beam_width=config.beam, scripts=tuple(config.scripts) if config.scripts else None,
+                          dictionary_bonus=config.dictionary_bonus)
     return Recognizer.load(Path(config.models) if config.models else None, int8=config.int8, decode=decode,
                            threads=config.session_threads,
                            lexicon=read_lexicon(config.lexicon) if config.lexicon else None)
