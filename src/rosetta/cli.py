@@ -285,6 +285,9 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
                    help="detector: region proposals per image its second stage scores (default 200; choose on training images)")
     q.add_argument("--min-confidence", type=float, default=None,
                    help="recognizer: the confidence below which the OCR drops a word (choose it on training images)")
+    q.add_argument("--dictionary-bonus", type=float, default=None,
+                   help="recognizer: how much an English word outranks likelier non-words (rosetta.runtime.dictionary; "
+                        "choose it on validation crops with scripts/choose_recognizer.py --bonuses)")
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -315,7 +318,8 @@ def _run_models(args: argparse.Namespace) -> int:
     print(package(args.name, Path(args.checkpoint), scores, Path(args.out) if args.out else None, args.notes,
                   **({"score_thresh": args.score_thresh, "read_score_thresh": args.read_score_thresh, "size": args.size,
                      "upscale": args.upscale, "proposals": args.proposals}
-                     if args.name == "detector" else {"min_confidence": args.min_confidence})))
+                     if args.name == "detector" else {"min_confidence": args.min_confidence,
+                                                      "dictionary_bonus": args.dictionary_bonus})))
     return 0
 
 

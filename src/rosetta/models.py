@@ -119,7 +119,7 @@ def write_card(folder: Path | None = None) -> Path:
                   f"- charset: {len(meta['charset'].splitlines())} characters (Latin + accents, Cyrillic, Arabic, digits, "
                   "punctuation)" if meta.get("charset") else "- charset: n/a",
                   f"- weights: {meta.get('weights', 'raw')}",
-                  f"- inference settings: {json.dumps({k: meta[k] for k in ('score_thresh', 'read_score_thresh', 'size', 'upscale', 'proposals', 'min_confidence') if k in meta} or 'defaults')}",
+                  f"- inference settings: {json.dumps({k: meta[k] for k in ('score_thresh', 'read_score_thresh', 'size', 'upscale', 'proposals', 'min_confidence', 'dictionary_bonus') if k in meta} or 'defaults')}",
                   f"- scores: {json.dumps(meta.get('scores') or {})}",
                   f"- notes: {meta.get('notes') or '-'}", ""]
     out = folder / "MODEL_CARD.md"

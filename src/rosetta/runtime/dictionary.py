@@ -1,9 +1,10 @@
 """A dictionary the recognizer's decoding prefers: among the likeliest readings of a crop, a dictionary word wins
 over a non-word that is not far more probable ("from" over "trom" on a blurred photo).
 
-The network's best reading is kept when it is a dictionary word, and for any crop of a script without a dictionary
-(Cyrillic and Arabic today: the only word lists at hand are the ones the synthetic validation words are drawn from,
-so no honest weight could be chosen for them). Otherwise CTC prefix beam search gives the ``beam`` likeliest
+The network's best reading is kept when it is a dictionary word, when it cannot be an English word misread
+(accented letters, digits, fewer than two letters: :func:`looks_english`), and for any crop of a script without a
+dictionary (Cyrillic and Arabic today: the only word lists at hand are the ones the synthetic validation words are
+drawn from, so no honest weight could be chosen for them). Otherwise CTC prefix beam search gives the ``beam`` likeliest
 readings, and each scores its log-probability plus ``bonus`` if it is a dictionary word (surrounding punctuation
 aside, two letters or more); the highest wins. Its confidence is ``exp((log p + bonus) / n)`` over its ``n``
 characters (at most 1): a reading the dictionary backs is surer than its probability alone says.
@@ -66,12 +67,23 @@ class Dictionary:
         return len(w) >= 2 and w in self.words
 
 
+def looks_english(text: str) -> bool:
+    """Whether a reading may be an English word misread: ASCII (accented letters are Vietnamese, French...), two
+    letters or more and no digit (numbers and codes are not words).
+
+    >>> looks_english("trom"), looks_english("máy"), looks_english("10"), looks_english("A4")
+    (True, False, False, False)
+    """
+    return text.isascii() and sum(c.isalpha() for c in text) >= 2 and not any(c.isdigit() for c in text)
+
+
 def prefer_words(log_probs: np.ndarray, first: tuple[list[int], float], text: Callable[[list[int]], str],
                  words: Dictionary, bonus: float, beam: int = 8, prune: float = -6.0) -> tuple[list[int], float]:
     """The reading (class indices, confidence) of one crop's ``log_probs`` (T, C) that the dictionary prefers,
     given the decoder's reading ``first``; ``text`` turns indices into the word. ``beam`` readings are ranked,
     found by a beam search that tries a class in a frame only above log-probability ``prune``."""
-    if bonus <= 0 or words.holds(text(first[0])):
+    first_text = text(first[0])
+    if bonus <= 0 or not looks_english(first_text) or words.holds(first_text):
         return first
     best, best_score, held = first, -math.inf, False
     for seq, lp in beam_candidates(log_probs, beam, prune=prune):
@@ -86,4 +98,4 @@ def prefer_words(log_probs: np.ndarray, first: tuple[list[int], float], text: Ca
     return seq, float(min(1.0, math.exp((lp + bonus) / max(1, len(seq)))))
 
 
-__all__ = ["Dictionary", "prefer_words", "SCRIPT_DICTIONARIES"]
+__all__ = ["Dictionary", "looks_english", "prefer_words", "SCRIPT_DICTIONARIES"]
