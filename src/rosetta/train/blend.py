@@ -28,6 +28,8 @@ import torch
 from rosetta.charset import Charset
 from rosetta.recognition.model import CTCRecognizer, RecognizerConfig
 from rosetta.train.common import load_checkpoint
+from rosetta.train.grow import added_tensors, grow_state
+from rosetta.train.recognizer import init_weights
 
 
 def blend_states(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor], alpha: float,
@@ -52,9 +54,6 @@ def blended_checkpoint(checkpoint: Path, alpha: float, base: str = "shipped") ->
     blended toward ``base`` (``shipped``, a model folder or a checkpoint, grown to its architecture and charset as
     the run's ``--init`` was), ready for ``rosetta models package``. The optimizer state is dropped: a blend is
     for shipping, not for resuming."""
-    from rosetta.train.grow import added_tensors, grow_state
-    from rosetta.train.recognizer import init_weights
-
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     ck = load_checkpoint(Path(checkpoint))
