@@ -50,7 +50,7 @@ bench: setup
 # 400 steps), seed 5, two threads; validation is the held-out photos only. Its cosine ran over 20000 steps to step
 # 3608, then over 7000 (the learning rate 2.8e-4 -> 1.8e-4 there): at ~15 crops/s here, a schedule that ends.
 # It ended at step 7000 (checkpoints/recognizer_rec5.pt); its blends with the shipped model are scored by
-# `python scripts/choose_recognizer.py --blend runs/rec5/last.pt --alphas 0.4,0.55,1 --bonuses 2.5`.
+# `python scripts/choose_recognizer.py --blend checkpoints/recognizer_rec5.pt --alphas 0.4,0.55,1 --bonuses 2.5`.
 # When a GPU is lent, run the recognizer there (--device cuda) and bring the checkpoint back.
 train-recognizer: setup
 	mkdir -p runs/rec5; [ -f runs/rec5/last.pt ] || cp checkpoints/recognizer_rec5.pt runs/rec5/last.pt 2>/dev/null || true
