@@ -51,7 +51,7 @@ def main() -> None:
            "threads": a.threads, "crops": len(images), "source": source, "batch": 32,
            "mean_width_px_at_h32": round(sum(32 * im.shape[1] / max(1, im.shape[0]) for im in images) / len(images), 1)}
     for folder in [None, *a.models]:
-        tag = "" if folder is None else f"{folder.rstrip('/').split('/')[-1]}_"
+        tag = "" if folder is None else f"{Path(folder).name}_"
         for engine in ("torch", "onnx"):
             rec = Recognizer.load(folder and Path(folder), engine=engine)
             rec(images[:64])  # warm up

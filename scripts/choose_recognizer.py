@@ -24,22 +24,17 @@ import time
 from pathlib import Path
 
 from rosetta.cli_eval import score_recognizer, synthetic_val
-from rosetta.data.crops import load_crops, photo_word_crops
-from rosetta.data.splits import data_root
 from rosetta.runtime.recognizer import DecodeConfig, Recognizer
+from rosetta.train.recognizer import validation_sets as real_validation_sets
 
-CLEAN = {"photo_1_200": "word_acc", "vintext_val": "word_acc", "arabic_val": "cer", "cyrillic_synth": "word_acc"}
+# ic15_photo_val: the words of ICDAR 2015 img_1..200 (the older rows of rec_choice.jsonl call it photo_1_200)
+CLEAN = {"ic15_photo_val": "word_acc", "vintext_val": "word_acc", "arabic_val": "cer", "cyrillic_synth": "word_acc"}
 INFO = ("iiit5k_val", "ic15_val")
 
 
 def validation_sets() -> dict[str, tuple[list, list[str]]]:
-    """name -> (crops, texts) of every validation set."""
-    root = data_root()
-    sets = {"photo_1_200": photo_word_crops("icdar2015_dev", set(range(1, 201)), root=root)}
-    for name, data in (("vintext_val", "vintext_rec_train"), ("arabic_val", "arabic_lines_dev"),
-                       ("iiit5k_val", "iiit5k_train"), ("ic15_val", "icdar2015_wordrec_train")):
-        sets[name] = load_crops(data, "val", root=root)
-    out = {k: (c.images, c.texts) for k, c in sets.items()}
+    """name -> (crops, texts) of every validation set: the trainer's, whole, and the synthetic Cyrillic one."""
+    out = {k: (c.images, c.texts) for k, c in real_validation_sets().items()}
     out["cyrillic_synth"] = synthetic_val("cyrillic")
     return out
 

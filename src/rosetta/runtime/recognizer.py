@@ -110,7 +110,6 @@ class Recognizer:
         self.engine = engine
         self.trie = Trie(charset.encode(w) for w in lexicon) if lexicon else None
         self._masks: dict[tuple[str, ...] | None, np.ndarray | None] = {}
-        self._mask_scripts: dict[tuple[str, ...] | None, tuple[str, ...] | None] = {}
         self.script_masks(decode.scripts)  # fail early on an unknown script name
         bonus = decode.dictionary_bonus
         self.dictionary_bonus = float(self.meta.get("dictionary_bonus", 0.0) if bonus is None else bonus)
@@ -161,22 +160,26 @@ class Recognizer:
         script the model reads); None when nothing is masked. Cached per ``scripts``."""
         key = tuple(scripts) if scripts else None
         if key not in self._masks:
-            names = key or tuple(n for n in SCRIPTS if any(c in self.charset.index for c in load_script_chars(n)))
             if self.decode_cfg.one_script:
-                masks = [allowed_classes(self.charset, [n]) for n in names]
+                masks = [allowed_classes(self.charset, [n]) for n in self.candidate_scripts(key)]
             else:
                 masks = [allowed_classes(self.charset, key)] if key else []
             self._masks[key] = np.stack(masks) if masks else None
-            self._mask_scripts[key] = names if self.decode_cfg.one_script else None
         return self._masks[key]
 
-    def dictionary(self, scripts: Sequence[str] | None, row: int | None) -> Dictionary | None:
-        """The dictionary for a crop decoded within row ``row`` of :meth:`script_masks` ``(scripts)``: that
-        script's, when decoding picks one script per word and the dictionary is on; else None."""
-        if self.dictionary_bonus <= 0 or row is None or self.trie is not None:
+    def candidate_scripts(self, scripts: Sequence[str] | None) -> tuple[str, ...]:
+        """``scripts``, or every script the model reads: with one script per word, the rows of
+        :meth:`script_masks`."""
+        if scripts:
+            return tuple(scripts)
+        return tuple(n for n in SCRIPTS if any(c in self.charset.index for c in load_script_chars(n)))
+
+    def dictionaries(self, scripts: Sequence[str] | None) -> list[Dictionary | None] | None:
+        """Per row of :meth:`script_masks` ``(scripts)``, that script's dictionary (None for a script without
+        one); None when the dictionary is off or rows are not single scripts."""
+        if self.dictionary_bonus <= 0 or self.trie is not None or not self.decode_cfg.one_script:
             return None
-        names = self._mask_scripts.get(tuple(scripts) if scripts else None)
-        return Dictionary.for_script(names[row]) if names else None
+        return [Dictionary.for_script(n) for n in self.candidate_scripts(scripts)]
 
     @staticmethod
     def pick_scripts(masks: np.ndarray | None, lp: np.ndarray, lens: Sequence[int]) -> np.ndarray | None:
@@ -210,6 +213,7 @@ class Recognizer:
     def _read(self, crops: Sequence[np.ndarray], scripts: Sequence[str] | None) -> list[tuple[str, float]]:
         hint = scripts or self.decode_cfg.scripts
         masks = self.script_masks(hint)
+        dictionaries = self.dictionaries(hint)
         inputs = [to_input(c) for c in crops]
         out: list[tuple[str, float]] = [("", 0.0)] * len(inputs)
         for idx in self.batches([x.shape[1] for x in inputs]):
@@ -227,7 +231,7 @@ class Recognizer:
                     seq, conf = beam_search(seq_lp, self.decode_cfg.beam_width, self.trie)
                 else:
                     seq, conf = greedy_decode(seq_lp)
-                words = self.dictionary(hint, None if script is None else int(script[j]))
+                words = None if dictionaries is None or script is None else dictionaries[script[j]]
                 if words is not None:
                     seq, conf = prefer_words(seq_lp, (seq, conf), lambda q: visual_to_logical(self.charset.decode(q)),
                                              words, self.dictionary_bonus, self.decode_cfg.dictionary_beam)
