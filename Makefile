@@ -43,23 +43,22 @@ bench: setup
 	$(BIN)/python benchmarks/detector.py
 
 # Background training (nice), resuming from runs/ or else from the checkpoint committed in checkpoints/.
-# The recognizer run in progress (docs/RESULTS.md, "Recognizer"): two residual blocks per stage and two context
-# blocks (3.1 M parameters, ResNet-18-like as Rosetta's), grown from the shipped model (rosetta.train.grow: it
-# starts reading exactly as the shipped one) and fine-tuned on the photo-grouped training splits plus VinText
-# (Vietnamese letters in the charset), batch 48 from lr 3e-4 (at 1e-3 it forgot: training accuracy 0.42 -> 0.31 in
-# 400 steps), seed 5, two threads; validation is the held-out photos only. Its cosine ran over 20000 steps to step
-# 3608, then over 7000 (the learning rate 2.8e-4 -> 1.8e-4 there): at ~15 crops/s here, a schedule that ends.
-# It ended at step 7000 (checkpoints/recognizer_rec5.pt); its blends with the shipped model are scored by
-# `python scripts/choose_recognizer.py --blend checkpoints/recognizer_rec5.pt --alphas 0.4,0.55,1 --bonuses 2.5`.
+# rec5 (ended at step 7000: checkpoints/recognizer_rec5.pt): two residual blocks per stage and two context blocks
+# (3.1 M parameters, ResNet-18-like as Rosetta's), grown from the shipped model (rosetta.train.grow) and fine-tuned
+# on the photo-grouped training splits plus VinText, batch 48, lr 3e-4 cosine, two threads. rec6 continues from its
+# weight average for 3600 steps (lr 1.5e-4 cosine) with the crops the reader cuts (rosetta.train.context): words of
+# born-digital img_1..240 cut at loose, off-centre margins, and the other real crops given a margin and the edge of
+# a neighbour. Blends with the shipped model: `python scripts/choose_recognizer.py --blend CKPT --alphas ...`.
 # When a GPU is lent, run the recognizer there (--device cuda) and bring the checkpoint back.
-train-recognizer: setup
-	mkdir -p runs/rec5; [ -f runs/rec5/last.pt ] || cp checkpoints/recognizer_rec5.pt runs/rec5/last.pt 2>/dev/null || true
-	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec5 --threads 2 --workers 1 --resume --init shipped \
-		--steps 7000 --lr 3e-4 --seed 5 --eval-every 500 --set model.blocks=2,2,2 --set model.context_blocks=2 \
-		--set curriculum_steps=1 --set warmup=300
+train-recognizer: setup  # rec6: rec5's final weights (checkpoints/recognizer_rec5.pt) taught the reader's crops
+	mkdir -p runs/rec6
+	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec6 --threads 2 --workers 1 --resume \
+		--init checkpoints/recognizer_rec5.pt --steps 3600 --lr 1.5e-4 --seed 6 --eval-every 900 \
+		--set model.blocks=2,2,2 --set model.context_blocks=2 --set curriculum_steps=1 --set warmup=100 \
+		--set context_photos=icdar2013_borndigital_dev:1-240 --set context_share=0.15 --set loosen_share=0.4
 
 pack-recognizer:
-	$(BIN)/python -c "from rosetta.train.common import pack_checkpoint as p; p('runs/rec5/last.pt', 'checkpoints/recognizer_rec5.pt')"
+	$(BIN)/python -c "from rosetta.train.common import pack_checkpoint as p; p('runs/rec6/last.pt', 'checkpoints/recognizer_rec6.pt')"
 
 # the run the shipped detector (2026.12.05) came from: the detector of 2026-12-01 (the weight average in
 # checkpoints/detector_p4h.pt, as shipped then in float16) fine-tuned with born-digital graphics (img_1..240)

@@ -38,6 +38,7 @@ from rosetta.runtime.preprocess import MAX_WIDTH, pad_batch, to_input
 from rosetta.synth.words import WordSynth, WordSynthConfig
 from rosetta.train.common import (Every, WeightEMA, append_eval, ignore_stop_signals, load_checkpoint, restore,
                                   save_checkpoint, set_threads, setup_logging, warmup_cosine)
+from rosetta.train.context import PhotoWords, loosen
 from rosetta.train.grow import grow_state
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ class TrainConfig:
     checkpoint_seconds: float = 300.0
     max_word_width: int = 256
     real_pool_power: float = 0.5  # real crop sets drawn in proportion to size ** power: small sets are not memorised
+    # real words cut from full training photos as the reader cuts a detected box (``rosetta.train.context``):
+    # "DATASET:RANGE" ("" for none), drawn for this share of the real Latin crops
+    context_photos: str = ""
+    context_share: float = 0.0
+    loosen_share: float = 0.0  # share of the other real crops given a reader's margin and a neighbour's edge
     channels_last: bool = True  # measured faster for fp32 training on AVX2 (benchmarks/train_speed.py)
     model: dict = field(default_factory=dict)  # RecognizerConfig overrides
 
@@ -117,6 +123,7 @@ class BatchStream(IterableDataset):
         c = self.cfg
         self.latin = [load_crops(d, "train") for d in LATIN_REAL]
         self.arabic = [load_crops(d, "train") for d in ARABIC_REAL]
+        self.context = PhotoWords(c.context_photos) if c.context_photos else None
         self.synth = WordSynth.create(WordSynthConfig(scripts=("latin", "cyrillic", "arabic"),
                                                       script_weights=tuple(c.synth_script_weights), seed=c.seed,
                                                       line_share=0.03, max_line_words=3))
@@ -132,7 +139,10 @@ class BatchStream(IterableDataset):
         sizes = [len(p) for p in pools]
         k = rng.choices(range(len(pools)), weights=[n ** self.cfg.real_pool_power for n in sizes])[0]
         i = rng.randrange(sizes[k])
-        return augment_real(rng, pools[k].images[i]), pools[k].texts[i]
+        g = pools[k].images[i]
+        if pools is self.latin and rng.random() < self.cfg.loosen_share:
+            g = loosen(rng, g, [pools[k].images[rng.randrange(sizes[k])] for _ in range(2)])
+        return augment_real(rng, g), pools[k].texts[i]
 
     def make_chunk(self, k: int) -> list:
         """Chunk ``k``: ``BUCKET`` batches of one kind, made from samples sorted by width."""
@@ -153,7 +163,11 @@ class BatchStream(IterableDataset):
                     img, text = np.asarray(s.image), s.text
             else:
                 if rng.random() < c.real_share:
-                    img, text = self._real(rng, self.latin)
+                    if self.context is not None and rng.random() < c.context_share:
+                        img, text = self.context.sample(rng)
+                        img = augment_real(rng, img)
+                    else:
+                        img, text = self._real(rng, self.latin)
                 else:
                     s = self.synth.with_difficulty(d).sample(k * 1000 + j)
                     img, text = np.asarray(s.image), s.text
@@ -248,12 +262,12 @@ def _spaced(crops: Crops, n: int) -> Crops:
 # ----------------------------------------------------------------------------- training loop
 def init_weights(init: str) -> tuple[dict[str, torch.Tensor], Charset]:
     """The weights and charset of ``init``: ``shipped`` (the packaged recognizer), a model folder holding
-    ``recognizer.safetensors``, or a training checkpoint (its raw weights)."""
+    ``recognizer.safetensors``, or a training checkpoint (its weight average when it has one, as shipped)."""
     if init == "shipped" or Path(init).is_dir():
         src, meta = load_weights("recognizer", None if init == "shipped" else Path(init))
         return src, Charset.from_text(meta["charset"])
     ck = load_checkpoint(Path(init))
-    return ck["model"], Charset.from_text(ck["charset"])
+    return ck.get("ema") or ck["model"], Charset.from_text(ck["charset"])
 
 
 def grown_from(init: str, model: CTCRecognizer, charset: Charset) -> dict[str, torch.Tensor]:
