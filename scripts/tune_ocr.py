@@ -4,7 +4,7 @@ margins, the small-words pass (``ReadConfig.small_height`` / ``small_target``) a
 (``--bonuses``, :mod:`rosetta.runtime.dictionary`) too.
 
     python scripts/tune_ocr.py [--models FOLDER] [--data ic15:1-200,bd:1-260] [--thresholds 0.5,0.6,0.7]
-        [--floors 0,0.5,0.6,0.7,0.8] [--margins 0.16] [--rereads '0.08,0.24;'] [--small '20/28;24/32']
+        [--floors 0,0.5,0.6,0.7,0.8] [--margins 0.16,0/0.08] [--rereads '0.08,0.24;'] [--small '20/28;24/32']
 
 ``--data``: training images of ICDAR 2015 (``ic15``, img_1..200) and of the born-digital graphics (``bd``,
 img_1..260); with both, settings are ranked by the mean of their end-to-end hmeans (photos and graphics count
@@ -21,6 +21,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rosetta.cli_options import margin_arg
 from rosetta.config import ReadConfig
 from rosetta.data.icdar2015 import DATASET, load_images, parse_range, refuse_validation
 from rosetta.data.splits import BD_DATASET
@@ -37,6 +38,11 @@ def floats(spec: str) -> list[float]:
     return [float(v) for v in spec.split(",")]
 
 
+def margins(spec: str) -> list[float | tuple[float, float]]:
+    """Crop margins: comma-separated, each one number for every side or ALONG/ACROSS the text (0.16,0/0.08)."""
+    return [margin_arg(m) for m in spec.split(",")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=None, help="model folder (default: the shipped models)")
@@ -44,10 +50,11 @@ def main() -> None:
                     "1-200) or bd (born-digital, 1-260)")
     ap.add_argument("--thresholds", default="0.5,0.6,0.7")
     ap.add_argument("--floors", default="0,0.5,0.6,0.7,0.8")
-    ap.add_argument("--margins", default="0.16")
+    ap.add_argument("--margins", default="0.16", help="first-read crop margins to try, comma-separated, each one "
+                    "number or ALONG/ACROSS the text (e.g. 0.16,0/0.08)")
     product = ",".join(str(m) for m in ReadConfig().reread_margins)  # what OCR() reads each box at besides
     ap.add_argument("--rereads", default=product, help="';'-separated sets of extra margins to also read each box "
-                    f"at (the most confident read kept), e.g. ';0.12;0.12,0.20' ('' = read once; default {product}, "
+                    f"at (the most confident read kept), e.g. ';0.12;0.12,0.04/0.2' ('' = read once; default {product}, "
                     "as the product reads)")
     ap.add_argument("--small", default="", help="';'-separated small-words settings HEIGHT/TARGET to try "
                     "(ReadConfig.small_height / small_target; 'off' = no small-words pass; '' = the default)")
@@ -67,7 +74,7 @@ def main() -> None:
     bonuses = floats(a.bonuses) if a.bonuses else [None]
     recs = {b: Recognizer.load(folder, engine=a.engine, decode=DecodeConfig(dictionary_bonus=b)) for b in bonuses}
     best = None
-    rereads = [tuple(floats(r)) if r else () for r in a.rereads.split(";")]
+    rereads = [tuple(margins(r)) if r else () for r in a.rereads.split(";")]
     smalls: list[dict] = []
     for spec in a.small.split(";"):
         if spec == "off":
@@ -77,7 +84,7 @@ def main() -> None:
             smalls.append({"small_height": h, "small_target": t})
         else:
             smalls.append({})
-    for margin, reread, small, bonus in ((m, r, s, b) for m in floats(a.margins) for r in rereads for s in smalls
+    for margin, reread, small, bonus in ((m, r, s, b) for m in margins(a.margins) for r in rereads for s in smalls
                                          for b in bonuses):
         rec = recs[bonus]
         ocr = OCR(ReadConfig(crop_margin=margin, reread_margins=reread, score_thresh=min(thresholds),

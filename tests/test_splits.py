@@ -47,3 +47,7 @@ def test_photo_words_are_cut_from_the_validation_photos():
     crops = photo_word_crops(numbers=range(201, 211))
     assert len(crops) > 10 and all(im.shape[0] == 40 for im in crops.images)
     assert "###" not in crops.texts and all(n.split("#")[0].startswith("images/img_2") for n in crops.names)
+    tight = photo_word_crops(numbers=range(201, 211), height=None, margin=0.0)
+    loose = photo_word_crops(numbers=range(201, 211), height=None, margin=(0.3, 0.0))
+    for t, lo in zip(tight.images, loose.images):  # 0.3 box heights more at each end, none top and bottom
+        assert lo.shape[0] == t.shape[0] and abs(lo.shape[1] - (t.shape[1] + 0.6 * t.shape[0])) <= 2

@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from rosetta.cli_options import scripts_arg
+from rosetta.cli_options import margin_arg, scripts_arg
 from rosetta.config import ReadConfig
-from rosetta.data.crops import load_crops, photo_word_crops
+from rosetta.data.crops import PHOTO_WORDS_MARGIN, load_crops, photo_word_crops
 from rosetta.data.icdar2015 import load_gt_rows, parse_range
 from rosetta.data.splits import SYNTH_CYRILLIC_VAL_SEED, SYNTH_CYRILLIC_VAL_SIZE, SYNTH_VAL_DIFFICULTY
 from rosetta.eval import evaluate_images, scored_words
@@ -43,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--split", choices=["val", "train", "all"], default="all")
     r.add_argument("--images", default=None,
                    help="with --data of full images (gt.jsonl): their words' ground-truth boxes cut out, e.g. 201-250")
+    r.add_argument("--crop-margin", default=None, type=margin_arg,
+                   help="with --images: the margin the words are cut at, in box heights, one number or ALONG/ACROSS the "
+                   "text (default: the reader's first margin, 0.16)")
     r.add_argument("--case-sensitive", action="store_true", help="use IIIT5K's text_cs labels where present")
     r.add_argument("--beam", type=int, default=1, help="beam width (1 = greedy)")
     r.add_argument("--scripts", default=None, type=scripts_arg, help="the scripts the text is in, e.g. cyrillic (default: all)")
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         res = eval_synthetic(args.synthetic, folder, args.engine, decode)
     elif args.what == "recognizer":
         res = eval_recognizer(Path(args.data), args.split, args.case_sensitive, folder, args.engine, decode,
-                              args.images)
+                              args.images, args.crop_margin)
     else:
         sweep = [float(t) for t in args.thresholds.split(",")] if getattr(args, "thresholds", None) else None
         res = eval_images(Path(args.data), parse_range(args.images), args.what == "ocr", folder, args.engine,
@@ -95,19 +98,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path | None, engine: str,
-                    decode=None, images: str | None = None) -> dict:
+                    decode=None, images: str | None = None, margin: float | tuple[float, float] | None = None) -> dict:
     """Scores of the recognizer on a crop set's ``split``, or (``images``, e.g. "201-250") on the words of full
-    images cut out at their ground-truth boxes (rosetta.data.crops.photo_word_crops)."""
+    images cut out at their ground-truth boxes (rosetta.data.crops.photo_word_crops) with ``margin`` (default: the
+    reader's first margin)."""
     from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
 
     if images:
-        crops = photo_word_crops(data.name, parse_range(images) or set(), root=data.parent)
+        crops = photo_word_crops(data.name, parse_range(images) or set(), root=data.parent,
+                                 margin=PHOTO_WORDS_MARGIN if margin is None else margin)
     else:
         crops = load_crops(data.name, split, root=data.parent, case_sensitive=case_sensitive)
     decode = decode or DecodeConfig()
     rec = Recognizer.load(folder, engine=engine, decode=decode)
-    return {"data": str(data), "split": f"images {images}" if images else split, "scripts": decode.scripts,
-            **score_recognizer(rec, crops.images, crops.texts)}
+    where = {"split": f"images {images}", "crop_margin": PHOTO_WORDS_MARGIN if margin is None else margin} if images \
+        else {"split": split}
+    return {"data": str(data), **where, "scripts": decode.scripts, **score_recognizer(rec, crops.images, crops.texts)}
 
 
 def score_recognizer(rec, images: list, texts: list[str]) -> dict:

@@ -48,6 +48,21 @@ def scripts_arg(spec: str) -> tuple[str, ...] | None:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def margin_arg(spec: str) -> float | tuple[float, float]:
+    """argparse type of a crop margin in box heights: one number for every side, or ALONG/ACROSS the text.
+
+    >>> margin_arg("0.16"), margin_arg("0/0.08")
+    (0.16, (0.0, 0.08))
+    """
+    try:
+        parts = [float(v) for v in spec.split("/")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 0:
+        raise argparse.ArgumentTypeError(f"not a crop margin: {spec!r} (e.g. 0.16, or 0/0.08 along/across the text)")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
 def add_read_arguments(p: argparse.ArgumentParser, threads_help: str = "intra-op threads (default: all cores)",
                        lexicon_flag: str = "--lexicon") -> None:
     """The reading options (every field :func:`read_config_from_args` reads) in their own help group.
@@ -84,4 +99,4 @@ def read_config_from_args(args: argparse.Namespace, **fixed: Any) -> ReadConfig:
                       scale=args.scale, max_side=args.max_side, **fixed)
 
 
-__all__ = ["add_read_arguments", "read_config_from_args", "scripts_arg", "in_range"]
+__all__ = ["add_read_arguments", "read_config_from_args", "scripts_arg", "margin_arg", "in_range"]

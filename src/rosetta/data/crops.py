@@ -92,9 +92,11 @@ PHOTO_WORDS_MARGIN = 0.16  # the end-to-end reader's first crop margin (ReadConf
 
 
 def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] = range(201, 251), root: Path | None = None,
-                     height: int | None = STORE_HEIGHT) -> Crops:
+                     height: int | None = STORE_HEIGHT, margin: float | tuple[float, float] = PHOTO_WORDS_MARGIN
+                     ) -> Crops:
     """Word crops cut from full photos' ground-truth quads (don't-care words skipped), upright, at the margin the
-    end-to-end reader uses: the words of ICDAR 2015 img_201..250 by default, photos no recognizer trains on, so
+    end-to-end reader uses (or ``margin``: one number for every side or (along, across) the text, in box heights):
+    the words of ICDAR 2015 img_201..250 by default, photos no recognizer trains on, so
     this set scores the shipped model and a new one alike (the crop sets' validation blocks were trained on by
     models made before the splits were grouped by photo). ``height=None``: colour crops at the photo's resolution
     (what another OCR's recognizer would be given)."""
@@ -109,7 +111,7 @@ def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] =
             raise ValueError(f"{folder / r['image']}: cannot decode image")
         src = bgr[..., ::-1].copy() if height is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         for k, w in enumerate(words):
-            crop = rotated_crop(src, quad_to_box(np.float32(w["points"])), PHOTO_WORDS_MARGIN)
+            crop = rotated_crop(src, quad_to_box(np.float32(w["points"])), margin)
             images.append(crop if height is None else _to_height(crop, height))
             texts.append(normalize(w["text"]))
             names.append(f"{r['image']}#{k}")
