@@ -56,8 +56,9 @@ def save_weights(name: str, state: dict[str, torch.Tensor], meta: dict[str, Any]
 
 
 DATA = {"recognizer": "synthetic words rendered on the fly (Latin, Cyrillic, Arabic; Debian fonts, word lists and "
-                       "photographs) mixed with real crops: IIIT5K, ICDAR 2015 and SVT training splits, Arabic book "
-                       "lines (training split); validation splits never trained on",
+                       "photographs) mixed with real crops: IIIT5K, ICDAR 2015, SVT and VinText (Vietnamese signs) "
+                       "training splits, grouped by photo, Arabic book lines (training split); validation splits never "
+                       "trained on",
         "detector": "synthetic scenes rendered on the fly plus ICDAR 2015 dev img_1..img_200 ('###' as don't-care), "
                     "512x512 native-scale crops; img_201..img_250 never trained on"}
 
@@ -70,6 +71,8 @@ def training_data(name: str, train_config: dict[str, Any] | None) -> str:
     True
     """
     tc = train_config or {}
+    if name == "recognizer" and tc.get("context_photos"):
+        return f"{DATA[name]}; words of {tc['context_photos']} cut as the reader cuts detected boxes"
     if name != "detector" or not tc.get("bd_share"):
         return DATA.get(name, "")
     real, bd = tc.get("real_share", 0.5), tc["bd_share"]
