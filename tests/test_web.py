@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from rosetta.runtime.files import read_meta
 from scripts.web_picture import SAMPLE, browser_missing, chromium, drop_file, free_port, real_service, words_shown
 
 pytest.importorskip("fastapi", reason="the HTTP service needs the serve extra: pip install 'rosetta-ocr[serve]'")
@@ -76,7 +77,8 @@ def test_real_service_reads_the_latin_sign(browser):
         boxes = shown_boxes(browser)
     assert {"COFFEE", "TEA", "OPEN", "24", "HOURS", "EXIT"} <= {w.upper() for w in words}, words
     assert text(browser, "status").startswith(f"{len(words)} words in "), text(browser, "status")
-    assert floor == 0.85 and floor_shown == "0.85"  # the recognizer card's floor, the page says which
+    card = read_meta("recognizer")["min_confidence"]
+    assert floor == card and floor_shown == f"{card:.2f}"  # the recognizer card's floor, the page says which
     # one box drawn per word listed, where the service put it, visible on screen
     assert len(boxes) == len(words) == len(served)
     for box, word in zip(boxes, served):

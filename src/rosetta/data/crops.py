@@ -44,11 +44,15 @@ def _load_gray(path: Path, height: int) -> np.ndarray:
     g = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if g is None:
         raise ValueError(f"{path}: cannot decode image")
-    return _to_height(g, height)
+    return to_height(g, height)
 
 
-def _to_height(g: np.ndarray, height: int) -> np.ndarray:
-    """``g`` resized to ``height`` rows, aspect kept (at least 4 columns)."""
+def to_height(g: np.ndarray, height: int = STORE_HEIGHT) -> np.ndarray:
+    """``g`` resized to ``height`` rows (default: as the crop sets are stored), aspect kept, at least 4 columns.
+
+    >>> to_height(np.zeros((20, 50), np.uint8)).shape
+    (40, 100)
+    """
     h, w = g.shape[:2]
     tw = max(4, int(round(w * height / max(1, h))))
     return cv2.resize(g, (tw, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
@@ -112,7 +116,7 @@ def photo_word_crops(dataset: str = "icdar2015_dev", numbers: range | set[int] =
         src = bgr[..., ::-1].copy() if height is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         for k, w in enumerate(words):
             crop = rotated_crop(src, quad_to_box(np.float32(w["points"])), margin)
-            images.append(crop if height is None else _to_height(crop, height))
+            images.append(crop if height is None else to_height(crop, height))
             texts.append(normalize(w["text"]))
             names.append(f"{r['image']}#{k}")
     return Crops(images, texts, names)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from rosetta.charset import normalize
-from rosetta.data.crops import STORE_HEIGHT
+from rosetta.data.crops import to_height
 from rosetta.data.icdar2015 import parse_range, training_images
 from rosetta.geometry import quad_to_box, rotated_crop
 
@@ -41,17 +41,6 @@ class Margins:
     across: tuple[float, float] = (-0.04, 0.25)
     shift: float = 0.06
     angle: float = 2.0
-
-
-def to_store_height(g: np.ndarray, height: int = STORE_HEIGHT) -> np.ndarray:
-    """``g`` (H, W) resized to ``height`` rows, aspect kept, at least 4 columns (as the crop sets are stored).
-
-    >>> to_store_height(np.zeros((20, 50), np.uint8)).shape
-    (40, 100)
-    """
-    h, w = g.shape[:2]
-    tw = max(4, int(round(w * height / max(1, h))))
-    return cv2.resize(g, (tw, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
 
 
 class PhotoWords:
@@ -93,7 +82,7 @@ class PhotoWords:
         cx += dx + su * np.cos(t) + sv * np.sin(t)
         cy += dy - su * np.sin(t) + sv * np.cos(t)
         box = (cx, cy, max(4.0, w + sum(along) * h), max(4.0, h * (1 + sum(across))), a + rng.uniform(-m.angle, m.angle))
-        return to_store_height(rotated_crop(self.images[i], box, 0.0))
+        return to_height(rotated_crop(self.images[i], box, 0.0))
 
     def sample(self, rng: random.Random) -> tuple[np.ndarray, str]:
         """A random word, cut: (crop, text)."""
@@ -131,4 +120,4 @@ def loosen(rng: random.Random, g: np.ndarray, others: Sequence[np.ndarray], sliv
     return cv2.resize(out, (max(4, int(round(out.shape[1] * h / out.shape[0]))), h), interpolation=cv2.INTER_AREA)
 
 
-__all__ = ["Margins", "PhotoWords", "loosen", "to_store_height"]
+__all__ = ["Margins", "PhotoWords", "loosen"]
