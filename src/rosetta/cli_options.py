@@ -82,7 +82,7 @@ def add_read_arguments(p: argparse.ArgumentParser, threads_help: str = "intra-op
                         "(log-probability; default: the recognizer card's; 0: off)")
     g.add_argument("--min-confidence", type=float, default=None,
                    help="drop words read with a lower confidence (default: the recognizer card's "
-                        "min_confidence, 0.85 for the shipped one; 0 keeps all)")
+                        "min_confidence, 0.8 for the shipped one; 0 keeps all)")
     g.add_argument("--scale", type=in_range(float, SCALE_RANGE), default=None,
                    help="the detector sees images at this multiple of their size (default: the model's, 1.25; "
                         "small print such as receipts: 2.5 with --max-side 2500)")

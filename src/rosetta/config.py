@@ -97,7 +97,7 @@ class ReadConfig:
     dictionary_bonus: float | None = None
     # ---------------------------------------------------------------- which words are kept
     # words read with a lower confidence are dropped (low-confidence reads are mostly misreads or non-text);
-    # None: the recognizer card's ``min_confidence`` (0.85 for the shipped one, chosen on img_1..200 with the
+    # None: the recognizer card's ``min_confidence`` (0.8 for the shipped one, chosen on img_1..200 with the
     # re-reads above and the detector's read_score_thresh, scripts/tune_ocr.py), 0 when the card has none;
     # 0 keeps every word
     min_confidence: float | None = None
