@@ -44,21 +44,23 @@ bench: setup
 
 # Background training (nice), resuming from runs/ or else from the checkpoint committed in checkpoints/.
 # rec5 (ended at step 7000: checkpoints/recognizer_rec5.pt): two residual blocks per stage and two context blocks
-# (3.1 M parameters, ResNet-18-like as Rosetta's), grown from the shipped model (rosetta.train.grow) and fine-tuned
-# on the photo-grouped training splits plus VinText, batch 48, lr 3e-4 cosine, two threads. rec6 continues from its
-# weight average for 3600 steps (lr 1.5e-4 cosine) with the crops the reader cuts (rosetta.train.context): words of
-# born-digital img_1..240 cut at loose, off-centre margins, and the other real crops given a margin and the edge of
-# a neighbour. Blends with the shipped model: `python scripts/choose_recognizer.py --blend CKPT --alphas ...`.
+# (3.1 M parameters, ResNet-18-like as Rosetta's), grown from the recognizer of 2026-12-01 (rosetta.train.grow) and
+# fine-tuned on the photo-grouped training splits plus VinText; its blend 0.4 with that model is the shipped
+# recognizer (2026.12.06). rec6 continued rec5 at lr 1.5e-4 with the crops the reader cuts (rosetta.train.context)
+# and forgot Arabic (stopped at step 2716, not kept). The run in progress, rec7, starts from the shipped blend at a
+# gentle lr 6e-5 with more Arabic line batches (0.3) and the reader's crops, one thread. Blends with the model of
+# 2026-12-01 or candidates: `python scripts/choose_recognizer.py --blend CKPT --alphas ...` / `--models DIR`.
 # When a GPU is lent, run the recognizer there (--device cuda) and bring the checkpoint back.
-train-recognizer: setup  # rec6: rec5's final weights (checkpoints/recognizer_rec5.pt) taught the reader's crops
-	mkdir -p runs/rec6
-	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec6 --threads 2 --workers 1 --resume \
-		--init checkpoints/recognizer_rec5.pt --steps 3600 --lr 1.5e-4 --seed 6 --eval-every 900 \
+train-recognizer: setup  # rec7
+	mkdir -p runs/rec7
+	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec7 --threads 1 --workers 1 --resume \
+		--init src/rosetta/models --steps 4000 --lr 6e-5 --seed 7 --eval-every 1000 \
 		--set model.blocks=2,2,2 --set model.context_blocks=2 --set curriculum_steps=1 --set warmup=100 \
-		--set context_photos=icdar2013_borndigital_dev:1-240 --set context_share=0.15 --set loosen_share=0.4
+		--set line_batch_share=0.3 --set context_photos=icdar2013_borndigital_dev:1-240 --set context_share=0.15 \
+		--set loosen_share=0.4
 
 pack-recognizer:
-	$(BIN)/python -c "from rosetta.train.common import pack_checkpoint as p; p('runs/rec6/last.pt', 'checkpoints/recognizer_rec6.pt')"
+	$(BIN)/python -c "from rosetta.train.common import pack_checkpoint as p; p('runs/rec7/last.pt', 'checkpoints/recognizer_rec7.pt')"
 
 # the run the shipped detector (2026.12.05) came from: the detector of 2026-12-01 (the weight average in
 # checkpoints/detector_p4h.pt, as shipped then in float16) fine-tuned with born-digital graphics (img_1..240)
