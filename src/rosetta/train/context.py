@@ -2,9 +2,10 @@
 
 The real crop sets are tight boxes (IIIT5K, ICDAR 2015's official crops), but the reader cuts each detected box
 with a margin (``ReadConfig.crop_margin`` and the re-read margins), so its crops carry background and the ends
-of neighbouring letters and words. A recognizer trained on tight crops only reads the ground-truth words of
-ICDAR 2015 img_1..200 at 0.559 with the reader's margin 0.16 against 0.613 cut tighter (no margin along the
-text, 0.08 across): it has learned the crop style. Two sources teach it the reader's crops:
+of neighbouring letters and words (the recognizer of 2026-12-01 read the ground-truth words of ICDAR 2015
+img_1..200 at 0.559 with the reader's margin 0.16, at 0.613 cut tighter). Two sources show a run the reader's crops
+(``TrainConfig.context_photos`` / ``context_share``, ``loosen_share``; rec6 trained with both gained about a point
+at every margin, the gap between margins stayed):
 
 - :class:`PhotoWords`: words cut from full training photos (born-digital graphics img_1..240 by default) at a
   random margin, centre, size and angle, so the context is real;
@@ -14,8 +15,8 @@ text, 0.08 across): it has learned the crop style. Two sources teach it the read
 >>> rng = random.Random(0)
 >>> g = np.full((40, 120), 200, np.uint8)
 >>> out = loosen(rng, g, [np.zeros((40, 90), np.uint8)])
->>> out.shape[0] == 40, out.shape[1] >= 120
-(True, True)
+>>> out.shape[0], out.dtype.name
+(40, 'uint8')
 """
 
 from __future__ import annotations
