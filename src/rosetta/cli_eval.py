@@ -104,15 +104,14 @@ def eval_recognizer(data: Path, split: str, case_sensitive: bool, folder: Path |
     reader's first margin)."""
     from rosetta.train.predict import DecodeConfig, TorchRecognizer as Recognizer
 
+    margin = PHOTO_WORDS_MARGIN if margin is None else margin
     if images:
-        crops = photo_word_crops(data.name, parse_range(images) or set(), root=data.parent,
-                                 margin=PHOTO_WORDS_MARGIN if margin is None else margin)
+        crops = photo_word_crops(data.name, parse_range(images) or set(), root=data.parent, margin=margin)
     else:
         crops = load_crops(data.name, split, root=data.parent, case_sensitive=case_sensitive)
     decode = decode or DecodeConfig()
     rec = Recognizer.load(folder, engine=engine, decode=decode)
-    where = {"split": f"images {images}", "crop_margin": PHOTO_WORDS_MARGIN if margin is None else margin} if images \
-        else {"split": split}
+    where = {"split": f"images {images}", "crop_margin": margin} if images else {"split": split}
     return {"data": str(data), **where, "scripts": decode.scripts, **score_recognizer(rec, crops.images, crops.texts)}
 
 

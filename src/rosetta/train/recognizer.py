@@ -135,12 +135,16 @@ class BatchStream(IterableDataset):
     def _difficulty(self, step: int) -> float:
         return min(1.0, 0.3 + 0.7 * step / max(1, self.cfg.curriculum_steps))
 
-    def _real(self, rng: random.Random, pools: list[Crops]) -> tuple[np.ndarray, str]:
+    def _real(self, rng: random.Random, pools: list[Crops], loosen_share: float | None = None
+              ) -> tuple[np.ndarray, str]:
+        """A real crop of ``pools`` (drawn by pool size ** ``real_pool_power``), augmented; with probability
+        ``loosen_share`` first given a reader's margin and a neighbour's edge from the same pool (:func:`loosen`;
+        None: never, and no draw for it, so the stream of the pools that are never loosened stays as it was)."""
         sizes = [len(p) for p in pools]
         k = rng.choices(range(len(pools)), weights=[n ** self.cfg.real_pool_power for n in sizes])[0]
         i = rng.randrange(sizes[k])
         g = pools[k].images[i]
-        if pools is self.latin and rng.random() < self.cfg.loosen_share:
+        if loosen_share is not None and rng.random() < loosen_share:
             g = loosen(rng, g, [pools[k].images[rng.randrange(sizes[k])] for _ in range(2)])
         return augment_real(rng, g), pools[k].texts[i]
 
@@ -167,7 +171,7 @@ class BatchStream(IterableDataset):
                         img, text = self.context.sample(rng)
                         img = augment_real(rng, img)
                     else:
-                        img, text = self._real(rng, self.latin)
+                        img, text = self._real(rng, self.latin, c.loosen_share)
                 else:
                     s = self.synth.with_difficulty(d).sample(k * 1000 + j)
                     img, text = np.asarray(s.image), s.text
