@@ -51,8 +51,8 @@ bench: setup
 # gentle lr 6e-5 with more Arabic line batches (0.3) and the reader's crops, one thread. Blends with the model of
 # 2026-12-01 or candidates: `python scripts/choose_recognizer.py --blend CKPT --alphas ...` / `--models DIR`.
 # When a GPU is lent, run the recognizer there (--device cuda) and bring the checkpoint back.
-train-recognizer: setup  # rec7
-	mkdir -p runs/rec7
+train-recognizer: setup  # rec7: resumes runs/rec7, else its committed resume point (step 1168 of 4000)
+	mkdir -p runs/rec7; [ -f runs/rec7/last.pt ] || cp checkpoints/recognizer_rec7.pt runs/rec7/last.pt
 	nice -n 10 $(BIN)/rosetta train recognizer --out runs/rec7 --threads 1 --workers 1 --resume \
 		--init src/rosetta/models --steps 4000 --lr 6e-5 --seed 7 --eval-every 1000 \
 		--set model.blocks=2,2,2 --set model.context_blocks=2 --set curriculum_steps=1 --set warmup=100 \
